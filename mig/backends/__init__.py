@@ -1,0 +1,104 @@
+"""The backend contract: one backend per user-visible operation.
+
+A backend declares its fields (with validators and defaults), whether it
+changes state (then POST only, CSRF-checked for browsers) and its title;
+``run(ctx, args)`` returns output objects or raises a MigError.  All common
+work (auth, CSRF, validation, timing, errors, output format) happens once
+in the web dispatcher; the same table generates the API docs and forms.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from mig.errors import InvalidArgument
+
+ALWAYS_ALLOWED = {"output_format", "_csrf", "_", "modauthopenid.nonce"}
+
+_CHECKS = {
+    "path": (lambda v: "\x00" not in v and len(v) <= 4096, "a path"),
+    "job_id": (lambda v: re.match(r"^[A-Za-z0-9.\-_*?\[\]]+$", v) is not None,
+               "a job id or pattern (letters, digits, . - _ and * ?)"),
+    "flags": (lambda v: re.match(r"^[a-zA-Z]*$", v) is not None, "letters"),
+    "number": (lambda v: re.match(r"^[0-9]+$", v) is not None, "a whole number"),
+    "word": (lambda v: re.match(r"^[A-Za-z0-9_.\-]*$", v) is not None,
+             "letters, digits, '.', '_' or '-'"),
+    "text": (lambda v: "\x00" not in v, "text"),
+    "bool": (lambda v: v.lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"),
+             "true or false"),
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input field: validator name, default list, whether repeated/required."""
+
+    check: str = "word"
+    default: tuple = ()
+    required: bool = False
+    multi: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    run: object
+    title: str
+    fields: dict = field(default_factory=dict)
+    state_changing: bool = False
+    header: str = ""
+    help: str = ""
+    public: bool = False
+
+    def validate(self, raw):
+        """raw: {name: [values]} with blanks dropped -> {name: value or [values]}."""
+        args = {}
+        for name, values in raw.items():
+            if name in ALWAYS_ALLOWED:
+                continue
+            spec = self.fields.get(name)
+            if spec is None:
+                raise InvalidArgument("input parsing error: %s: unexpected field: %s"
+                                      % (name, name))
+            check, what = _CHECKS[spec.check]
+            for value in values:
+                if not check(value):
+                    raise InvalidArgument("invalid value for %s: %r (expected %s)"
+                                          % (name, value[:80], what))
+        for name, spec in self.fields.items():
+            values = list(raw.get(name) or spec.default)
+            if spec.required and not values:
+                raise InvalidArgument("missing required field: %s" % name)
+            args[name] = values if spec.multi else (values[-1] if values else "")
+        return args
+
+
+REGISTRY = {}
+
+
+def backend(name, title=None, fields=None, state_changing=False, header="", help="",
+            public=False):
+    """Register a backend function under its MiG name."""
+    def register(run):
+        REGISTRY[name] = Backend(name=name, run=run, title=title or name,
+                                 fields=dict(fields or {}), state_changing=state_changing,
+                                 header=header or title or name,
+                                 help=help or (run.__doc__ or "").strip(), public=public)
+        return run
+    return register
+
+
+def load_all():
+    """Import every backend module so that they register themselves."""
+    from mig.backends import files, jobs  # noqa: F401  (registration side effect)
+    return REGISTRY
+
+
+class Context:
+    """What a backend may use: the caller, its home and the grid services."""
+
+    def __init__(self, user, grid, home, method="POST", flags_out=None):
+        self.user = user
+        self.grid = grid
+        self.home = home
+        self.method = method

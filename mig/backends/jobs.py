@@ -1,0 +1,257 @@
+"""Job backends: submit, textarea, jobstatus, jobaction, canceljob, resubmit,
+jobfeasible, mrslview.  MiG's field names and reply layouts."""
+
+import os
+import time
+
+from mig.backends import Field, backend
+from mig.core import access, jobspec, scheduler
+from mig.core import jobs as J
+from mig.errors import ClientError, FileNotFound, MigError, MrslError
+from mig.render import objects as O
+
+SUBMIT_COLUMNS = ("File", "Status", "Job ID", "Message")
+ACTION_COLUMNS = ("Job ID", "Old status", "New status", "Message")
+MAX_MRSL_BYTES = 1024 * 1024
+
+
+def asctime(ts):
+    return time.asctime(time.gmtime(ts)) if ts else ""
+
+
+def submit_text(ctx, text, idempotency_key=None):
+    """Parse, check rights and runtime environments, store: the one submit path."""
+    grid = ctx.grid
+    spec = jobspec.parse_job(text, grid.config.job_retries)
+    access.resolve_job_vgrids(ctx.user, spec)
+    known = grid.registry.known_runtimeenvs()
+    unknown = [re for re in spec["RUNTIMEENVIRONMENT"] if re not in known]
+    if unknown:
+        raise MrslError("runtime environment(s) %s do not exist on this grid (known: %s)"
+                        % (", ".join(unknown), ", ".join(sorted(known)) or "none"),
+                        keyword="RUNTIMEENVIRONMENT")
+    return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key)
+
+
+def _submit_rows(ctx, items):
+    """items: [(display name, text or exception)] -> (rows, exit code)."""
+    rows, code = [], 0
+    for name, text in items:
+        if isinstance(text, MigError):
+            rows.append((name, 0, "", text.message))
+            code = code or text.exit_code
+            continue
+        try:
+            record = submit_text(ctx, text)
+            rows.append((name, 1, record["JOB_ID"], ""))
+        except MigError as exc:
+            rows.append((name, 0, "", "parse failed: %s" % exc.message))
+            code = code or exc.exit_code
+    return rows, code
+
+
+@backend("submit", title="Submit Job", header="Submit Job", state_changing=True,
+         fields={"path": Field("path", multi=True, required=True,
+                               help="mRSL file(s) in your home; wildcards allowed"),
+                 "flags": Field("flags")})
+def submit(ctx, args):
+    """Submit mRSL files that are already in your home."""
+    items, objects = [], []
+    for pattern in args["path"]:
+        try:
+            for path in ctx.home.expand(pattern):
+                rel = ctx.home.relative(path)
+                if os.path.getsize(path) > MAX_MRSL_BYTES:
+                    items.append((rel, ClientError("%s: larger than 1 MB" % rel)))
+                    continue
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    items.append((rel, handle.read()))
+        except FileNotFound as exc:
+            objects.append(O.error(exc.message))
+            return O.Result(objects + [O.error("No job submit status found!")],
+                            FileNotFound.exit_code)
+    rows, code = _submit_rows(ctx, items)
+    return O.Result(objects + [O.table("submitstatuslist", SUBMIT_COLUMNS, rows)], code)
+
+
+@backend("textarea", title="Submit Job", header="Submit Job", state_changing=True,
+         fields={"mrsltextarea_0": Field("text", required=True, help="the mRSL (or JSON) job"),
+                 "mrsltextarea_1": Field("text"), "mrsltextarea_2": Field("text"),
+                 "save_as_default": Field("bool"), "idempotency_key": Field("word"),
+                 "flags": Field("flags")})
+def textarea(ctx, args):
+    """Submit a job given as mRSL text (or JSON) in the request."""
+    texts = [args[k] for k in ("mrsltextarea_0", "mrsltextarea_1", "mrsltextarea_2") if args[k]]
+    if args["save_as_default"].lower() in ("true", "1", "on", "yes"):
+        with open(ctx.home.resolve(".default.mrsl"), "w", encoding="utf-8") as handle:
+            handle.write(texts[0])
+    if args["idempotency_key"] and len(texts) == 1:
+        try:
+            record = submit_text(ctx, texts[0], args["idempotency_key"])
+            rows, code = [("textarea", 1, record["JOB_ID"], "")], 0
+        except MigError as exc:
+            rows, code = [("textarea", 0, "", "parse failed: %s" % exc.message)], exc.exit_code
+    else:
+        rows, code = _submit_rows(ctx, [("textarea", t) for t in texts])
+    return O.Result([O.table("submitstatuslist", SUBMIT_COLUMNS, rows)], code)
+
+
+def waiting_summary(grid, record, now=None):
+    """Plain words on why a queued job waits, per resource."""
+    units = grid.registry.all()
+    report = scheduler.explain(record["SPEC"], units, now)
+    fitting = [u for u, why in report.items() if not why]
+    if fitting:
+        return ["fits %s; waiting for a free slot" % ", ".join(fitting)], report
+    if not units:
+        return ["no resources are registered on this grid"], report
+    lines = ["no resource can run this job:"]
+    lines += ["%s: %s" % (unit, "; ".join(why)) for unit, why in report.items()]
+    return lines, report
+
+
+def job_object(grid, record, verbose=False):
+    """The job object of jobstatus (MiG keys, plus exit codes and reasons)."""
+    job = {"job_id": record["JOB_ID"], "status": record["STATUS"],
+           "name": record["SPEC"].get("JOBNAME", "")}
+    for state in ("RECEIVED", "QUEUED", "EXECUTING", "FINISHED", "FAILED", "CANCELED",
+                  "EXPIRED", "RETRY", "FROZEN"):
+        value = record.get("%s_TIMESTAMP" % state)
+        if value:
+            job["%s_timestamp" % state.lower()] = asctime(value)
+    if record.get("RESOURCE_ID") and record["STATUS"] != J.QUEUED:
+        job["resource"] = record["RESOURCE_ID"]
+    job["exit_codes"] = [list(pair) for pair in record.get("EXIT_CODES", [])]
+    message = record.get("%s_MESSAGE" % record["STATUS"])
+    if message:
+        job["message"] = message
+    if record["STATUS"] in J.WAITING_STATES:
+        job["waiting"], job["schedule"] = waiting_summary(grid, record)
+    if record.get("RETRY_COUNT"):
+        job["retries"] = record["RETRY_COUNT"]
+    job["history"] = [[state, asctime(ts), msg] for state, ts, msg in record.get("HISTORY", [])]
+    if verbose:
+        job["execute"] = "; ".join(record["SPEC"]["EXECUTE"])[:256]
+        job["execution_histories"] = record.get("EXECUTION_HISTORY", [])
+    return job
+
+
+@backend("jobstatus", title="Job Status", header="MiG UNSORTED  JOB STATUS",
+         fields={"job_id": Field("job_id", default=("*",), multi=True),
+                 "max_jobs": Field("number", default=("1000000",)),
+                 "flags": Field("flags"), "project_name": Field("word")})
+def jobstatus(ctx, args):
+    """Status of your jobs (all, or those matching job_id patterns)."""
+    jobs = ctx.grid.jobs
+    ids = jobs.match(ctx.user, args["job_id"], args["project_name"] or None)
+    sort = "s" in args["flags"]
+    header = "MiG %s  JOB STATUS" % ("SORTED" if sort else "UNSORTED")
+    if not ids:
+        objects = [O.header(header)]
+        objects += [O.error("%s: You do not have any matching job IDs!" % p)
+                    for p in args["job_id"]]
+        return O.Result(objects, ClientError.exit_code)
+    if sort:
+        ids.sort(key=lambda j: jobs.index[j].changed)
+    limit = int(args["max_jobs"] or 1000000)
+    objects = [O.header(header)]
+    if len(ids) > limit:
+        objects.append(O.text("Only showing first %d of the %d matching jobs as requested"
+                              % (limit, len(ids))))
+        ids = ids[:limit]
+    verbose = "v" in args["flags"]
+    listed = [job_object(ctx.grid, jobs.record(j), verbose) for j in ids]
+    objects.append(O.job_list(listed))
+    return O.Result(objects)
+
+
+def _act_on(ctx, patterns, action):
+    rows, code = [], 0
+    ids = ctx.grid.jobs.match(ctx.user, patterns)
+    if not ids:
+        return O.Result([O.error("%s: You do not have any matching job IDs!" % ", ".join(patterns))],
+                        ClientError.exit_code)
+    if len(ids) > J.MAX_ACTION_JOBS:
+        raise ClientError("at most %d jobs per request (%d matched)" % (J.MAX_ACTION_JOBS, len(ids)))
+    for job_id in ids:
+        try:
+            old, new = ctx.grid.jobs.act(ctx.user, job_id, action)
+            rows.append((job_id, old, new, ""))
+        except MigError as exc:
+            status = ctx.grid.jobs.index[job_id].state
+            rows.append((job_id, status, status, exc.message))
+            code = code or exc.exit_code
+    return O.Result([O.table("changedstatusjobs", ACTION_COLUMNS, rows)], code)
+
+
+@backend("jobaction", title="Job Action", header="Job Action", state_changing=True,
+         fields={"job_id": Field("job_id", multi=True, required=True),
+                 "action": Field("word", required=True, help="cancel, freeze or thaw"),
+                 "flags": Field("flags")})
+def jobaction(ctx, args):
+    """Cancel, freeze or thaw jobs."""
+    if args["action"] not in J.ACTIONS:
+        raise ClientError("unknown action %r: use cancel, freeze or thaw" % args["action"])
+    return _act_on(ctx, args["job_id"], args["action"])
+
+
+@backend("canceljob", title="Cancel Job", header="Cancel Job", state_changing=True,
+         fields={"job_id": Field("job_id", multi=True, required=True), "flags": Field("flags")})
+def canceljob(ctx, args):
+    """Cancel jobs (same as jobaction with action=cancel)."""
+    return _act_on(ctx, args["job_id"], "cancel")
+
+
+@backend("resubmit", title="Resubmit Job", header="Resubmit Job", state_changing=True,
+         fields={"job_id": Field("job_id", multi=True, required=True), "flags": Field("flags")})
+def resubmit(ctx, args):
+    """Submit copies of earlier jobs as new jobs."""
+    ids = ctx.grid.jobs.match(ctx.user, args["job_id"])
+    if not ids:
+        return O.Result([O.error("%s: You do not have any matching job IDs!"
+                                 % ", ".join(args["job_id"]))], ClientError.exit_code)
+    if len(ids) > J.MAX_RESUBMIT_JOBS:
+        raise ClientError("at most %d jobs per resubmit (%d matched)"
+                          % (J.MAX_RESUBMIT_JOBS, len(ids)))
+    rows = []
+    for job_id in ids:
+        record = ctx.grid.jobs.resubmit(ctx.user, job_id)
+        rows.append((job_id, 1, record["JOB_ID"], ""))
+    return O.Result([O.table("resubmitobjs",
+                             ("Job ID", "Resubmit status", "New job ID", "Message"), rows)])
+
+
+@backend("jobfeasible", title="Job Feasibility", header="Job Feasibility",
+         fields={"job_id": Field("job_id", multi=True, required=True), "flags": Field("flags")})
+def jobfeasible(ctx, args):
+    """For each resource: can it run the job, and if not, why not (plain words)."""
+    ids = ctx.grid.jobs.match(ctx.user, args["job_id"])
+    if not ids:
+        return O.Result([O.error("%s: You do not have any matching job IDs!"
+                                 % ", ".join(args["job_id"]))], ClientError.exit_code)
+    rows = []
+    for job_id in ids[:J.MAX_ACTION_JOBS]:
+        record = ctx.grid.jobs.record(job_id)
+        for unit in ctx.grid.registry.all():
+            why = scheduler.reasons(record["SPEC"], unit)
+            if why:
+                verdict = "RED"
+            elif not unit.online:
+                verdict, why = "ORANGE", ["fits, but the resource is offline"]
+            elif unit.free_slots() == 0:
+                verdict, why = "YELLOW", ["fits; all slots are busy now"]
+            else:
+                verdict, why = "GREEN", ["fits and has a free slot"]
+            rows.append((job_id, unit.unit_id, verdict, "; ".join(why)))
+        if not ctx.grid.registry.all():
+            rows.append((job_id, "-", "RED", "no resources are registered on this grid"))
+    return O.Result([O.table("jobfeasibility", ("Job ID", "Resource", "Verdict", "Reasons"),
+                             rows)])
+
+
+@backend("mrslview", title="mRSL", header="mRSL",
+         fields={"job_id": Field("job_id", required=True), "flags": Field("flags")})
+def mrslview(ctx, args):
+    """The job description as submitted."""
+    record = ctx.grid.jobs.get(ctx.user, args["job_id"])
+    return O.Result([O.file_output(record.get("MRSL") or jobspec.to_mrsl(record["SPEC"]))])

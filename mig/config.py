@@ -1,0 +1,97 @@
+"""One frozen Config, loaded from the state folder's config.ini plus flags.
+
+This is the only module that reads ``os.environ`` (for ``MIG_STATE``); the
+rest of the appliance gets its settings from the Config object it is given.
+"""
+
+import configparser
+import os
+import socket
+from dataclasses import dataclass, fields, replace
+
+DEFAULT_STATE = "mig-state"
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str
+    port: int = 8443
+    bind: str = "127.0.0.1"
+    hostname: str = "localhost"
+    scheduler_policy: str = "FairFit"
+    local_resource: bool = True
+    local_slots: int = 0  # 0: one per core
+    local_cputime: int = 7 * 86400
+    local_runtimeenvs: str = ""
+    job_retries: int = 2
+    expire_after: int = 365 * 86400
+    unfit_expire_after: int = 86400
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 120.0
+    max_upload_mb: int = 4096
+    scheduler_tick: float = 5.0
+
+    # -- derived paths -------------------------------------------------------
+    def path(self, *parts):
+        return os.path.join(self.state_dir, *parts)
+
+    @property
+    def home_root(self):
+        return self.path("home")
+
+    @property
+    def server_id(self):
+        return "%s.0" % self.hostname
+
+    @property
+    def url(self):
+        host = self.hostname if self.bind in ("0.0.0.0", "::", "") else self.bind
+        if ":" in host:
+            host = "[%s]" % host
+        return "https://%s:%d" % (host, self.port)
+
+
+def default_state_dir():
+    return os.path.abspath(os.environ.get("MIG_STATE") or DEFAULT_STATE)
+
+
+_SECTION = "appliance"
+
+
+def _coerce(kind, text):
+    if kind is bool:
+        return str(text).strip().lower() in ("1", "true", "yes", "on")
+    return kind(text)
+
+
+def load(state_dir=None, **overrides):
+    """Config from <state>/config.ini, with non-None overrides (flags) on top."""
+    state_dir = os.path.abspath(state_dir or default_state_dir())
+    config = Config(state_dir=state_dir)
+    parser = configparser.ConfigParser()
+    ini = os.path.join(state_dir, "config.ini")
+    if os.path.exists(ini):
+        parser.read(ini, encoding="utf-8")
+    values = {}
+    types = {f.name: type(f.default) for f in fields(Config) if f.name != "state_dir"}
+    if parser.has_section(_SECTION):
+        for key, text in parser.items(_SECTION):
+            if key in types:
+                values[key] = _coerce(types[key], text)
+    for key, value in overrides.items():
+        if value is not None and key in types:
+            values[key] = _coerce(types[key], value)
+    if not values.get("hostname") and not config.hostname:
+        values["hostname"] = socket.gethostname()
+    return replace(config, **values)
+
+
+def write_default(config):
+    """Write config.ini with every setting, so admins can see and edit them."""
+    parser = configparser.ConfigParser()
+    parser[_SECTION] = {f.name: str(getattr(config, f.name))
+                        for f in fields(Config) if f.name != "state_dir"}
+    ini = config.path("config.ini")
+    with open(ini, "w", encoding="utf-8") as handle:
+        handle.write("# MiG appliance settings; command-line flags override them.\n")
+        parser.write(handle)

@@ -1,0 +1,276 @@
+"""Jobs: the record, MiG job ids, and the one state machine.
+
+``JobService.transition`` is the only place a job's state changes.  Every
+change is written durably before it is acknowledged and recorded with its
+time in the job's history.  An in-memory index keeps per-user counts per
+state and the queue order cheap; it is rebuilt from the records on start.
+"""
+
+import collections
+import copy
+import fnmatch
+import threading
+import time
+
+from mig.core import jobspec
+from mig.errors import ClientError, NoJobIdError, StateError
+
+PARSE, QUEUED, RETRY, FROZEN, EXECUTING = "PARSE", "QUEUED", "RETRY", "FROZEN", "EXECUTING"
+FINISHED, FAILED, CANCELED, EXPIRED = "FINISHED", "FAILED", "CANCELED", "EXPIRED"
+STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING, FINISHED, FAILED, CANCELED, EXPIRED)
+PENDING_STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING)
+FINAL_STATES = (FINISHED, FAILED, CANCELED, EXPIRED)
+WAITING_STATES = (QUEUED, RETRY)
+
+TRANSITIONS = {
+    PARSE: {QUEUED, CANCELED},
+    QUEUED: {EXECUTING, FROZEN, CANCELED, EXPIRED},
+    RETRY: {EXECUTING, FROZEN, CANCELED, EXPIRED},
+    FROZEN: {QUEUED, CANCELED, EXPIRED},
+    EXECUTING: {FINISHED, FAILED, RETRY, CANCELED},
+}
+
+# User actions: name -> (allowed source states, target state)
+ACTIONS = {
+    "cancel": ((PARSE, QUEUED, RETRY, EXECUTING, FROZEN), CANCELED),
+    "freeze": ((QUEUED, RETRY), FROZEN),
+    "thaw": ((FROZEN,), QUEUED),
+}
+MAX_ACTION_JOBS = 500
+MAX_RESUBMIT_JOBS = 100
+
+
+def make_job_id(counter, when, server_id):
+    """MiG's id: <counter>_<month>_<day>_<year>__<hour>_<min>_<sec>_<server_id>."""
+    t = time.gmtime(when)
+    return "%d_%d_%d_%d__%d_%d_%d_%s" % (counter, t.tm_mon, t.tm_mday, t.tm_year,
+                                         t.tm_hour, t.tm_min, t.tm_sec, server_id)
+
+
+def job_counter(job_id):
+    try:
+        return int(job_id.split("_", 1)[0])
+    except ValueError:
+        return -1
+
+
+class IndexEntry:
+    """What lists and counts need, without loading the record."""
+
+    __slots__ = ("owner", "state", "name", "project", "received", "changed")
+
+    def __init__(self, owner, state, name, project, received, changed):
+        self.owner, self.state, self.name = owner, state, name
+        self.project, self.received, self.changed = project, received, changed
+
+
+class JobService:
+    """All job operations; thread-safe; the owner check lives here."""
+
+    def __init__(self, store, server_id, job_retries=4, clock=time.time):
+        self.store = store
+        self.server_id = server_id
+        self.job_retries = job_retries
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.index = {}
+        self.by_owner = collections.defaultdict(dict)  # owner -> {job_id: None} (ordered)
+        self.counts = collections.defaultdict(collections.Counter)
+        self.queue = {}  # job_id -> record, in queue order (QUEUED and RETRY)
+        self.notes = {}  # job_id -> scheduler's latest explanation (not durable)
+        self.listeners = []
+        self.idempotency = {}  # (owner, key) -> job_id
+        self.counter = 0
+        self.load()
+
+    # -- loading and indexing -------------------------------------------------
+    def load(self):
+        """Rebuild the index from the records (the records are the truth)."""
+        records = []
+        for owner in self.store.folders("jobs"):
+            for _name, path in self.store.records("jobs/" + owner):
+                try:
+                    records.append(self.store.read_file(path))
+                except (EOFError, ValueError, OSError, ImportError, AttributeError):
+                    continue  # never produced by atomic writes; skip stray files
+        records.sort(key=lambda r: (r.get("QUEUED_TIMESTAMP") or r["RECEIVED_TIMESTAMP"],
+                                    job_counter(r["JOB_ID"])))
+        counter = self.store.read("system/job_counter", 0)
+        for record in records:
+            self._index(record)
+            counter = max(counter, job_counter(record["JOB_ID"]) + 1)
+            key = record.get("IDEMPOTENCY_KEY")
+            if key:
+                self.idempotency[(record["OWNER"], key)] = record["JOB_ID"]
+        self.counter = counter
+
+    def _index(self, record, old_state=None):
+        job_id, owner, state = record["JOB_ID"], record["OWNER"], record["STATUS"]
+        entry = self.index.get(job_id)
+        if entry is None:
+            spec = record["SPEC"]
+            entry = IndexEntry(owner, state, spec.get("JOBNAME", ""), spec.get("PROJECT", ""),
+                               record["RECEIVED_TIMESTAMP"], record.get("CHANGED", 0))
+            self.index[job_id] = entry
+            self.by_owner[owner][job_id] = None
+        else:
+            self.counts[owner][entry.state] -= 1
+            entry.state = state
+            entry.changed = record.get("CHANGED", 0)
+        self.counts[owner][state] += 1
+        if state in WAITING_STATES:
+            if old_state in WAITING_STATES and job_id in self.queue:
+                self.queue[job_id] = record
+            else:
+                self.queue.pop(job_id, None)
+                self.queue[job_id] = record  # (re)queued jobs go to the end
+        else:
+            self.queue.pop(job_id, None)
+            self.notes.pop(job_id, None)
+
+    def _save(self, record):
+        self.store.write("jobs/%s/%s" % (record["OWNER"], record["JOB_ID"]), record)
+
+    def _read(self, job_id):
+        entry = self.index[job_id]
+        return self.store.read("jobs/%s/%s" % (entry.owner, job_id))
+
+    # -- submission -----------------------------------------------------------
+    def submit(self, owner, spec, source_text, idempotency_key=None, extra=None):
+        """Store a parsed job durably as QUEUED and return its record."""
+        with self.lock:
+            if idempotency_key:
+                known = self.idempotency.get((owner, idempotency_key))
+                if known:
+                    return self._read(known)
+            now = self.clock()
+            job_id = make_job_id(self.counter, now, self.server_id)
+            self.counter += 1
+            if spec.get("RETRIES") is None:
+                spec["RETRIES"] = self.job_retries
+            record = {
+                "JOB_ID": job_id, "OWNER": owner, "STATUS": QUEUED, "SPEC": spec,
+                "MRSL": source_text, "RECEIVED_TIMESTAMP": now, "PARSE_TIMESTAMP": now,
+                "QUEUED_TIMESTAMP": now, "CHANGED": now, "RETRY_COUNT": 0,
+                "HISTORY": [(PARSE, now, "received"), (QUEUED, now, "queued")],
+                "EXECUTION_HISTORY": [], "IDEMPOTENCY_KEY": idempotency_key,
+            }
+            record.update(extra or {})
+            self._save(record)
+            if self.counter % 100 == 0:
+                self.store.write("system/job_counter", self.counter, durable=False)
+            self._index(record)
+            if idempotency_key:
+                self.idempotency[(owner, idempotency_key)] = job_id
+        self._notify(job_id, None, QUEUED, record)
+        return record
+
+    # -- state changes ----------------------------------------------------------
+    def transition(self, job_id, new_state, message="", expect=None, **fields):
+        """The only place states change.  Returns the new record or raises StateError.
+
+        ``expect`` optionally names the states the caller believes the job is
+        in, so that a late result (e.g. after a cancel) is refused, not applied.
+        """
+        with self.lock:
+            if job_id not in self.index:
+                raise NoJobIdError("%s: no such job" % job_id)
+            record = self._read(job_id)
+            old = record["STATUS"]
+            if expect is not None and old not in expect:
+                raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
+            if new_state not in TRANSITIONS.get(old, ()):
+                raise StateError("job %s cannot go from %s to %s" % (job_id, old, new_state))
+            now = self.clock()
+            record.update(fields)
+            record["STATUS"] = new_state
+            record["%s_TIMESTAMP" % new_state] = now
+            record["CHANGED"] = now
+            record["HISTORY"].append((new_state, now, message))
+            if message and new_state in (FAILED, RETRY, EXPIRED, CANCELED):
+                record["%s_MESSAGE" % new_state] = message
+            self._save(record)
+            self._index(record, old)
+        self._notify(job_id, old, new_state, record)
+        return record
+
+    def update_fields(self, job_id, **fields):
+        """Durably record extra fields (e.g. exit codes) without a state change."""
+        with self.lock:
+            record = self._read(job_id)
+            record.update(fields)
+            self._save(record)
+            if record["STATUS"] in WAITING_STATES:
+                self.queue[job_id] = record
+            return record
+
+    def add_listener(self, listener):
+        self.listeners.append(listener)
+
+    def _notify(self, job_id, old, new, record):
+        for listener in list(self.listeners):
+            listener(job_id, old, new, record)
+
+    # -- queries ----------------------------------------------------------------
+    def get(self, owner, job_id):
+        """A copy of the owner's job; other users' jobs do not exist for them."""
+        entry = self.index.get(job_id)
+        if entry is None or entry.owner != owner:
+            raise ClientError("%s: You do not have any matching job IDs!" % job_id)
+        return self._read(job_id)
+
+    def record(self, job_id):
+        return self._read(job_id)
+
+    def match(self, owner, patterns, project=None):
+        """Job ids of the owner matching any glob pattern, oldest first."""
+        owned = self.by_owner.get(owner, {})
+        wanted = ["*" if p in ("ALL", "") else p for p in patterns] or ["*"]
+        if wanted == ["*"]:
+            ids = list(owned)
+        else:
+            exact = [p for p in wanted if not any(c in p for c in "*?[")]
+            globs = [p for p in wanted if p not in exact]
+            ids = [j for j in exact if j in owned]
+            if globs:
+                seen = set(ids)
+                ids += [j for j in owned if j not in seen and
+                        any(fnmatch.fnmatchcase(j, g) for g in globs)]
+                order = {j: i for i, j in enumerate(owned)} if exact else None
+                if order:
+                    ids.sort(key=order.get)
+        if project:
+            ids = [j for j in ids if self.index[j].project == project]
+        return ids
+
+    def state_counts(self, owner):
+        return {s: self.counts[owner][s] for s in STATES}
+
+    def queued_records(self):
+        with self.lock:
+            return list(self.queue.values())
+
+    def changed_since(self, owner, since):
+        return [j for j in self.by_owner.get(owner, {}) if self.index[j].changed > since]
+
+    # -- user actions -------------------------------------------------------------
+    def act(self, owner, job_id, action):
+        """cancel / freeze / thaw one job; returns (old, new) or raises StateError."""
+        if action not in ACTIONS:
+            raise ClientError("unknown action %r: use cancel, freeze or thaw" % action)
+        allowed, target = ACTIONS[action]
+        record = self.get(owner, job_id)
+        old = record["STATUS"]
+        if old not in allowed:
+            raise StateError("You can only %s jobs with status: %s." % (action, " or ".join(allowed)))
+        self.transition(job_id, target, "%s by %s" % (action, owner), expect=allowed)
+        return old, target
+
+    def resubmit(self, owner, job_id):
+        record = self.get(owner, job_id)
+        spec = copy.deepcopy(record["SPEC"])
+        return self.submit(owner, spec, record.get("MRSL") or jobspec.to_mrsl(spec),
+                           extra={"RESUBMITTED_FROM": job_id})
+
+    def set_note(self, job_id, note):
+        self.notes[job_id] = note

@@ -1,0 +1,472 @@
+"""The mRSL job description: one keyword table drives parsing, validation,
+forms, the scheduler's requirement list and the generated reference docs.
+
+MiG's syntax is kept exactly (blank-line separated ``::KEYWORD::`` blocks,
+``#`` comments with ``\\#`` and ``\\\\`` escapes); its known flaws are fixed:
+every error names the line and the keyword, ``..`` in file lines is refused,
+a keyword line glued to the previous block is reported instead of silently
+becoming a value, and ``+JOBID+``/``+JOBNAME+`` are expanded in list values.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+
+from mig.errors import MrslError
+
+# Character classes, after MiG's safeinput validators.
+_PATH_EXTRA = "/.,_-+=\u00b1\u00d7\u00f7\u00bd\u00be '\":;@\u00a7%\u2030()~!&\u00b6$\u00a3\u20ac\u00a5"
+_FQDN = re.compile(r"^[A-Za-z0-9.\-]*$")
+_DIGITS = re.compile(r"^[0-9]+$")
+_ALNUM = re.compile(r"^[A-Za-z0-9]*$")
+_VGRID = re.compile(r"^[A-Za-z0-9.\-_ /,]*$")
+_RESOURCE_PATTERN = re.compile(r"^[A-Za-z0-9.\-_*?\[\]]*$")
+_JOBNAME = re.compile(r"^[A-Za-z0-9.\-_+@%]*$")
+_PROJECT = re.compile(r"^[A-Za-z0-9.\-_+@%]*$")
+_PRICE = re.compile(r"^[A-Za-z0-9.+\-*/() _]*$")
+
+
+def _valid_free_text(value):
+    return "\x00" not in value
+
+
+def _valid_plain_text(value):
+    return not any(c in value for c in "<>\x00")
+
+
+def _valid_path_line(value):
+    return all(c.isalnum() or c in _PATH_EXTRA for c in value)
+
+
+def _regex(pattern):
+    return lambda value: bool(pattern.match(value))
+
+
+VALIDATORS = {
+    "free_text": (_valid_free_text, "any text"),
+    "plain_text": (_valid_plain_text, "text without < or >"),
+    "path_lines": (_valid_path_line, "letters, digits, space and /.,_-+=:;@%()~!&'\""),
+    "numeric": (_regex(_DIGITS), "digits only"),
+    "fqdn": (_regex(_FQDN), "letters, digits, '.' and '-'"),
+    "alnum": (_regex(_ALNUM), "letters and digits only"),
+    "vgrid": (_regex(_VGRID), "letters, digits, space and ._-/,"),
+    "resource_pattern": (_regex(_RESOURCE_PATTERN), "letters, digits, ._- and the wildcards * ? []"),
+    "job_name": (_regex(_JOBNAME), "letters, digits and .-_+@%"),
+    "project": (_regex(_PROJECT), "letters, digits and .-_+@%"),
+    "price": (_regex(_PRICE), "a number or a price expression"),
+}
+
+ARCHITECTURES = ("X86", "AMD64", "IA64", "SPARC", "SPARC64", "ITANIUM", "SUN4U",
+                 "SPARC-T1", "SPARC-T2", "PS3", "CELL", "ARM64", "RISCV64")
+JOBTYPES = ("batch", "bulk")
+MAXFILL_NAMES = ("CPUTIME", "NODECOUNT", "CPUCOUNT", "MEMORY", "DISK")
+DEFAULT_VGRID = "Generic"
+DEFAULT_MOUNT_RE = "SSHFS-2.X-1"
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """One mRSL keyword: its type, default, validator and documentation."""
+
+    name: str
+    type: str  # int | string | boolean | multiplestrings | multiplekeyvalues
+    default: object
+    validator: str
+    title: str
+    help: str
+    example: str = ""
+    required: bool = False
+    choices: tuple = field(default=())
+    requirement: bool = False  # matched by the scheduler against resources
+
+
+KEYWORDS = (
+    Keyword("EXECUTE", "multiplestrings", [], "free_text", "Commands",
+            "Shell command lines run in order in one bash session on the resource; "
+            "cd and variables persist from line to line. The exit code of every "
+            "line is recorded in JOBID.status.",
+            "echo hello\nuname -a", required=True),
+    Keyword("INPUTFILES", "multiplestrings", [], "path_lines", "Input files",
+            "Files copied from your home into the job folder before it runs: "
+            "'src' or 'src dst', one per line.", "data/input.txt input.txt"),
+    Keyword("OUTPUTFILES", "multiplestrings", [], "path_lines", "Output files",
+            "Files copied from the job folder back to your home after it ran: "
+            "'src' or 'src dst'. Missing files are skipped and counted in JOBID.io-status.",
+            "result.txt results/+JOBID+.txt"),
+    Keyword("EXECUTABLES", "multiplestrings", [], "path_lines", "Executables",
+            "Like INPUTFILES, and then made executable.", "bin/simulate simulate"),
+    Keyword("MOUNT", "multiplestrings", [], "plain_text", "Mount home",
+            "'home_path mount_point' lines: mount your home on the resource with sshfs "
+            "during the job. Adds the runtime environment SSHFS-2.X-1, so only "
+            "resources that offer it can run the job.", "data /mnt/data"),
+    Keyword("RESOURCE", "multiplestrings", [], "resource_pattern", "Resources",
+            "Allowed resources: shell-style patterns matched against the public "
+            "resource id RESOURCE_EXE. Empty means any resource.", "localhost.0_*",
+            requirement=True),
+    Keyword("VGRID", "multiplestrings", [], "vgrid", "VGrids",
+            "VGrids to run in, in order of preference. ANY means every VGrid you "
+            "are a member of; empty means Generic.", "Generic", requirement=True),
+    Keyword("NODECOUNT", "int", 1, "numeric", "Nodes", "Number of nodes.", "1",
+            requirement=True),
+    Keyword("CPUCOUNT", "int", 1, "numeric", "CPU cores", "CPU cores per node.", "1",
+            requirement=True),
+    Keyword("CPUTIME", "int", 600, "numeric", "Wall time (s)",
+            "Maximum run time in seconds; the job is stopped when it is spent.", "600",
+            requirement=True),
+    Keyword("MEMORY", "int", 64, "numeric", "Memory (MB)",
+            "Memory in MB per node; enforced as an address-space limit.", "256",
+            requirement=True),
+    Keyword("DISK", "int", 0, "numeric", "Disk (GB)", "Disk space in GB per node.", "1",
+            requirement=True),
+    Keyword("ARCHITECTURE", "string", "", "fqdn", "Architecture",
+            "CPU architecture the job needs; empty means any.", "AMD64",
+            choices=ARCHITECTURES, requirement=True),
+    Keyword("MAXFILL", "multiplestrings", [], "alnum", "Max fill",
+            "ALL or names among CPUTIME NODECOUNT CPUCOUNT MEMORY DISK: the job is "
+            "matched with the values it asks for, and given the resource's full "
+            "values when it runs.", "CPUTIME", choices=("ALL",) + MAXFILL_NAMES),
+    Keyword("ENVIRONMENT", "multiplekeyvalues", [], "plain_text", "Environment",
+            "NAME=value lines exported before EXECUTE.", "GREETING=hello"),
+    Keyword("RUNTIMEENVIRONMENT", "multiplestrings", [], "plain_text",
+            "Runtime environments",
+            "Runtime environments (software) the resource must offer; names are "
+            "upper-cased.", "PYTHON3", requirement=True),
+    Keyword("NOTIFY", "multiplestrings", [], "plain_text", "Notify",
+            "E-mail addresses (or 'SETTINGS') told when the job ends.", "you@example.org"),
+    Keyword("VERIFYFILES", "multiplestrings", [], "path_lines", "Verify files",
+            "Home files ending in .status, .stdout or .stderr whose lines are "
+            "regular expressions matched against the job's output.", "expect.stdout"),
+    Keyword("RETRIES", "int", None, "numeric", "Retries",
+            "How many times a job that failed on a resource is queued again; "
+            "default from the server configuration.", "2"),
+    Keyword("JOBTYPE", "string", "batch", "alnum", "Job type",
+            "batch or bulk.", "batch", choices=JOBTYPES, requirement=True),
+    Keyword("JOBNAME", "string", "", "job_name", "Job name",
+            "A name for the job (no spaces).", "my-sweep-1"),
+    Keyword("PROJECT", "string", "", "project", "Project",
+            "A tag for grouping jobs; job status can select by it.", "thesis"),
+    Keyword("SANDBOX", "boolean", False, "alnum", "Sandbox",
+            "Allow the job to run on volunteer sandbox resources.", "False",
+            requirement=True),
+    Keyword("PLATFORM", "string", "", "fqdn", "Platform",
+            "Platform the resource must have (case-insensitive); empty means any.",
+            "", requirement=True),
+    Keyword("MAXPRICE", "string", "0", "price", "Max price",
+            "Price you will pay (accounting only).", "0", requirement=True),
+)
+
+KEYWORD_BY_NAME = {kw.name: kw for kw in KEYWORDS}
+FILE_KEYWORDS = ("INPUTFILES", "OUTPUTFILES", "EXECUTABLES", "VERIFYFILES")
+_KEYWORD_LINE = re.compile(r"^\s*::+\s*([A-Za-z_]+)\s*::+\s*$")
+
+
+def default_spec(job_retries=4):
+    """Every keyword with its default value (lists are fresh copies)."""
+    spec = {}
+    for kw in KEYWORDS:
+        value = kw.default
+        spec[kw.name] = list(value) if isinstance(value, list) else value
+    spec["RETRIES"] = job_retries
+    return spec
+
+
+def _strip_comment(raw):
+    """Apply MiG's value-line rules: '#' starts a comment, '\\#' and '\\\\' escape."""
+    out = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "\\" and i + 1 < len(raw) and raw[i + 1] in "#\\":
+            out.append(raw[i + 1])
+            i += 2
+            continue
+        if c == "#":
+            break
+        out.append(c)
+        i += 1
+    return "".join(out).strip()
+
+
+def read_blocks(text):
+    """Split mRSL text into [(keyword, line_no, [(value, line_no), ...])]."""
+    if "\x00" in text:
+        raise MrslError("the job description contains a NUL character")
+    lines = text.splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        if not lines[i].strip() or lines[i].lstrip().startswith("#"):
+            i += 1
+            continue
+        keyword_line = i + 1
+        name = lines[i].strip().strip(":").strip().upper()
+        values = []
+        i += 1
+        while i < len(lines) and lines[i].strip():
+            raw = lines[i]
+            if _KEYWORD_LINE.match(raw):
+                raise MrslError(
+                    "%s looks like a keyword but follows a value without a blank "
+                    "line in between; add an empty line before it" % raw.strip(),
+                    line=i + 1, keyword=name)
+            value = _strip_comment(raw.rstrip("\r\n"))
+            if value:
+                values.append((value, i + 1))
+            i += 1
+        blocks.append((name, keyword_line, values))
+    return blocks
+
+
+def _check_chars(kw, value, line):
+    check, allowed = VALIDATORS[kw.validator]
+    if not check(value):
+        raise MrslError("invalid value %r (allowed: %s)" % (value, allowed),
+                        line=line, keyword=kw.name)
+
+
+def _convert(kw, values, line, spec):
+    """Type-check one block's value lines and store them in spec."""
+    for value, vline in values:
+        _check_chars(kw, value, vline)
+    if kw.type == "int":
+        if len(values) != 1:
+            raise MrslError("expects exactly one whole number, got %d lines" % len(values),
+                            line=line, keyword=kw.name)
+        value, vline = values[0]
+        if not _DIGITS.match(value):
+            raise MrslError("%r is not a whole number" % value, line=vline, keyword=kw.name)
+        spec[kw.name] = int(value)
+    elif kw.type == "string":
+        if len(values) > 1:
+            raise MrslError("expects one line, got %d" % len(values),
+                            line=line, keyword=kw.name)
+        if values:
+            spec[kw.name] = values[0][0]
+    elif kw.type == "boolean":
+        if len(values) > 1:
+            raise MrslError("expects one of True/False", line=line, keyword=kw.name)
+        text = values[0][0].lower() if values else "false"
+        if text in ("true", "1", "on", "yes"):
+            spec[kw.name] = True
+        elif text in ("false", "0", "off", "no"):
+            spec[kw.name] = False
+        else:
+            raise MrslError("%r is not True or False" % values[0][0],
+                            line=values[0][1], keyword=kw.name)
+    elif kw.type == "multiplestrings":
+        spec[kw.name].extend(v for v, _ in values)
+    elif kw.type == "multiplekeyvalues":
+        for value, vline in values:
+            if "=" not in value:
+                raise MrslError("%r is not of the form NAME=value" % value,
+                                line=vline, keyword=kw.name)
+            key, val = value.split("=", 1)
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key.strip()):
+                raise MrslError("%r is not a valid variable name" % key,
+                                line=vline, keyword=kw.name)
+            spec[kw.name].append((key.strip(), val))
+
+
+def _normalise_file_line(kw_name, value, line):
+    parts = value.split(" ")
+    if len(parts) not in (1, 2) or not all(parts):
+        raise MrslError("%r: expected 'source' or 'source destination' separated by "
+                        "one space (file names cannot contain spaces)" % value,
+                        line=line, keyword=kw_name)
+    cleaned = []
+    for part in parts:
+        if "://" in part:
+            cleaned.append(part)
+            continue
+        norm = os.path.normpath(part.lstrip("/"))
+        if norm in (".", "") or norm == ".." or norm.startswith("../"):
+            raise MrslError("%r points outside the home or job folder" % part,
+                            line=line, keyword=kw_name)
+        cleaned.append(norm)
+    return " ".join(cleaned)
+
+
+def _check_quotes(command, line):
+    """Refuse a command with unbalanced quotes: bash would swallow later lines."""
+    quote = None
+    i = 0
+    while i < len(command):
+        c = command[i]
+        if quote is None:
+            if c == "\\":
+                i += 1
+            elif c in "'\"`":
+                quote = c
+        elif quote == "'":
+            if c == "'":
+                quote = None
+        else:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = None
+        i += 1
+    if quote:
+        raise MrslError("unbalanced %s quote in command %r" % (quote, command),
+                        line=line, keyword="EXECUTE")
+
+
+def _finish(spec, lines_of):
+    """Checks that need the whole description; lines_of maps keyword -> value lines."""
+    if not spec["EXECUTE"]:
+        raise MrslError("EXECUTE is required: give at least one command line",
+                        keyword="EXECUTE")
+    for command, line in lines_of.get("EXECUTE", []):
+        _check_quotes(command, line)
+    for name in FILE_KEYWORDS:
+        normalised = []
+        given = lines_of.get(name) or [(v, None) for v in spec[name]]
+        for value, line in given:
+            normalised.append(_normalise_file_line(name, value, line))
+        spec[name] = normalised
+    for name in ("ARCHITECTURE", "JOBTYPE"):
+        kw = KEYWORD_BY_NAME[name]
+        value = spec[name]
+        if name == "ARCHITECTURE":
+            value = value.upper()
+            spec[name] = value
+        if value and value not in kw.choices:
+            raise MrslError("%r is not one of %s" % (value, ", ".join(kw.choices)),
+                            line=_first_line(lines_of, name), keyword=name)
+    fills = [v.upper() for v in spec["MAXFILL"]]
+    for value in fills:
+        if value not in KEYWORD_BY_NAME["MAXFILL"].choices:
+            raise MrslError("%r is not ALL or one of %s" % (value, " ".join(MAXFILL_NAMES)),
+                            line=_first_line(lines_of, "MAXFILL"), keyword="MAXFILL")
+    spec["MAXFILL"] = list(MAXFILL_NAMES) if "ALL" in fills else fills
+    spec["RUNTIMEENVIRONMENT"] = [v.upper() for v in spec["RUNTIMEENVIRONMENT"]]
+    if spec["MOUNT"] and DEFAULT_MOUNT_RE not in spec["RUNTIMEENVIRONMENT"]:
+        spec["RUNTIMEENVIRONMENT"].append(DEFAULT_MOUNT_RE)
+    for name in ("NODECOUNT", "CPUCOUNT"):
+        if spec[name] < 1:
+            raise MrslError("must be at least 1", line=_first_line(lines_of, name),
+                            keyword=name)
+    if spec["CPUTIME"] < 1:
+        raise MrslError("must be at least 1 second", line=_first_line(lines_of, "CPUTIME"),
+                        keyword="CPUTIME")
+    vgrids = []
+    for entry in spec["VGRID"]:
+        vgrids.extend(v.strip() for v in entry.split(",") if v.strip())
+    spec["VGRID"] = vgrids
+    return spec
+
+
+def _first_line(lines_of, name):
+    values = lines_of.get(name)
+    return values[0][1] if values else None
+
+
+def parse_mrsl(text, job_retries=4):
+    """Parse mRSL text into a complete job spec, or raise MrslError naming the line."""
+    spec = default_spec(job_retries)
+    lines_of = {}
+    for name, line, values in read_blocks(text):
+        kw = KEYWORD_BY_NAME.get(name)
+        if kw is None:
+            raise MrslError("unknown keyword %s (see the mRSL reference for the list)"
+                            % name, line=line, keyword=name)
+        if kw.type in ("int", "string", "boolean"):
+            lines_of[name] = values
+        else:
+            lines_of.setdefault(name, []).extend(values)
+        _convert(kw, values, line, spec)
+    return _finish(spec, lines_of)
+
+
+def _json_lines(kw, value):
+    """Turn one JSON value into mRSL value lines."""
+    if value is None:
+        return []
+    if kw.type == "multiplekeyvalues" and isinstance(value, dict):
+        return ["%s=%s" % (k, v) for k, v in value.items()]
+    if isinstance(value, bool):
+        return ["True" if value else "False"]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(int(value))] if float(value).is_integer() else [str(value)]
+    if isinstance(value, str):
+        return value.splitlines() if kw.type.startswith("multiple") else [value]
+    if isinstance(value, list):
+        lines = []
+        for item in value:
+            if not isinstance(item, (str, int, float)):
+                raise MrslError("list items must be strings", keyword=kw.name)
+            lines.append(str(item))
+        return lines
+    raise MrslError("unsupported JSON value of type %s" % type(value).__name__,
+                    keyword=kw.name)
+
+
+def parse_json(data, job_retries=4):
+    """Parse a JSON job ({"EXECUTE": [...], ...}) through the same checks as mRSL."""
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise MrslError("invalid JSON: %s" % exc) from None
+    if not isinstance(data, dict):
+        raise MrslError("a JSON job must be an object of keyword: value")
+    spec = default_spec(job_retries)
+    lines_of = {}
+    for key, value in data.items():
+        name = str(key).strip(":").upper()
+        kw = KEYWORD_BY_NAME.get(name)
+        if kw is None:
+            raise MrslError("unknown keyword %s" % name, keyword=name)
+        values = [(line.strip(), None) for line in _json_lines(kw, value) if line.strip()]
+        lines_of[name] = values
+        _convert(kw, values, None, spec)
+    return _finish(spec, lines_of)
+
+
+def parse_job(text, job_retries=4):
+    """mRSL or JSON, recognised by the first non-blank character."""
+    if text.lstrip().startswith("{"):
+        return parse_json(text, job_retries)
+    return parse_mrsl(text, job_retries)
+
+
+def to_mrsl(spec):
+    """Render a spec back to mRSL text (resubmit, saved defaults, the fields form)."""
+    out = []
+    for kw in KEYWORDS:
+        value = spec.get(kw.name, kw.default)
+        if value is None:
+            continue
+        if kw.type == "multiplekeyvalues":
+            lines = ["%s=%s" % pair for pair in value]
+        elif kw.type == "multiplestrings":
+            lines = list(value)
+        elif kw.type == "boolean":
+            lines = ["True" if value else "False"]
+        else:
+            lines = [str(value)] if str(value) != "" else []
+        if not lines:
+            continue
+        escaped = [line.replace("\\", "\\\\").replace("#", "\\#") for line in lines]
+        out.append("::%s::\n%s\n" % (kw.name, "\n".join(escaped)))
+    return "\n".join(out)
+
+
+def expand_variables(value, job_id, job_name):
+    """Expand +JOBID+ and +JOBNAME+ everywhere, lists and pairs included."""
+    if isinstance(value, str):
+        return value.replace("+JOBID+", job_id).replace("+JOBNAME+", job_name)
+    if isinstance(value, list):
+        return [expand_variables(v, job_id, job_name) for v in value]
+    if isinstance(value, tuple):
+        return tuple(expand_variables(v, job_id, job_name) for v in value)
+    if isinstance(value, dict):
+        return {k: expand_variables(v, job_id, job_name) for k, v in value.items()}
+    return value
+
+
+def split_file_line(line):
+    """'src dst' or 'src' -> (src, dst)."""
+    parts = line.split(" ", 1)
+    return parts[0], parts[1] if len(parts) > 1 else parts[0]

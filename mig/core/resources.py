@@ -1,0 +1,108 @@
+"""Resources and their execution units, as the scheduler sees them.
+
+An ``ExeUnit`` is the capability record the scheduler matches jobs
+against: what one execution unit of a resource offers, how many jobs it
+takes at once and which executor runs them.  The embedded local resource
+(the appliance host itself) is built here from the machine's own figures.
+"""
+
+import os
+import platform
+import shutil
+import threading
+from dataclasses import dataclass, field
+
+LOCAL_RESOURCE = "localhost.0"
+LOCAL_EXE = "local"
+
+_MACHINE_ARCH = {"x86_64": "AMD64", "amd64": "AMD64", "i386": "X86", "i686": "X86",
+                 "aarch64": "ARM64", "arm64": "ARM64", "riscv64": "RISCV64",
+                 "sparc64": "SPARC64", "ia64": "IA64"}
+
+
+@dataclass
+class ExeUnit:
+    """One execution unit: its specs, capacity and the executor that serves it."""
+
+    resource: str
+    name: str
+    executor: str
+    architecture: str = "AMD64"
+    nodecount: int = 1
+    cpucount: int = 1
+    memory: int = 1024
+    disk: int = 0
+    cputime: int = 86400
+    runtimeenvs: tuple = ()
+    vgrids: tuple = ("Generic",)
+    platform: str = ""
+    sandbox: bool = False
+    jobtype: str = "all"
+    minprice: str = "0"
+    slots: int = 1
+    online: bool = True
+    down_reason: str = ""
+    running: set = field(default_factory=set)
+    last_seen: float = 0.0
+
+    @property
+    def unit_id(self):
+        return "%s_%s" % (self.resource, self.name)
+
+    def free_slots(self):
+        return max(0, self.slots - len(self.running)) if self.online else 0
+
+    def specs_text(self):
+        return ("%s, %d node(s) x %d core(s), %d MB memory, %d GB disk, %d s max"
+                % (self.architecture or "any arch", self.nodecount, self.cpucount,
+                   self.memory, self.disk, self.cputime))
+
+
+def machine_architecture():
+    return _MACHINE_ARCH.get(platform.machine().lower(), platform.machine().upper())
+
+
+def machine_memory_mb():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 1024
+
+
+def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=()):
+    """The appliance host as a resource: its cores, memory, free disk."""
+    cores = os.cpu_count() or 1
+    disk_gb = shutil.disk_usage(state_dir).free // (1024 ** 3)
+    return ExeUnit(resource=LOCAL_RESOURCE, name=LOCAL_EXE, executor="local",
+                   architecture=machine_architecture(), nodecount=1, cpucount=cores,
+                   memory=machine_memory_mb(), disk=int(disk_gb), cputime=cputime,
+                   runtimeenvs=tuple(runtimeenvs), slots=slots or cores)
+
+
+class ResourceRegistry:
+    """The exe units known to this grid; thread-safe."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.units = {}
+
+    def add(self, unit):
+        with self.lock:
+            self.units[unit.unit_id] = unit
+
+    def remove(self, unit_id):
+        with self.lock:
+            self.units.pop(unit_id, None)
+
+    def all(self):
+        with self.lock:
+            return list(self.units.values())
+
+    def get(self, unit_id):
+        return self.units.get(unit_id)
+
+    def known_runtimeenvs(self):
+        names = set()
+        for unit in self.all():
+            names.update(unit.runtimeenvs)
+        return names

@@ -1,0 +1,228 @@
+"""Matching jobs to execution units, the scheduling policies, and "why not".
+
+Pure functions over job specs and ``ExeUnit`` records: no threads, no I/O.
+``reasons()`` says in plain words why a job cannot run on a unit (as
+NorduGrid's broker does); a job fits exactly when the list is empty.  The
+policies pick, for a unit with a free slot, which queued job runs next.
+"""
+
+import ast
+import fnmatch
+import math
+import operator
+import time
+
+from mig.core.jobspec import DEFAULT_VGRID
+
+_NUMERIC_REQUIREMENTS = (
+    ("NODECOUNT", "nodecount", "nodes", ""),
+    ("CPUCOUNT", "cpucount", "cores per node", ""),
+    ("CPUTIME", "cputime", "seconds of wall time", " at most"),
+    ("MEMORY", "memory", "MB of memory", ""),
+    ("DISK", "disk", "GB of disk", ""),
+)
+_BESTFIT_WEIGHTS = {"CPUCOUNT": 100, "NODECOUNT": 100, "CPUTIME": 60, "MEMORY": 30, "DISK": 10}
+_ATTR = {"CPUCOUNT": "cpucount", "NODECOUNT": "nodecount", "CPUTIME": "cputime",
+         "MEMORY": "memory", "DISK": "disk"}
+
+
+def job_vgrids(spec):
+    return spec.get("VGRID") or [DEFAULT_VGRID]
+
+
+def vgrid_match(job_vgrid, unit_vgrid):
+    """A VGrid matches itself and its sub-VGrids both ways ('A' ~ 'A/B')."""
+    if job_vgrid == unit_vgrid:
+        return True
+    if DEFAULT_VGRID in (job_vgrid, unit_vgrid):
+        return False
+    return unit_vgrid.startswith(job_vgrid + "/") or job_vgrid.startswith(unit_vgrid + "/")
+
+
+_PRICE_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def eval_price(expression, names):
+    """Evaluate a price expression with numbers, + - * / and known names only."""
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return float(node.value)
+        if isinstance(node, ast.Name) and node.id in names:
+            return float(names[node.id])
+        if isinstance(node, ast.BinOp) and type(node.op) in _PRICE_OPS:
+            left, right = walk(node.left), walk(node.right)
+            if isinstance(node.op, ast.Div) and right == 0:
+                raise ValueError("division by zero")
+            return _PRICE_OPS[type(node.op)](left, right)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _PRICE_OPS:
+            return _PRICE_OPS[type(node.op)](walk(node.operand))
+        raise ValueError("unsupported price expression")
+    if len(expression) > 200:
+        raise ValueError("price expression too long")
+    return walk(ast.parse(expression or "0", mode="eval"))
+
+
+def price_names(now=None):
+    t = time.gmtime(now)
+    return {"hour": t.tm_hour, "wday": t.tm_wday, "yday": t.tm_yday,
+            "month": t.tm_mon, "year": t.tm_year, "date": t.tm_mday}
+
+
+def price_reason(spec, unit, now=None):
+    names = price_names(now)
+    try:
+        offered = max(0.0, eval_price(str(spec.get("MAXPRICE", "0")), names))
+    except (ValueError, SyntaxError):
+        return "MAXPRICE: the expression %r cannot be evaluated" % spec.get("MAXPRICE")
+    try:
+        unit_price = max(0.0, eval_price(str(unit.minprice or "0"), names))
+    except (ValueError, SyntaxError):
+        return "MAXPRICE: the resource's MINPRICE cannot be evaluated"
+    units = math.ceil(spec["CPUCOUNT"] * spec["NODECOUNT"] * spec["CPUTIME"] / 3600.0)
+    if offered < units * unit_price:
+        return ("MAXPRICE: the job offers %g, the resource asks %g (%d CPU hours at %g)"
+                % (offered, units * unit_price, units, unit_price))
+    return None
+
+
+def reasons(spec, unit, now=None):
+    """Plain-words reasons why spec cannot run on unit; empty when it fits."""
+    why = []
+    if spec.get("RESOURCE") and not any(
+            fnmatch.fnmatchcase(unit.unit_id, pattern) for pattern in spec["RESOURCE"]):
+        why.append("RESOURCE: %s matches none of the job's patterns %s"
+                   % (unit.unit_id, ", ".join(spec["RESOURCE"])))
+    arch = spec.get("ARCHITECTURE")
+    if arch and arch != unit.architecture:
+        why.append("ARCHITECTURE: the job needs %s, the resource is %s"
+                   % (arch, unit.architecture or "unspecified"))
+    jobtype = spec.get("JOBTYPE", "batch")
+    if not (unit.jobtype == "all" or unit.jobtype == jobtype
+            or (unit.jobtype == "bulk" and jobtype == "batch")):
+        why.append("JOBTYPE: the job is %s, the resource takes %s jobs" % (jobtype, unit.jobtype))
+    if unit.sandbox and not spec.get("SANDBOX"):
+        why.append("SANDBOX: the resource is a volunteer sandbox and the job does not "
+                   "allow sandboxes (set SANDBOX True)")
+    if (spec.get("PLATFORM") or "").lower() != (unit.platform or "").lower():
+        why.append("PLATFORM: the job needs %r, the resource has %r"
+                   % (spec.get("PLATFORM") or "", unit.platform or ""))
+    for key, attr, unit_text, limit in _NUMERIC_REQUIREMENTS:
+        wanted, offered = int(spec.get(key, 0)), int(getattr(unit, attr))
+        if wanted > offered:
+            why.append("%s: the job asks for %d %s, the resource offers%s %d"
+                       % (key, wanted, unit_text, limit, offered))
+    missing = [re for re in spec.get("RUNTIMEENVIRONMENT", []) if re not in unit.runtimeenvs]
+    if missing:
+        why.append("RUNTIMEENVIRONMENT: the resource does not offer %s" % ", ".join(missing))
+    if not any(vgrid_match(j, u) for j in job_vgrids(spec) for u in unit.vgrids):
+        why.append("VGRID: the job runs in %s, the resource serves %s"
+                   % (", ".join(job_vgrids(spec)), ", ".join(unit.vgrids)))
+    price = price_reason(spec, unit, now)
+    if price:
+        why.append(price)
+    return why
+
+
+def fits(spec, unit, now=None):
+    return not reasons(spec, unit, now)
+
+
+def explain(spec, units, now=None):
+    """{unit_id: reasons} for every unit, plus whether any unit could ever run it."""
+    report = {}
+    for unit in units:
+        why = reasons(spec, unit, now)
+        if not unit.online:
+            why = why + ["the resource is offline: %s" % (unit.down_reason or "stopped")]
+        report[unit.unit_id] = why
+    return report
+
+
+def fitness(spec, unit):
+    """MiG's BestFit score: how fully the job uses the unit."""
+    score = 0.0
+    for key, weight in _BESTFIT_WEIGHTS.items():
+        offered = getattr(unit, _ATTR[key])
+        score += weight * (float(spec.get(key, 0)) / offered if offered else 1.0)
+    if bool(spec.get("SANDBOX")) != bool(unit.sandbox):
+        score *= 0.0001
+    return score
+
+
+def apply_maxfill(spec, unit):
+    """A copy of spec with MAXFILL fields raised to the unit's offer."""
+    filled = dict(spec)
+    for key in spec.get("MAXFILL", []):
+        filled[key] = max(int(spec.get(key, 0)), int(getattr(unit, _ATTR[key])))
+    return filled
+
+
+class Policy:
+    name = "base"
+
+    def choose(self, queue, unit, now):
+        """queue: job records in queue order; returns the record to run or None."""
+        raise NotImplementedError
+
+
+class FifoPolicy(Policy):
+    """Strict order: only the head of the queue; it blocks the line if it does not fit."""
+
+    name = "FIFO"
+
+    def choose(self, queue, unit, now):
+        for record in queue:
+            return record if fits(record["SPEC"], unit, now) else None
+        return None
+
+
+class FirstFitPolicy(Policy):
+    name = "FirstFit"
+
+    def choose(self, queue, unit, now):
+        for record in queue:
+            if fits(record["SPEC"], unit, now):
+                return record
+        return None
+
+
+class BestFitPolicy(Policy):
+    name = "BestFit"
+
+    def score(self, record, unit, now):
+        return fitness(record["SPEC"], unit)
+
+    def choose(self, queue, unit, now):
+        best, best_score = None, None
+        for record in queue:
+            if not fits(record["SPEC"], unit, now):
+                continue
+            score = self.score(record, unit, now)
+            if best_score is None or score > best_score:
+                best, best_score = record, score
+        return best
+
+
+class FairFitPolicy(BestFitPolicy):
+    """BestFit plus an aging bonus so that small and old jobs are not starved."""
+
+    name = "FairFit"
+
+    def score(self, record, unit, now):
+        waited = max(0.0, now - record.get("QUEUED_TIMESTAMP", now))
+        cputime = max(int(record["SPEC"].get("CPUTIME", 10)), 10)
+        return fitness(record["SPEC"], unit) + 0.01 * waited * (1 + 10.0 / cputime)
+
+
+POLICIES = {cls.name: cls for cls in (FifoPolicy, FirstFitPolicy, BestFitPolicy, FairFitPolicy)}
+
+
+def make_policy(name):
+    for key, cls in POLICIES.items():
+        if key.lower() == (name or "").lower():
+            return cls()
+    raise ValueError("unknown scheduler policy %r: choose one of %s"
+                     % (name, ", ".join(POLICIES)))

@@ -1,0 +1,135 @@
+"""User accounts: certificates signed by the appliance CA, passwords, tokens.
+
+The account database is one record, changed only under its lock, so the
+CLI can add users while the server runs; the server notices the change by
+the record's modification time.
+"""
+
+import os
+import re
+import threading
+import time
+
+from mig.core import auth, certs
+from mig.errors import ClientError, ConflictError
+
+USERS_RECORD = "users/db"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+
+
+def user_subject(name, hostname):
+    return {"C": "DK", "ST": "NA", "L": "NA", "O": "MiG Appliance", "OU": "NA",
+            "CN": name, "emailAddress": "%s@%s" % (name, hostname)}
+
+
+class UserDB:
+    """Accounts by name, by certificate DN and by API token."""
+
+    def __init__(self, store, config):
+        self.store = store
+        self.config = config
+        self.lock = threading.Lock()
+        self._users = {}
+        self._mtime = -1
+        self._by_dn = {}
+        self._by_token = {}
+
+    # -- cross-process cache ----------------------------------------------------
+    def _refresh(self):
+        mtime = self.store.mtime(USERS_RECORD)
+        if mtime != self._mtime:
+            with self.lock:
+                users = self.store.read(USERS_RECORD, {})
+                self._users = users
+                self._by_dn = {u["dn"]: n for n, u in users.items()}
+                self._by_token = {d: n for n, u in users.items() for d in u.get("tokens", {})}
+                self._mtime = mtime
+        return self._users
+
+    def _change(self, change):
+        result = self.store.update(USERS_RECORD, lambda users: change(users) or users, {})
+        self._mtime = -1
+        return result
+
+    # -- queries -------------------------------------------------------------------
+    def names(self):
+        return sorted(self._refresh())
+
+    def get(self, name):
+        user = self._refresh().get(name)
+        if user is None:
+            raise ClientError("no such user: %s" % name)
+        return user
+
+    def exists(self, name):
+        return name in self._refresh()
+
+    def by_dn(self, dn):
+        self._refresh()
+        return self._by_dn.get(dn)
+
+    def by_token(self, token):
+        self._refresh()
+        return self._by_token.get(auth.token_digest(token))
+
+    def check_password(self, name, password):
+        user = self._refresh().get(name)
+        return bool(user and password and auth.check_password(password, user["password"]))
+
+    # -- paths ----------------------------------------------------------------------
+    def home(self, name):
+        return os.path.join(self.config.home_root, name)
+
+    def cert_dir(self, name):
+        return self.config.path("users", name)
+
+    # -- changes ----------------------------------------------------------------------
+    def add(self, name, password=None, admin=False):
+        """Create the account, its home, certificate, PKCS#12 file and first token."""
+        if not NAME_RE.match(name or ""):
+            raise ClientError("invalid user name %r: use 1-32 lower-case letters, digits, "
+                              "'.', '_' or '-', starting with a letter" % name)
+        if self.exists(name):
+            raise ConflictError("user %s already exists" % name)
+        password = password or auth.new_password()
+        p12_password = auth.new_password()
+        token = auth.new_token()
+        folder = self.cert_dir(name)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        ca = self.config.path("ca")
+        issued = certs.create_client_cert(os.path.join(ca, "ca.crt"), os.path.join(ca, "ca.key"),
+                                          folder, user_subject(name, self.config.hostname),
+                                          p12_password)
+        home = self.home(name)
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        record = {"name": name, "dn": issued["dn"], "password": auth.hash_password(password),
+                  "admin": bool(admin), "created": time.time(), "cert": issued["cert"],
+                  "key": issued["key"], "p12": issued["p12"], "p12_password": p12_password,
+                  "not_after": issued["not_after"],
+                  "tokens": {auth.token_digest(token): {"label": "initial", "created": time.time()}}}
+
+        def insert(users):
+            if name in users:
+                raise ConflictError("user %s already exists" % name)
+            users[name] = record
+        self._change(insert)
+        return dict(record, password_plain=password, token=token, home=home,
+                    ca=os.path.join(ca, "ca.crt"))
+
+    def set_password(self, name, password):
+        self.get(name)
+        hashed = auth.hash_password(password)
+
+        def change(users):
+            users[name]["password"] = hashed
+        self._change(change)
+
+    def new_token(self, name, label="token"):
+        self.get(name)
+        token = auth.new_token()
+
+        def change(users):
+            users[name].setdefault("tokens", {})[auth.token_digest(token)] = {
+                "label": label, "created": time.time()}
+        self._change(change)
+        return token

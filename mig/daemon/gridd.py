@@ -1,0 +1,190 @@
+"""The grid daemon: hands queued jobs to executors and follows them to the end.
+
+Event driven (a submission, a finished job or a freed slot wakes it at once)
+with a periodic ``tick(now)`` for expiry; tests drive ``tick`` directly.
+Retries, time-outs and lost resources all go through here: a failed run is
+queued again (RETRY) until RETRIES is spent, then FAILED with its reason.
+"""
+
+import logging
+import threading
+import time
+
+from mig.core import jobs as J
+from mig.core import scheduler
+from mig.errors import MigError, StateError
+
+log = logging.getLogger("mig.gridd")
+
+
+class GridDaemon:
+    def __init__(self, jobs, registry, policy, executors, expire_after=0,
+                 unfit_expire_after=86400, tick_seconds=5.0, clock=time.time):
+        self.jobs = jobs
+        self.registry = registry
+        self.policy = policy
+        self.executors = executors  # kind -> Executor
+        self.expire_after = expire_after
+        self.unfit_expire_after = unfit_expire_after
+        self.tick_seconds = tick_seconds
+        self.clock = clock
+        self.wake = threading.Condition()
+        self.pending_wake = False
+        self.stopping = False
+        self.thread = None
+        self.placement = {}  # job_id -> unit_id while EXECUTING
+        self.unfit_since = {}
+        self.last_sweep = 0.0
+        jobs.add_listener(self._on_change)
+
+    # -- life -----------------------------------------------------------------
+    def start(self):
+        self.recover()
+        self.thread = threading.Thread(target=self._loop, name="gridd", daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        with self.wake:
+            self.stopping = True
+            self.wake.notify_all()
+        if self.thread:
+            self.thread.join(timeout=10)
+        for executor in self.executors.values():
+            executor.shutdown()
+
+    def recover(self):
+        """Jobs left EXECUTING by a previous run are cleaned up and queued again."""
+        for job_id, entry in list(self.jobs.index.items()):
+            if entry.state != J.EXECUTING:
+                continue
+            record = self.jobs.record(job_id)
+            executor = self.executors.get(record.get("EXECUTOR", "local"))
+            if executor is not None and hasattr(executor, "recover"):
+                executor.recover(job_id)
+            self._requeue(record, "RESOURCE DIED: the appliance restarted while the job ran",
+                          count=False)
+
+    def poke(self):
+        with self.wake:
+            self.pending_wake = True
+            self.wake.notify()
+
+    def _loop(self):
+        while True:
+            with self.wake:
+                if not self.pending_wake and not self.stopping:
+                    self.wake.wait(self.tick_seconds)
+                if self.stopping:
+                    return
+                self.pending_wake = False
+            try:
+                self.tick(self.clock())
+            except Exception:  # the daemon must survive any one failure
+                log.exception("scheduler tick failed")
+
+    # -- one round ------------------------------------------------------------------
+    def tick(self, now):
+        if now - self.last_sweep >= self.tick_seconds:
+            self.last_sweep = now
+            self.sweep(now)
+        self.dispatch(now)
+
+    def dispatch(self, now):
+        """Fill every free slot with the job the policy picks for it."""
+        for unit in self.registry.all():
+            while unit.free_slots() > 0:
+                queue = self.jobs.queued_records()
+                if not queue:
+                    return
+                record = self.policy.choose(queue, unit, now)
+                if record is None:
+                    break
+                self._start(record, unit)
+
+    def _start(self, record, unit):
+        job_id = record["JOB_ID"]
+        executor = self.executors[unit.executor]
+        try:
+            record = self.jobs.transition(
+                job_id, J.EXECUTING, "on %s" % unit.unit_id, expect=J.WAITING_STATES,
+                UNIQUE_RESOURCE_NAME=unit.resource, EXE=unit.name, EXECUTOR=unit.executor,
+                RESOURCE_ID=unit.unit_id)
+        except StateError:
+            return  # cancelled or frozen meanwhile
+        unit.running.add(job_id)
+        self.placement[job_id] = unit.unit_id
+        run = dict(record, SPEC=scheduler.apply_maxfill(record["SPEC"], unit))
+        executor.start(run, unit, self._done)
+
+    def sweep(self, now):
+        """Expire jobs queued too long, and jobs that no resource can ever run."""
+        units = self.registry.all()
+        for record in self.jobs.queued_records():
+            job_id = record["JOB_ID"]
+            waited = now - record.get("QUEUED_TIMESTAMP", now)
+            if self.expire_after and waited > self.expire_after:
+                self._expire(job_id, "EXPIRED: queued for more than %d s" % self.expire_after)
+                continue
+            if any(scheduler.fits(record["SPEC"], u, now) for u in units):
+                self.unfit_since.pop(job_id, None)
+                continue
+            since = self.unfit_since.setdefault(job_id, now)
+            if self.unfit_expire_after and now - since >= self.unfit_expire_after:
+                report = scheduler.explain(record["SPEC"], units, now)
+                details = "; ".join("%s: %s" % (u, ", ".join(r)) for u, r in report.items())
+                self._expire(job_id, "EXPIRED: no resource can run this job (%s)"
+                             % (details or "no resources"))
+
+    def _expire(self, job_id, message):
+        try:
+            self.jobs.transition(job_id, J.EXPIRED, message, expect=J.WAITING_STATES)
+        except StateError:
+            pass
+        self.unfit_since.pop(job_id, None)
+
+    # -- results ---------------------------------------------------------------------
+    def _free(self, job_id):
+        unit_id = self.placement.pop(job_id, None)
+        unit = self.registry.get(unit_id) if unit_id else None
+        if unit is not None:
+            unit.running.discard(job_id)
+
+    def _done(self, job_id, outcome):
+        self._free(job_id)
+        try:
+            if outcome.state == J.FINISHED:
+                self.jobs.transition(job_id, J.FINISHED, outcome.message or "finished",
+                                     expect=(J.EXECUTING,), EXIT_CODES=outcome.exit_codes,
+                                     IO_STATUS=outcome.io_status)
+            else:
+                self._requeue(self.jobs.record(job_id), outcome.message, count=True)
+        except (StateError, MigError):
+            pass  # cancelled while finishing: the cancel wins, nothing finishes twice
+        self.poke()
+
+    def _requeue(self, record, message, count=True):
+        """RETRY (queued again) while retries remain, else FAILED with the reason."""
+        retries = int(record["SPEC"].get("RETRIES") or 0)
+        used = record.get("RETRY_COUNT", 0) + (1 if count else 0)
+        history = list(record.get("EXECUTION_HISTORY", []))
+        history.append({"resource": record.get("RESOURCE_ID", ""),
+                        "executing": record.get("EXECUTING_TIMESTAMP"),
+                        "failed": self.clock(), "message": message})
+        if used > retries:
+            self.jobs.transition(record["JOB_ID"], J.FAILED,
+                                 "%s (gave up after %d retries)" % (message, retries),
+                                 expect=(J.EXECUTING,), RETRY_COUNT=used,
+                                 EXECUTION_HISTORY=history)
+        else:
+            self.jobs.transition(record["JOB_ID"], J.RETRY, message, expect=(J.EXECUTING,),
+                                 RETRY_COUNT=used, EXECUTION_HISTORY=history,
+                                 QUEUED_TIMESTAMP=self.clock())
+
+    def _on_change(self, job_id, old, new, record):
+        if old == J.EXECUTING and new == J.CANCELED:
+            executor = self.executors.get(record.get("EXECUTOR", "local"))
+            self._free(job_id)
+            if executor is not None:
+                executor.cancel(job_id)
+        if new in J.WAITING_STATES or old == J.EXECUTING:
+            self.poke()

@@ -1,0 +1,38 @@
+"""The executor contract shared by every way of running jobs.
+
+An executor receives a job record and the exe unit chosen for it, runs the
+job without blocking the caller, and reports exactly one ``Outcome`` per
+job through the callback it was given (unless the job was cancelled, in
+which case it only cleans up).  Local processes, ssh/scp resources, batch
+systems reached by ssh and pull agents all fit this shape.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Outcome:
+    """How a job ended on its resource."""
+
+    state: str  # FINISHED, or RETRY when the resource failed it (timeout, lost)
+    message: str = ""
+    exit_codes: list = field(default_factory=list)
+    io_status: list = field(default_factory=list)
+
+
+class Executor:
+    kind = "base"
+
+    def start(self, record, unit, done):
+        """Begin running record on unit; later call done(job_id, Outcome)."""
+        raise NotImplementedError
+
+    def cancel(self, job_id):
+        """Stop a running job and clean up; no Outcome is reported."""
+        raise NotImplementedError
+
+    def running(self):
+        return []
+
+    def shutdown(self):
+        """Stop every job this executor started (appliance shutdown)."""

@@ -1,0 +1,158 @@
+"""The only module that touches pickle: durable, atomic, locked records.
+
+Every record is one pickle file under the state folder.  A write goes to a
+temporary file in the same folder, is fsync'ed, renamed over the old file
+with ``os.replace`` and the folder is fsync'ed: a kill -9 at any instant
+leaves the old or the new record, never a torn one, and a write has reached
+the disk before it returns (so callers acknowledge only after it).
+Read-modify-write across processes is serialised with ``fcntl.flock``.
+Pickle is loaded only from this folder (mode 0700); nothing that came over
+the network is ever unpickled.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import pickle
+import secrets
+
+from mig.errors import StateTooNew, SystemFailure
+
+SCHEMA_VERSION = 1
+_MISSING = object()
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path, data, durable=True, mode=0o600):
+    """Write bytes to path atomically; fsync file and folder when durable."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path), secrets.token_hex(4)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
+                                                        exc.strerror or exc)) from None
+    if durable:
+        fsync_dir(folder)
+
+
+class PickleStore:
+    """A folder of pickle records addressed by relative paths like 'jobs/alice/ID'."""
+
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        os.chmod(self.root, 0o700)
+        self._check_schema()
+
+    def _check_schema(self):
+        marker = os.path.join(self.root, "schema.json")
+        if os.path.exists(marker):
+            with open(marker, encoding="utf-8") as handle:
+                info = json.load(handle)
+            found = int(info.get("schema", 0))
+            if found > SCHEMA_VERSION:
+                raise StateTooNew(
+                    "the state folder %s was written by a newer MiG appliance (schema %d; "
+                    "this version understands up to %d): upgrade the appliance or use "
+                    "another --state folder" % (self.root, found, SCHEMA_VERSION))
+        else:
+            atomic_write_bytes(marker, json.dumps({"schema": SCHEMA_VERSION}).encode())
+
+    def path(self, relpath):
+        return os.path.join(self.root, relpath + ".pickle")
+
+    def ensure_folder(self, relfolder):
+        folder = os.path.join(self.root, relfolder)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        return folder
+
+    def write(self, relpath, obj, durable=True):
+        path = self.path(relpath)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), durable)
+
+    def read(self, relpath, default=_MISSING):
+        try:
+            with open(self.path(relpath), "rb") as handle:
+                return pickle.load(handle)
+        except FileNotFoundError:
+            if default is _MISSING:
+                raise
+            return default
+
+    def read_file(self, path):
+        """Load a record by absolute path (used when scanning folders)."""
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+
+    def exists(self, relpath):
+        return os.path.exists(self.path(relpath))
+
+    def delete(self, relpath):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path(relpath))
+
+    def records(self, relfolder):
+        """Yield (name, absolute path) of the records directly in a folder."""
+        folder = os.path.join(self.root, relfolder)
+        try:
+            entries = os.scandir(folder)
+        except FileNotFoundError:
+            return
+        with entries:
+            for entry in entries:
+                if entry.name.endswith(".pickle") and not entry.name.startswith("."):
+                    yield entry.name[:-len(".pickle")], entry.path
+
+    def folders(self, relfolder):
+        folder = os.path.join(self.root, relfolder)
+        try:
+            return sorted(e.name for e in os.scandir(folder) if e.is_dir())
+        except FileNotFoundError:
+            return []
+
+    @contextlib.contextmanager
+    def lock(self, name):
+        """An exclusive cross-process lock named by a file under locks/."""
+        folder = self.ensure_folder("locks")
+        fd = os.open(os.path.join(folder, name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def update(self, relpath, change, default=None):
+        """Locked read-modify-write: change(old) returns the new record."""
+        with self.lock(relpath.replace("/", "_")):
+            new = change(self.read(relpath, default))
+            self.write(relpath, new)
+            return new
+
+    def mtime(self, relpath):
+        try:
+            return os.stat(self.path(relpath)).st_mtime_ns
+        except FileNotFoundError:
+            return 0

@@ -1,0 +1,241 @@
+"""The one place where every request is authenticated, checked and rendered.
+
+Routes: ``/cgi-bin/NAME.py`` and ``/wsgi-bin/NAME.py`` (MiG's URLs, txt or
+html by ``output_format``), ``/api/NAME`` (JSON by default), file GET and
+PUT/CERTPUT under ``/cert_redirect/``, and the public landing page.
+Backends never see HTTP: they get validated arguments and a Context, and
+return output objects; every MigError becomes a MiG error reply here.
+"""
+
+import html
+import logging
+import mimetypes
+import os
+import time
+import urllib.parse
+
+from mig import backends as B
+from mig.backends.files import put_file
+from mig.core import auth
+from mig.core.files import Home
+from mig.errors import AccessDenied, AuthError, ClientError, MigError
+from mig.render import FORMATS
+from mig.render import html as html_render
+from mig.render.objects import error as error_object
+from mig.render.objects import header as header_object
+from mig.web.request import merge, parse_form, parse_json_fields
+
+log = logging.getLogger("mig.web")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                               "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=31536000",
+}
+BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")
+MAX_FORM_BYTES = 16 * 1024 * 1024
+SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
+
+
+class Response:
+    def __init__(self, status, body=b"", content_type="text/plain; charset=utf-8",
+                 headers=None, stream=None, length=None):
+        self.status = status
+        self.body = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.headers = dict(SECURITY_HEADERS)
+        self.headers["Content-Type"] = content_type
+        self.headers.update(headers or {})
+        self.stream = stream  # an open file to send instead of body
+        self.length = length if stream is not None else len(self.body)
+
+
+class Request:
+    """What the dispatcher needs from the HTTP layer."""
+
+    def __init__(self, method, target, headers, rfile, client_dn=None, peer=""):
+        self.method = method.upper()
+        parsed = urllib.parse.urlsplit(target)
+        self.path = urllib.parse.unquote(parsed.path)
+        self.query = parsed.query
+        self.headers = headers
+        self.rfile = rfile
+        self.client_dn = client_dn
+        self.peer = peer
+
+    def header(self, name, default=""):
+        return self.headers.get(name, default) or default
+
+    def content_length(self):
+        try:
+            return max(0, int(self.header("Content-Length", "0")))
+        except ValueError:
+            raise ClientError("invalid Content-Length") from None
+
+    def is_browser(self):
+        """Requests a browser could be tricked into sending need a CSRF token."""
+        agent = self.header("User-Agent").lower()
+        if self.header("Origin") or self.header("Sec-Fetch-Site"):
+            return True
+        return not agent.startswith(SCRIPT_AGENTS)
+
+
+class Dispatcher:
+    def __init__(self, grid):
+        self.grid = grid
+        self.backends = B.load_all()
+
+    # -- entry ------------------------------------------------------------------
+    def handle(self, req):
+        try:
+            return self._route(req)
+        except MigError as exc:
+            return Response(exc.http_status, "%s\n" % exc.message)
+        except Exception:  # the server survives any one request's failure
+            log.exception("request failed: %s %s", req.method, req.path)
+            return Response(500, "internal error; see the appliance log\n")
+
+    def _route(self, req):
+        path = req.path
+        for prefix in BACKEND_PREFIXES:
+            if path.startswith(prefix) and path.endswith(".py"):
+                return self._backend(req, path[len(prefix):-3], "html")
+        if path.startswith("/api/"):
+            return self._backend(req, path[len("/api/"):].strip("/"), "json")
+        if path.startswith("/cert_redirect/") or path == "/cert_redirect":
+            rel = path[len("/cert_redirect"):].lstrip("/")
+            if req.method in ("GET", "HEAD"):
+                return self._download(req, rel)
+            if req.method in ("PUT", "CERTPUT"):
+                return self._upload(req, rel)
+            return Response(405, "use GET to download or PUT/CERTPUT to upload\n",
+                            headers={"Allow": "GET, HEAD, PUT, CERTPUT"})
+        if path in ("/", "/index.html"):
+            return self._landing()
+        return Response(404, "not found: %s\n" % path)
+
+    # -- identity --------------------------------------------------------------
+    def authenticate(self, req):
+        """The user name for a client certificate or a Bearer token, else raise."""
+        users = self.grid.users
+        if req.client_dn:
+            name = users.by_dn(req.client_dn)
+            if name:
+                return name, "cert"
+            raise AuthError("your certificate (%s) is not registered on this grid"
+                            % req.client_dn)
+        authz = req.header("Authorization")
+        if authz.lower().startswith("bearer "):
+            name = users.by_token(authz[7:].strip())
+            if name:
+                return name, "token"
+            raise AuthError("the API token is not valid")
+        raise AuthError("authentication required: present a client certificate of this grid "
+                        "or an 'Authorization: Bearer TOKEN' header")
+
+    def context(self, user, method):
+        return B.Context(user, self.grid, Home(self.grid.users.home(user)), method)
+
+    # -- backends --------------------------------------------------------------------
+    def _read_fields(self, req):
+        fields = parse_form(req.query)
+        if req.method in ("POST", "PUT"):
+            length = req.content_length()
+            if length > MAX_FORM_BYTES:
+                raise ClientError("request body too large")
+            body = req.rfile.read(length) if length else b""
+            kind = req.header("Content-Type").split(";")[0].strip().lower()
+            if kind == "application/json":
+                fields = merge(fields, parse_json_fields(body))
+            else:
+                fields = merge(fields, parse_form(body.decode("utf-8", "replace")))
+        return fields
+
+    def _backend(self, req, name, default_format):
+        start = time.monotonic()
+        fields = self._read_fields(req)
+        fmt = (fields.get("output_format") or [default_format])[-1]
+        if fmt not in FORMATS:
+            fmt = default_format
+        backend = self.backends.get(name)
+        title = backend.title if backend else name
+        try:
+            if backend is None:
+                raise ClientError("no such operation: %s" % name)
+            user, how = self.authenticate(req)
+            if backend.state_changing:
+                if req.method != "POST":
+                    raise ClientError("%s changes state: use POST" % name)
+                if req.is_browser() and how == "cert" and not auth.check_csrf(
+                        self.grid.secret, user, (fields.get("_csrf") or [""])[-1]):
+                    raise AuthError("missing or invalid CSRF token for %s" % name)
+            args = backend.validate(fields)
+            result = backend.run(self.context(user, req.method), args)
+            objects, code = result.objects, result.exit_code
+            if not any(o["object_type"] == "header" for o in objects):
+                objects = [header_object(backend.header)] + objects
+            description = result.description or _description(code)
+        except MigError as exc:
+            objects, code = [error_object(exc.message)], exc.exit_code
+            description = exc.description
+            if isinstance(exc, AuthError) and not isinstance(exc, AccessDenied):
+                render, ctype = FORMATS[fmt]
+                body = render(objects, code, description, title, time.monotonic() - start)
+                return Response(401, body, ctype, {"WWW-Authenticate": "Bearer"})
+        render, ctype = FORMATS[fmt]
+        body = render(objects, code, description, title, time.monotonic() - start)
+        return Response(200, body, ctype)
+
+    # -- files -------------------------------------------------------------------------
+    def _download(self, req, rel):
+        user, _how = self.authenticate(req)
+        home = Home(self.grid.users.home(user))
+        try:
+            path = home.resolve(rel, must_exist=True)
+        except MigError as exc:
+            return Response(404, "%s\n" % exc.message)
+        if not os.path.isfile(path):
+            return Response(404, "%s: No such file\n" % rel)
+        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        headers = {"Content-Security-Policy": "sandbox; default-src 'none'"}
+        handle = open(path, "rb")
+        size = os.fstat(handle.fileno()).st_size
+        return Response(200, content_type=ctype, headers=headers, stream=handle, length=size)
+
+    def _upload(self, req, rel):
+        user, how = self.authenticate(req)
+        if req.is_browser() and how == "cert":
+            return Response(403, "1\nuploads from browsers go through the Files page\n")
+        if "Content-Length" not in req.headers:
+            return Response(411, "1\nContent-Length required\n")
+        length = req.content_length()
+        if length > self.grid.config.max_upload_mb * 1024 * 1024:
+            return Response(413, "1\nfile larger than %d MB\n" % self.grid.config.max_upload_mb)
+        try:
+            ok, lines = put_file(self.context(user, req.method), rel, req.rfile, length,
+                                 req.header("Content-Type"))
+        except MigError as exc:
+            ok, lines = False, [exc.message]
+        return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)))
+
+    def _landing(self):
+        config = self.grid.config
+        body = ("<h1>MiG appliance</h1><p>This is a Minimum intrusion Grid. Use it with "
+                "curl or the MiG user scripts and your client certificate, or an API "
+                "token:</p><pre>curl --cacert %s -H 'Authorization: Bearer TOKEN' "
+                "%s/cgi-bin/jobstatus.py?output_format=txt</pre><p>The admin's "
+                "credentials are in <code>%s</code> on the appliance host.</p>"
+                % (html.escape(config.path("ca", "ca.crt")), html.escape(config.url),
+                   html.escape(config.path("admin-credentials.txt"))))
+        return Response(200, html_render.page("MiG appliance", body),
+                        "text/html; charset=utf-8")
+
+
+def _description(code):
+    return {0: "OK", 1: "Client or system error", 100: "Client error", 101: "No job id..",
+            102: "Invalid argument", 103: "No file path provided",
+            104: "Authentication error", 105: "File not found", 200: "SYSTEM_ERROR",
+            404: "Not Found"}.get(code, "Client error")
+
