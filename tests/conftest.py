@@ -1,0 +1,139 @@
+"""Shared fixtures: a real appliance server on a free port, users, curl.
+
+Every process a test starts is stopped by its PID in the fixture's teardown.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENTRY = os.path.join(ROOT, "migappliance.py")
+PYZ = os.path.join(ROOT, "dist", "migappliance.pyz")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require_tool(path_or_name, install_hint):
+    """Skip outside CI (with what to install), fail in CI."""
+    from shutil import which
+    if which(path_or_name) or os.path.exists(path_or_name):
+        return
+    message = "%s is missing: %s" % (path_or_name, install_hint)
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def stop_pid(proc, timeout=10):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Appliance:
+    """One running appliance process and helpers to talk to it."""
+
+    def __init__(self, command, state, extra_args=()):
+        self.command = list(command)
+        self.state = state
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.url = None
+
+    def cli(self, *args, check=True):
+        result = subprocess.run(self.command + list(args) + ["--state", self.state],
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError("cli %s failed: %s" % (args, result.stderr))
+        return result
+
+    def add_user(self, name):
+        return json.loads(self.cli("user", "add", name, "--json").stdout)
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            self.command + ["serve", "--state", self.state, "--port", "0"] + self.extra_args,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if "serving" not in line:
+            stop_pid(self.proc)
+            raise AssertionError("appliance did not start: %r %s" % (line, self.proc.stderr.read()))
+        self.url = line.split("serving", 1)[1].strip()
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                stream.close()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+    @property
+    def ca(self):
+        return os.path.join(self.state, "ca", "ca.crt")
+
+    def curl(self, user, *args, ok_codes=(0,)):
+        """Run curl as user (certificate) against this appliance; returns stdout."""
+        cmd = ["curl", "-sS", "--cacert", self.ca, "--cert", user["cert"], "--key", user["key"]]
+        cmd += [a.replace("URL", self.url) for a in args]
+        result = subprocess.run(cmd, capture_output=True, timeout=60)
+        assert result.returncode in ok_codes, (cmd, result.returncode, result.stderr)
+        return result.stdout.decode("utf-8", "replace")
+
+    def backend(self, user, name, fields, raw_prefix="_=certauth;output_format=txt"):
+        """POST MiG's way: a raw first piece, then url-encoded fields."""
+        args = ["--data", raw_prefix]
+        for key, value in fields:
+            args += ["--data-urlencode", "%s=%s" % (key, value)]
+        return self.curl(user, *args, "URL/cgi-bin/%s.py" % name)
+
+
+def exit_code(reply):
+    first = reply.splitlines()[0]
+    assert first.startswith("Exit code: "), reply
+    return int(first.split()[2])
+
+
+def wait_for(predicate, timeout=30, interval=0.1, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+@pytest.fixture
+def appliance_factory(tmp_path):
+    started = []
+
+    def make(command=None, state=None, extra_args=()):
+        app = Appliance(command or [sys.executable, ENTRY],
+                        state or str(tmp_path / ("state%d" % len(started))), extra_args)
+        started.append(app)
+        return app
+    yield make
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture
+def appliance(appliance_factory):
+    app = appliance_factory()
+    app.cli("user", "list")  # initialise the state folder
+    return app.start()
