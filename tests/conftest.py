@@ -137,3 +137,25 @@ def appliance(appliance_factory):
     app = appliance_factory()
     app.cli("user", "list")  # initialise the state folder
     return app.start()
+
+
+def https_connection(app, user=None, timeout=30):
+    """A keep-alive http.client connection trusting the appliance CA."""
+    import http.client
+    import ssl
+    from urllib.parse import urlsplit
+    ctx = ssl.create_default_context(cafile=app.ca)
+    if user is not None:
+        ctx.load_cert_chain(user["cert"], user["key"])
+    parts = urlsplit(app.url)
+    return http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=timeout)
+
+
+def post(conn, path, body, token=None):
+    """POST a form body; returns (status, text)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "python-test"}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read().decode("utf-8", "replace")

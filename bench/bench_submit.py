@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Submissions per second over ONE keep-alive HTTPS connection.
+
+Each submission is ``POST /cgi-bin/textarea.py`` with a job no resource can
+run (ARCHITECTURE SPARC), so the jobs stay QUEUED and the local executor
+does not compete for the CPU.  Baseline, same server and connection: a
+no-op request of exactly the same size -- ``POST /cgi-bin/jobstatus.py``
+for a job id that does not exist, padded with MiG's always-allowed ``_``
+field.  It pays for TLS, HTTP parsing, certificate authentication, form
+parsing, validation and txt rendering but touches no disk, so the ratio is
+the cost of the submit path itself (mRSL parse, durable write, indexing,
+scheduler wake-up).
+
+    python3 bench/bench_submit.py [-n 2000]
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common as C  # noqa: E402
+
+GOAL = 500.0  # submissions per second
+MRSL = "::EXECUTE::\ntrue\n\n::ARCHITECTURE::\nSPARC\n"
+NOOP_ERROR = "You do not have any matching job IDs"
+
+
+def noop_body(size):
+    """jobstatus for a job that does not exist, padded to exactly size bytes."""
+    body = C.urlencode([("output_format", "txt"), ("job_id", "nonexistent"), ("_", "")])
+    if len(body) > size:
+        raise C.BenchError("the submit body is smaller than the no-op body")
+    return body + "x" * (size - len(body))
+
+
+def run_noops(client, body, count):
+    with C.Stopwatch() as watch:
+        for _ in range(count):
+            status, text = client.post_body("/cgi-bin/jobstatus.py", body)
+            if status != 200 or NOOP_ERROR not in text:
+                raise C.BenchError("unexpected no-op reply (HTTP %d): %s" % (status, text[:300]))
+    return watch.seconds
+
+
+def run_submits(client, body, count, marks=4):
+    """Seconds for count submissions, and the rate in each of `marks` slices."""
+    slices = []
+    per_slice = max(1, count // marks)
+    with C.Stopwatch() as watch:
+        last = watch.start
+        for i in range(count):
+            C.check_txt_ok(*client.post_body("/cgi-bin/textarea.py", body))
+            if (i + 1) % per_slice == 0:
+                now = time.perf_counter()
+                slices.append(per_slice / (now - last))
+                last = now
+    return watch.seconds, slices
+
+
+def main(argv=None):
+    parser = C.parser(__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=2000, help="submissions (default 2000)")
+    parser.add_argument("--warmup", type=int, default=50)
+    args = parser.parse_args(argv)
+    body = C.submit_body(MRSL)
+    nbody = noop_body(len(body))
+    with C.Appliance() as app:
+        client = app.connect()
+        try:
+            run_noops(client, nbody, args.warmup)
+            noop_s = run_noops(client, nbody, args.n)
+            submit_s, slices = run_submits(client, body, args.n)
+            after_s = run_noops(client, nbody, args.n // 4)
+            # every submission must be there and still QUEUED
+            states = C.job_states(client, ["*"])
+        finally:
+            client.close()
+    queued = sum(1 for s in states.values() if s == "QUEUED")
+    if queued != args.n:
+        raise C.BenchError("expected %d QUEUED jobs, found %d" % (args.n, queued))
+    submits, noops = args.n / submit_s, args.n / noop_s
+    result = {
+        "name": "submit", "title": "bench_submit: submissions/s, one keep-alive HTTPS connection",
+        "n": args.n, "body_bytes": len(body), "submits_per_s": submits, "noops_per_s": noops,
+        "noops_after_per_s": (args.n // 4) / after_s, "ratio": submits / noops,
+        "slices_per_s": slices, "goal": ">= %d submissions/s" % GOAL, "pass": submits >= GOAL,
+        "machine": C.machine(),
+    }
+    result["rows"] = [
+        ("submissions", "%d (body %d bytes)" % (args.n, len(body))),
+        ("submissions/s", "%.0f" % submits),
+        ("no-op requests/s (baseline)", "%.0f" % noops),
+        ("ratio submit / no-op", "%.2f" % result["ratio"]),
+        ("submissions/s per quarter", " ".join("%.0f" % s for s in slices)),
+        ("no-op/s after the submissions", "%.0f" % result["noops_after_per_s"]),
+        ("machine", result["machine"]),
+    ]
+    return C.finish(result, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

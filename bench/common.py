@@ -1,0 +1,288 @@
+"""Shared helpers for the benchmarks (stdlib only).
+
+A benchmark starts a real appliance server as a subprocess on 127.0.0.1
+with a throw-away state folder, talks to it over HTTPS with a client
+certificate (one keep-alive connection), and stops it by its PID
+(SIGTERM, then SIGKILL after a timeout).  Benchmarks are not tests: they
+print figures and ratios against a baseline measured in the same run.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENTRY = os.path.join(REPO, "migappliance.py")
+# For what-if analysis only: another entry point for `serve` (same CLI), e.g. a
+# script that patches the appliance before calling mig.cli.main().
+SERVE_ENTRY = os.environ.get("MIG_BENCH_SERVE_ENTRY") or ENTRY
+PYTHON = sys.executable or "python3"
+USER_AGENT = "python-mig-bench"  # a script agent: no CSRF token needed with a cert
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- processes --------------------------------------------------------------------
+def stop_pid(proc, timeout=STOP_TIMEOUT):
+    """SIGTERM the process by its PID, SIGKILL it if it has not ended in time."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=timeout)
+
+
+class Appliance:
+    """A MiG appliance server in a subprocess, with one user 'bench'.
+
+    with Appliance() as app:  app.port, app.user (the `user add --json` reply)
+    """
+
+    def __init__(self, user="bench", keep_state=False):
+        self.user_name = user
+        self.keep_state = keep_state
+        self.tmp = None
+        self.state = None
+        self.proc = None
+        self.port = None
+        self.user = None
+        self.stdout_lines = []
+        self._stderr = None
+
+    # -- life ---------------------------------------------------------------------
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *_exc):
+        self.stop()
+
+    def start(self):
+        self.tmp = tempfile.mkdtemp(prefix="mig-bench-")
+        self.state = os.path.join(self.tmp, "state")
+        made = subprocess.run(
+            [PYTHON, ENTRY, "user", "add", self.user_name, "--json", "--state", self.state],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
+        if made.returncode != 0:
+            raise BenchError("user add failed (%d): %s" % (made.returncode, made.stderr.strip()))
+        self.user = json.loads(made.stdout)
+        self._stderr = open(os.path.join(self.tmp, "server.stderr"), "w+b")
+        self.proc = subprocess.Popen(
+            [PYTHON, SERVE_ENTRY, "serve", "--state", self.state, "--port", "0"],
+            cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
+        first = self._first_line()
+        prefix = "MiG appliance "
+        if not first.startswith(prefix) or " serving https://" not in first:
+            raise BenchError("unexpected first line from the server: %r%s"
+                             % (first, self.stderr_tail()))
+        url = first.rsplit(" ", 1)[1]
+        self.port = int(url.rsplit(":", 1)[1].strip("/"))
+        return self
+
+    def _first_line(self):
+        """The server's first stdout line; then keep draining stdout in a thread."""
+        box = []
+
+        def read_first():
+            box.append(self.proc.stdout.readline().decode("utf-8", "replace").strip())
+        reader = threading.Thread(target=read_first, daemon=True)
+        reader.start()
+        reader.join(START_TIMEOUT)
+        if not box:
+            raise BenchError("the server printed nothing within %d s%s"
+                             % (START_TIMEOUT, self.stderr_tail()))
+        if not box[0] and self.proc.poll() is not None:
+            raise BenchError("the server exited with %s%s"
+                             % (self.proc.returncode, self.stderr_tail()))
+        self.stdout_lines.append(box[0])
+
+        def drain():
+            for line in self.proc.stdout:
+                self.stdout_lines.append(line.decode("utf-8", "replace").rstrip())
+        threading.Thread(target=drain, daemon=True).start()
+        return box[0]
+
+    def stderr_tail(self, limit=2000):
+        if self._stderr is None:
+            return ""
+        try:
+            self._stderr.flush()
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+        return ("\n--- server stderr ---\n" + text[-limit:]) if text.strip() else ""
+
+    def stop(self):
+        try:
+            stop_pid(self.proc)
+        finally:
+            if self._stderr is not None:
+                self._stderr.close()
+            if self.tmp and not self.keep_state:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- clients ------------------------------------------------------------------
+    def ssl_context(self):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(os.path.join(self.state, "ca", "ca.crt"))
+        ctx.load_cert_chain(self.user["cert"], self.user["key"])
+        return ctx
+
+    def connect(self):
+        return Client("127.0.0.1", self.port, self.ssl_context())
+
+
+# -- HTTP -----------------------------------------------------------------------------
+class Client:
+    """One keep-alive HTTPS connection to the appliance (client certificate auth)."""
+
+    def __init__(self, host, port, context, timeout=60.0):
+        self.conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
+        self.conn.connect()
+        self.sock = self.conn.sock
+
+    def post_body(self, path, body):
+        """POST a urlencoded body; returns (HTTP status, reply text)."""
+        self.conn.request("POST", path, body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "User-Agent": USER_AGENT})
+        resp = self.conn.getresponse()
+        data = resp.read()
+        if resp.will_close or self.conn.sock is not self.sock:
+            raise BenchError("the server closed the keep-alive connection")
+        return resp.status, data.decode("utf-8", "replace")
+
+    def post(self, path, fields):
+        return self.post_body(path, urlencode(fields))
+
+    def close(self):
+        self.conn.close()
+
+
+def urlencode(fields):
+    """fields: dict or list of pairs (repeated keys allowed)."""
+    return urllib.parse.urlencode(list(fields.items()) if isinstance(fields, dict) else fields)
+
+
+def submit_body(mrsl):
+    return urlencode([("output_format", "txt"), ("mrsltextarea_0", mrsl)])
+
+
+def check_txt_ok(status, text):
+    first = text.split("\n", 1)[0]
+    if status != 200 or not first.startswith("Exit code: 0 Description OK"):
+        raise BenchError("unexpected reply (HTTP %d): %s" % (status, text[:400]))
+
+
+def submit_job_id(status, text):
+    """The job id from a txt textarea reply (the 'textarea 1 JOBID' table row)."""
+    check_txt_ok(status, text)
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "textarea" and parts[1] == "1":
+            return parts[2]
+    raise BenchError("no job id in the submit reply: %s" % text[:400])
+
+
+def submit(client, mrsl):
+    return submit_job_id(*client.post_body("/cgi-bin/textarea.py", submit_body(mrsl)))
+
+
+def job_states(client, job_ids):
+    """{job_id: status} through one json jobstatus request."""
+    fields = [("output_format", "json")] + [("job_id", j) for j in job_ids]
+    status, text = client.post("/cgi-bin/jobstatus.py", fields)
+    if status != 200:
+        raise BenchError("jobstatus failed (HTTP %d): %s" % (status, text[:400]))
+    objects = json.loads(text)
+    if objects[0].get("exit_code") != 0:
+        raise BenchError("jobstatus failed: %s" % text[:400])
+    states = {}
+    for obj in objects:
+        if obj.get("object_type") == "job_list":
+            for job in obj["jobs"]:
+                states[job["job_id"]] = job["status"]
+    return states
+
+
+def trivial_job(command="echo hello"):
+    return "::EXECUTE::\n%s\n\n::RETRIES::\n0\n" % command
+
+
+FINAL = ("FINISHED", "FAILED", "CANCELED", "EXPIRED")
+
+
+# -- figures --------------------------------------------------------------------------
+def percentile(values, fraction):
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, int(-(-fraction * len(ordered) // 1)))  # ceil
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def machine():
+    return "%s, %d cores, Python %s" % (platform.platform(terse=True), os.cpu_count() or 1,
+                                        platform.python_version())
+
+
+def verdict(ok):
+    return "PASS" if ok else "FAIL"
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", metavar="FILE", default=None,
+                   help="also write the result as JSON to FILE (used by run_all.py)")
+    return p
+
+
+def finish(result, args):
+    """Print the result block and write it as JSON when asked."""
+    print()
+    print("== %s ==" % result["title"])
+    for label, value in result["rows"]:
+        print("  %-34s %s" % (label, value))
+    print("  %-34s %s" % ("goal", result["goal"]))
+    print("  %-34s %s" % ("result", verdict(result["pass"])))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, indent=1)
+    return 0
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,118 @@
+"""The local executor runs real bash jobs: outputs, limits, cancel, confinement."""
+
+import os
+import queue
+import subprocess
+import time
+import uuid
+
+from mig.core import jobspec
+from mig.core.resources import ExeUnit
+from mig.execute.local import LocalExecutor
+
+
+def run_job(tmp_path, text, files=None, timeout=30, cancel_after=None):
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True, exist_ok=True)
+    for rel, content in (files or {}).items():
+        path = home_root / "alice" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    executor = LocalExecutor(str(tmp_path / "work"), lambda owner: str(home_root / owner))
+    job_id = "%d_1_1_2026__0_0_0_test.0" % (uuid.uuid4().int % 10000)
+    record = {"JOB_ID": job_id, "OWNER": "alice", "SPEC": jobspec.parse_mrsl(text)}
+    unit = ExeUnit(resource="localhost.0", name="local", executor="local")
+    results = queue.Queue()
+    executor.start(record, unit, lambda jid, outcome: results.put((jid, outcome)))
+    if cancel_after is not None:
+        time.sleep(cancel_after)
+        executor.cancel(job_id)
+        return executor, job_id, home_root / "alice", None
+    jid, outcome = results.get(timeout=timeout)
+    assert jid == job_id
+    return executor, job_id, home_root / "alice", outcome
+
+
+def read_output(home, job_id, suffix):
+    return (home / "job_output" / job_id / ("%s.%s" % (job_id, suffix))).read_text()
+
+
+def test_commands_run_in_one_session_with_exit_codes(tmp_path):
+    text = ("::EXECUTE::\ncd sub\npwd | grep -c /sub$\nexport X=42\necho $X\nfalse\n"
+            "echo \"rc was $?\"\necho 'quoted' >&2\n\n::ENVIRONMENT::\nGREETING=hello world\n\n"
+            "::INPUTFILES::\nin/data.txt sub/data.txt\n")
+    _, job_id, home, outcome = run_job(tmp_path, text, {"in/data.txt": "x"})
+    assert outcome.state == "FINISHED"
+    assert outcome.exit_codes == [("cd sub", 0), ("pwd | grep -c /sub$", 0), ("export X=42", 0),
+                                  ("echo $X", 0), ("false", 1), ("echo \"rc was $?\"", 0),
+                                  ("echo `quoted` >&2", 0)]
+    assert read_output(home, job_id, "stdout") == "1\n42\nrc was 1\n"
+    assert read_output(home, job_id, "stderr") == "quoted\n"
+    status = read_output(home, job_id, "status").splitlines()
+    assert status[4] == "false 1"
+    io_status = read_output(home, job_id, "io-status")
+    assert "get_input_files 0" in io_status and "output_files_missing 0" in io_status
+
+
+def test_environment_and_exit_in_the_middle(tmp_path):
+    text = "::EXECUTE::\necho $GREETING\nexit 3\necho never\n\n::ENVIRONMENT::\nGREETING=hi there\n"
+    _, job_id, home, outcome = run_job(tmp_path, text)
+    assert read_output(home, job_id, "stdout") == "hi there\n"
+    assert outcome.exit_codes == [("echo $GREETING", 0), ("exit 3", 3)]
+
+
+def test_outputs_are_copied_back_and_missing_ones_counted(tmp_path):
+    text = ("::EXECUTE::\necho result > r.txt\nln -s /etc/passwd leak.txt\n\n"
+            "::OUTPUTFILES::\nr.txt results/+JOBID+.txt\nnothere.txt\nleak.txt\n")
+    _, job_id, home, outcome = run_job(tmp_path, text)
+    assert (home / "results" / ("%s.txt" % job_id)).read_text() == "result\n"
+    assert not (home / "leak.txt").exists()  # a link leading out of the job folder is refused
+    assert "output_files_missing 2" in read_output(home, job_id, "io-status")
+    assert not (tmp_path / "work" / job_id).exists()  # the job folder is removed
+
+
+def test_missing_input_is_reported_not_fatal(tmp_path):
+    text = "::EXECUTE::\nls\n\n::INPUTFILES::\nnope.txt\n\n::EXECUTABLES::\ntool.sh\n"
+    _, job_id, home, outcome = run_job(tmp_path, text, {"tool.sh": "#!/bin/sh\necho tool\n"})
+    assert outcome.state == "FINISHED"
+    assert "get_input_files 1" in read_output(home, job_id, "io-status")
+    assert "tool.sh" in read_output(home, job_id, "stdout")
+
+
+def test_cputime_kills_the_whole_process_group(tmp_path):
+    marker = "%d.%d" % (30, uuid.uuid4().int % 100000 + 1)
+    text = "::EXECUTE::\n(sleep %s &)\nsleep %s\n\n::CPUTIME::\n1\n" % (marker, marker)
+    start = time.time()
+    _, _, _, outcome = run_job(tmp_path, text)
+    assert time.time() - start < 10
+    assert outcome.state == "RETRY" and "CPUTIME of 1 s" in outcome.message
+    time.sleep(0.3)
+    assert subprocess.run(["pgrep", "-f", "sleep %s" % marker]).returncode == 1
+
+
+def test_memory_limit_is_enforced(tmp_path):
+    text = ("::EXECUTE::\npython3 -c \"x = bytearray(300 * 1024 * 1024)\"\necho after\n\n"
+            "::MEMORY::\n64\n")
+    _, job_id, home, outcome = run_job(tmp_path, text)
+    codes = dict(outcome.exit_codes)
+    assert codes["python3 -c \"x = bytearray(300 * 1024 * 1024)\""] != 0
+    assert "MemoryError" in read_output(home, job_id, "stderr")
+
+
+def test_cancel_kills_and_reports_nothing(tmp_path):
+    marker = "%d.%d" % (40, uuid.uuid4().int % 100000 + 1)
+    executor, job_id, _, _ = run_job(tmp_path, "::EXECUTE::\nsleep %s\n" % marker, cancel_after=0.5)
+    deadline = time.time() + 10
+    while executor.running() and time.time() < deadline:
+        time.sleep(0.05)
+    assert executor.running() == []
+    assert subprocess.run(["pgrep", "-f", "sleep %s" % marker]).returncode == 1
+    assert not (tmp_path / "work" / job_id).exists()
+
+
+def test_job_cannot_read_server_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MIG_SECRET_SETTING", "do-not-leak")
+    _, job_id, home, _ = run_job(tmp_path, "::EXECUTE::\nenv\n")
+    out = read_output(home, job_id, "stdout")
+    assert "do-not-leak" not in out and "MIG_JOBID=%s" % job_id in out
+    assert os.path.basename(job_id)

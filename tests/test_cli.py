@@ -1,0 +1,49 @@
+"""The command line: help everywhere, user management on the state folder."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+from conftest import ENTRY
+
+
+def run(*args, input_text=None):
+    return subprocess.run([sys.executable, ENTRY] + list(args), capture_output=True, text=True,
+                          timeout=60, input=input_text)
+
+
+def test_help_everywhere():
+    for args in ([], ["serve"], ["user"], ["user", "add"], ["user", "list"], ["user", "token"],
+                 ["user", "passwd"]):
+        result = run(*(args + ["--help"]))
+        assert result.returncode == 0 and "usage:" in result.stdout, args
+    assert "--state" in run("serve", "--help").stdout
+
+
+def test_user_management(tmp_path):
+    state = str(tmp_path / "s")
+    made = json.loads(run("user", "add", "carol", "--state", state, "--json").stdout)
+    assert made["dn"].endswith("/CN=carol/emailAddress=carol@localhost")
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
+    assert os.path.exists(os.path.join(state, "admin-credentials.txt"))
+    listing = json.loads(run("user", "list", "--state", state, "--json").stdout)
+    assert [u["name"] for u in listing] == ["admin", "carol"]
+    again = run("user", "add", "carol", "--state", state)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = run("user", "add", "Bad/Name", "--state", state)
+    assert bad.returncode == 2 and "invalid user name" in bad.stderr
+    token = run("user", "token", "carol", "--state", state).stdout.strip()
+    assert token.startswith("mig_") and token != made["token"]
+    short = run("user", "passwd", "carol", "--password", "short", "--state", state)
+    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert run("user", "passwd", "carol", "--password", "long enough pw", "--state", state).returncode == 0
+
+
+def test_state_from_environment(tmp_path):
+    env = dict(os.environ, MIG_STATE=str(tmp_path / "envstate"))
+    result = subprocess.run([sys.executable, ENTRY, "user", "list"], capture_output=True,
+                            text=True, env=env, timeout=60)
+    assert result.returncode == 0 and "admin" in result.stdout
+    assert os.path.isdir(tmp_path / "envstate" / "ca")
