@@ -146,6 +146,8 @@ def jobstatus(ctx, args):
     ids = jobs.match(ctx.user, args["job_id"], args["project_name"] or None)
     sort = "s" in args["flags"]
     header = "MiG %s  JOB STATUS" % ("SORTED" if sort else "UNSORTED")
+    if not ids and args["job_id"] == ["*"]:
+        return O.Result([O.header(header), O.text("You have no jobs yet.")])
     if not ids:
         objects = [O.header(header)]
         objects += [O.error("%s: You do not have any matching job IDs!" % p)

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Trivial jobs per second through the local resource, against xargs -P.
+
+N jobs ``::EXECUTE::\\necho hello`` (``::RETRIES::\\n0``) are submitted one
+after the other over one keep-alive HTTPS connection; then the benchmark
+polls ``jobstatus`` (json, only the job ids not yet final) until every job
+is FINISHED.  Time: first submit to the poll that saw the last FINISHED.
+Baseline, same run and same command list: ``xargs -P <cores>`` running
+``bash -c 'echo hello'`` N times (stdout to /dev/null), median of 3 runs.
+
+    python3 bench/bench_local_throughput.py [-n 500]
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common as C  # noqa: E402
+
+GOAL = 0.5  # fraction of the xargs rate
+COMMAND = "echo hello"
+POLL_PAUSE = 0.05  # between status polls, so polling does not steal the cores
+TIMEOUT = 90.0  # for all jobs to finish once submitted
+
+
+def xargs_seconds(count, cores, runs=3):
+    """Median wall time of xargs -P cores running `bash -c COMMAND` count times."""
+    with tempfile.NamedTemporaryFile("w", suffix=".cmds", delete=False) as handle:
+        handle.write((COMMAND + "\n") * count)
+        listing = handle.name
+    try:
+        times = []
+        for _ in range(runs):
+            with open(listing, "rb") as stdin, C.Stopwatch() as watch:
+                subprocess.run(["xargs", "-d", "\n", "-P", str(cores), "-n", "1",
+                                "bash", "-c"], stdin=stdin, stdout=subprocess.DEVNULL,
+                               check=True)
+            times.append(watch.seconds)
+        return statistics.median(times)
+    finally:
+        os.unlink(listing)
+
+
+def run_appliance(client, count):
+    """(total seconds, submit seconds, {job_id: final state})."""
+    mrsl = C.trivial_job(COMMAND)
+    start = time.perf_counter()
+    ids = [C.submit(client, mrsl) for _ in range(count)]
+    submitted = time.perf_counter()
+    pending, final = list(ids), {}
+    deadline = submitted + TIMEOUT
+    while pending:
+        states = client_states(client, pending)
+        now = time.perf_counter()
+        for job_id, state in states.items():
+            if state in C.FINAL:
+                final[job_id] = state
+        pending = [j for j in pending if j not in final]
+        if not pending:
+            return now - start, submitted - start, final
+        if now > deadline:
+            raise C.BenchError("%d of %d jobs not final after %d s"
+                               % (len(pending), count, TIMEOUT))
+        time.sleep(POLL_PAUSE)
+    return time.perf_counter() - start, submitted - start, final
+
+
+def client_states(client, ids, chunk=500):
+    states = {}
+    for i in range(0, len(ids), chunk):
+        states.update(C.job_states(client, ids[i:i + chunk]))
+    return states
+
+
+def main(argv=None):
+    parser = C.parser(__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=500, help="jobs (default 500)")
+    args = parser.parse_args(argv)
+    cores = os.cpu_count() or 1
+    with C.Appliance() as app:
+        client = app.connect()
+        try:
+            # warm-up: one job end to end (imports, first fork, job folders)
+            run_appliance(client, 1)
+            total_s, submit_s, final = run_appliance(client, args.n)
+        finally:
+            client.close()
+    not_finished = {j: s for j, s in final.items() if s != "FINISHED"}
+    if not_finished:
+        raise C.BenchError("%d jobs did not finish: %s"
+                           % (len(not_finished), sorted(set(not_finished.values()))))
+    xargs_s = xargs_seconds(args.n, cores)
+    rate, base = args.n / total_s, args.n / xargs_s
+    ratio = rate / base
+    result = {
+        "name": "local_throughput", "n": args.n, "cores": cores,
+        "title": "bench_local_throughput: trivial jobs/s via the local resource vs xargs -P",
+        "jobs_per_s": rate, "xargs_per_s": base, "ratio": ratio, "seconds": total_s,
+        "submit_seconds": submit_s, "drain_seconds": total_s - submit_s,
+        "xargs_seconds": xargs_s, "goal": ">= %d%% of xargs -P %d" % (GOAL * 100, cores),
+        "pass": ratio >= GOAL, "machine": C.machine(),
+    }
+    result["rows"] = [
+        ("jobs", "%d x '%s'" % (args.n, COMMAND)),
+        ("appliance jobs/s", "%.1f (%.2f s)" % (rate, total_s)),
+        ("  of which submitting", "%.2f s (%.1f submits/s)" % (submit_s, args.n / submit_s)),
+        ("  last submit -> last FINISHED", "%.2f s" % (total_s - submit_s)),
+        ("xargs -P %d jobs/s (baseline)" % cores, "%.1f (%.2f s, median of 3)" % (base, xargs_s)),
+        ("ratio appliance / xargs", "%.3f" % ratio),
+        ("machine", result["machine"]),
+    ]
+    return C.finish(result, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
