@@ -87,7 +87,8 @@ class Grid:
         self.users = UserDB(self.store, config)
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
-        self.executors = {"local": LocalExecutor(config.path("work"), self.users.home)}
+        run_as = config.local_job_user if os.geteuid() == 0 else ""
+        self.executors = {"local": LocalExecutor(config.work_root, self.users.home, run_as)}
         if config.local_resource:
             runtimeenvs = [r.strip().upper() for r in config.local_runtimeenvs.split(",")
                            if r.strip()]

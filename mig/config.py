@@ -5,9 +5,13 @@ rest of the appliance gets its settings from the Config object it is given.
 """
 
 import configparser
+import hashlib
 import os
 import socket
+import tempfile
 from dataclasses import dataclass, fields, replace
+
+from mig.errors import ConfigError
 
 DEFAULT_STATE = "mig-state"
 
@@ -17,12 +21,14 @@ class Config:
     state_dir: str
     port: int = 8443
     bind: str = "127.0.0.1"
-    hostname: str = "localhost"
+    hostname: str = ""  # empty: this host's name
     scheduler_policy: str = "FairFit"
     local_resource: bool = True
     local_slots: int = 0  # 0: one per core
     local_cputime: int = 7 * 86400
     local_runtimeenvs: str = ""
+    local_job_user: str = "nobody"  # jobs run as this user when the appliance runs as root
+    work_dir: str = ""  # job folders; empty: inside the state folder, or a 0711 temp folder as root
     job_retries: int = 2
     expire_after: int = 365 * 86400
     unfit_expire_after: int = 86400
@@ -38,6 +44,20 @@ class Config:
     @property
     def home_root(self):
         return self.path("home")
+
+    @property
+    def work_root(self):
+        """Where local jobs get their folders.
+
+        As root, jobs run as an unprivileged user who must reach its folder but
+        never the state folder (mode 0700), so the folders live outside it.
+        """
+        if self.work_dir:
+            return os.path.abspath(self.work_dir)
+        if os.geteuid() == 0 and self.local_job_user:
+            digest = hashlib.sha256(self.state_dir.encode()).hexdigest()[:12]
+            return os.path.join(tempfile.gettempdir(), "mig-work-%s" % digest)
+        return self.path("work")
 
     @property
     def server_id(self):
@@ -58,10 +78,13 @@ def default_state_dir():
 _SECTION = "appliance"
 
 
-def _coerce(kind, text):
+def _coerce(name, kind, text):
     if kind is bool:
         return str(text).strip().lower() in ("1", "true", "yes", "on")
-    return kind(text)
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError("%s: %r is not a valid %s" % (name, text, kind.__name__)) from None
 
 
 def load(state_dir=None, **overrides):
@@ -77,19 +100,41 @@ def load(state_dir=None, **overrides):
     if parser.has_section(_SECTION):
         for key, text in parser.items(_SECTION):
             if key in types:
-                values[key] = _coerce(types[key], text)
+                values[key] = _coerce(key, types[key], text)
     for key, value in overrides.items():
         if value is not None and key in types:
-            values[key] = _coerce(types[key], value)
-    if not values.get("hostname") and not config.hostname:
-        values["hostname"] = socket.gethostname()
-    return replace(config, **values)
+            values[key] = _coerce(key, types[key], value)
+    if not values.get("hostname"):
+        values["hostname"] = socket.gethostname() or "localhost"
+    config = replace(config, **values)
+    validate(config)
+    return config
+
+
+POLICIES = ("FIFO", "FirstFit", "BestFit", "FairFit")
+
+
+def validate(config):
+    """Refuse settings that cannot work, with the setting named."""
+    if config.scheduler_policy.lower() not in [p.lower() for p in POLICIES]:
+        raise ConfigError("scheduler_policy %r is not one of %s"
+                          % (config.scheduler_policy, ", ".join(POLICIES)))
+    if not 0 <= config.port <= 65535:
+        raise ConfigError("port %d is not a TCP port" % config.port)
+    for name in ("local_slots", "local_cputime", "job_retries", "expire_after",
+                 "unfit_expire_after", "max_upload_mb"):
+        if getattr(config, name) < 0:
+            raise ConfigError("%s must not be negative" % name)
 
 
 def write_default(config):
-    """Write config.ini with every setting, so admins can see and edit them."""
+    """Write config.ini with every default setting, so admins can see and edit them.
+
+    Flags given to one command are not saved: they hold for that run only.
+    """
+    defaults = Config(state_dir=config.state_dir)
     parser = configparser.ConfigParser()
-    parser[_SECTION] = {f.name: str(getattr(config, f.name))
+    parser[_SECTION] = {f.name: str(getattr(defaults, f.name))
                         for f in fields(Config) if f.name != "state_dir"}
     ini = config.path("config.ini")
     with open(ini, "w", encoding="utf-8") as handle:

@@ -16,7 +16,7 @@ from mig import backends as B
 from mig import errors
 from mig.config import Config
 from mig.core import jobspec
-from mig.web.dispatch import _description
+from mig.errors import describe
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config) if f.name != "state_dir"}
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -117,26 +117,28 @@ def _exit_codes():
         cls = todo.pop()
         codes.add(cls.exit_code)
         todo.extend(cls.__subclasses__())
-    return "".join("| %d | `%s` | %s |\n" % (c, _description(c), EXIT_MEANINGS.get(c, ""))
+    return "".join("| %d | `%s` | %s |\n" % (c, describe(c), EXIT_MEANINGS.get(c, ""))
                    for c in sorted(codes))
 
 
 def backends_reference():
     """docs/backends.md: the protocol, then one section per backend, sorted by name."""
     registry = B.load_all()
-    checks = getattr(B, "_CHECKS", {})
+    checks = B.CHECKS
     names = sorted(registry)
     intro = _template("backends.md").replace("{{exit_codes}}", _exit_codes())
     out = [NOTE % ("the backend registry in mig/backends/", "backends.md"), intro]
     for name in names:
         b = registry[name]
-        out.append("| [%s](#%s) | %s | %s | %s |\n" % (name, name, _md(b.title), _method(b),
-                                                      _md(b.help.splitlines()[0] if b.help else "")))
+        summary = b.help.splitlines()[0] if b.help else ""
+        out.append("| [%s](#%s) | %s | %s | %s |\n"
+                   % (name, name, _md(b.title), _method(b), _md(summary)))
     for name in names:
         b = registry[name]
         out.append("\n### %s\n\n%s\n\n" % (name, _md(b.help) or "(no description)"))
-        out.append("* URLs: `/cgi-bin/%s.py`, `/wsgi-bin/%s.py`, `/api/%s`\n" % (name, name, name))
-        out.append("* Method: %s%s\n" % (_method(b), " (changes state)" if b.state_changing else ""))
+        out.append("* URLs: `/cgi-bin/%s.py`, `/wsgi-bin/%s.py`, `/api/%s`\n" % ((name,) * 3))
+        changes = " (changes state)" if b.state_changing else ""
+        out.append("* Method: %s%s\n" % (_method(b), changes))
         out.append("* Title: `%s`\n\n" % b.title)
         if b.fields:
             out.append("| field | required | repeated | default | accepts | help |\n"

@@ -27,7 +27,7 @@ class ClientError(MigError):
 
 class NoJobIdError(ClientError):
     exit_code = 101
-    description = "No job id"
+    description = "No job id.."
 
 
 class InvalidArgument(ClientError):
@@ -94,3 +94,18 @@ class StateTooNew(SystemFailure):
 class ConfigError(MigError):
     exit_code = 1
     description = "Configuration error"
+
+
+# MiG's exit code descriptions, verbatim, as its scripts print them.
+DESCRIPTIONS = {0: "OK", 1: "Client or system error", 100: "Client error", 101: "No job id..",
+                102: "Invalid argument", 103: "No file path provided",
+                104: "Authentication error", 105: "File not found", 200: "SYSTEM_ERROR",
+                201: "USER_NOT_CREATED",
+                202: "The output the server has generated could not be validated",
+                400: "Bad Request", 403: "Forbidden", 404: "Not Found",
+                422: "Unprocessable Content"}
+
+
+def describe(code):
+    """The description MiG prints after an exit code."""
+    return DESCRIPTIONS.get(code, "Client error")

@@ -25,7 +25,7 @@ def test_help_everywhere():
 def test_user_management(tmp_path):
     state = str(tmp_path / "s")
     made = json.loads(run("user", "add", "carol", "--state", state, "--json").stdout)
-    assert made["dn"].endswith("/CN=carol/emailAddress=carol@localhost")
+    assert made["dn"].startswith("/C=DK/ST=NA/L=NA/O=MiG Appliance/OU=NA/CN=carol/emailAddress=carol@")
     assert stat.S_IMODE(os.stat(state).st_mode) == 0o700
     assert os.path.exists(os.path.join(state, "admin-credentials.txt"))
     listing = json.loads(run("user", "list", "--state", state, "--json").stdout)
@@ -47,3 +47,20 @@ def test_state_from_environment(tmp_path):
                             text=True, env=env, timeout=60)
     assert result.returncode == 0 and "admin" in result.stdout
     assert os.path.isdir(tmp_path / "envstate" / "ca")
+
+
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path):
+    state = tmp_path / "s"
+    result = run("serve", "--policy", "Nonsense", "--port", "0", "--state", str(state))
+    assert result.returncode == 2 and "scheduler_policy 'Nonsense'" in result.stderr
+    assert "Traceback" not in result.stderr
+    (state).mkdir()
+    (state / "config.ini").write_text("[appliance]\nlocal_slots = many\n")
+    result = run("user", "list", "--state", str(state))
+    assert result.returncode == 2 and "local_slots: 'many' is not a valid int" in result.stderr
+
+
+def test_flags_hold_for_one_run_only(tmp_path):
+    state = tmp_path / "s"
+    assert run("user", "list", "--state", str(state)).returncode == 0
+    assert "port = 8443" in (state / "config.ini").read_text()

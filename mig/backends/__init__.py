@@ -14,7 +14,7 @@ from mig.errors import InvalidArgument
 
 ALWAYS_ALLOWED = {"output_format", "_csrf", "_", "modauthopenid.nonce"}
 
-_CHECKS = {
+CHECKS = {
     "path": (lambda v: "\x00" not in v and len(v) <= 4096, "a path"),
     "job_id": (lambda v: re.match(r"^[A-Za-z0-9.\-_*?\[\]]+$", v) is not None,
                "a job id or pattern (letters, digits, . - _ and * ?)"),
@@ -60,7 +60,7 @@ class Backend:
             if spec is None:
                 raise InvalidArgument("input parsing error: %s: unexpected field: %s"
                                       % (name, name))
-            check, what = _CHECKS[spec.check]
+            check, what = CHECKS[spec.check]
             for value in values:
                 if not check(value):
                     raise InvalidArgument("invalid value for %s: %r (expected %s)"

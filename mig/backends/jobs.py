@@ -122,6 +122,8 @@ def job_object(grid, record, verbose=False):
     if record.get("RESOURCE_ID") and record["STATUS"] != J.QUEUED:
         job["resource"] = record["RESOURCE_ID"]
     job["exit_codes"] = [list(pair) for pair in record.get("EXIT_CODES", [])]
+    if record.get("VERIFIED") and record["VERIFIED"] != "NO":
+        job["verified"] = record["VERIFIED"]
     message = record.get("%s_MESSAGE" % record["STATUS"])
     if message:
         job["message"] = message

@@ -147,21 +147,45 @@ class Home:
         return os.path.join(self.root, "job_output", job_id)
 
 
+def open_beneath(root, relpath):
+    """Open a regular file below root without following any symlink on the way.
+
+    The walk goes one component at a time with O_NOFOLLOW, so a job cannot
+    swap a folder for a link between a check and the copy.
+    """
+    parts = [p for p in os.path.normpath(relpath).split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise OSError("bad path")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in parts[:-1]:
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+        os.close(file_fd)
+        raise OSError("not a regular file")
+    return os.fdopen(file_fd, "rb")
+
+
 def copy_confined(src_root, src_rel, dst_home, dst_rel):
     """Copy a file from a job folder into a home; both ends confined.
 
     Returns None when copied, else a reason (missing, or a link leading out).
     """
-    src_root = os.path.realpath(src_root)
-    src = os.path.realpath(os.path.join(src_root, src_rel))
-    if not src.startswith(src_root + os.sep):
-        return "%s: outside the job folder" % src_rel
-    if not os.path.isfile(src):
-        return "%s: missing" % src_rel
-    dst = dst_home.resolve(dst_rel)
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    dst = dst_home.resolve(dst_rel)  # re-check after creating parents
-    tmp = dst + ".part-%d" % time.time_ns()
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        source = open_beneath(src_root, src_rel)
+    except OSError:
+        return "%s: missing, not a regular file, or behind a link" % src_rel
+    with source:
+        dst = dst_home.resolve(dst_rel)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        dst = dst_home.resolve(dst_rel)  # re-check after creating parents
+        tmp = dst + ".part-%d" % time.time_ns()
+        with open(tmp, "wb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        os.replace(tmp, dst)
     return None

@@ -46,7 +46,8 @@ def _regex(pattern):
 VALIDATORS = {
     "free_text": (_valid_free_text, "any text"),
     "plain_text": (_valid_plain_text, "text without < or >"),
-    "path_lines": (_valid_path_line, "letters, digits, space and /.,_-+=:;@%()~!&'\""),
+    "path_lines": (_valid_path_line, "letters, digits, space and /.,_-+=:;@%()~!&'\" "
+                   "\u00b1\u00d7\u00f7\u00bd\u00be\u00a7\u2030\u00b6$\u00a3\u20ac\u00a5"),
     "numeric": (_regex(_DIGITS), "digits only"),
     "fqdn": (_regex(_FQDN), "letters, digits, '.' and '-'"),
     "alnum": (_regex(_ALNUM), "letters and digits only"),
@@ -97,9 +98,10 @@ KEYWORDS = (
     Keyword("EXECUTABLES", "multiplestrings", [], "path_lines", "Executables",
             "Like INPUTFILES, and then made executable.", "bin/simulate simulate"),
     Keyword("MOUNT", "multiplestrings", [], "plain_text", "Mount home",
-            "'home_path mount_point' lines: mount your home on the resource with sshfs "
-            "during the job. Adds the runtime environment SSHFS-2.X-1, so only "
-            "resources that offer it can run the job.", "data /mnt/data"),
+            "'home_path mount_point' lines asking for your home to be mounted with sshfs "
+            "during the job. Adds the runtime environment SSHFS-2.X-1 to the job, so only "
+            "resources that offer it can run it; the embedded local resource does not "
+            "mount anything.", "data /mnt/data"),
     Keyword("RESOURCE", "multiplestrings", [], "resource_pattern", "Resources",
             "Allowed resources: shell-style patterns matched against the public "
             "resource id RESOURCE_EXE. Empty means any resource.", "localhost.0_*",
@@ -117,7 +119,8 @@ KEYWORDS = (
     Keyword("MEMORY", "int", 64, "numeric", "Memory (MB)",
             "Memory in MB per node; enforced as an address-space limit.", "256",
             requirement=True),
-    Keyword("DISK", "int", 0, "numeric", "Disk (GB)", "Disk space in GB per node.", "1",
+    Keyword("DISK", "int", 0, "numeric", "Disk (GB)", "Disk space in GB per node, matched against the resource's offer (not enforced "
+            "while the job runs).", "1",
             requirement=True),
     Keyword("ARCHITECTURE", "string", "", "fqdn", "Architecture",
             "CPU architecture the job needs; empty means any.", "AMD64",
@@ -133,7 +136,8 @@ KEYWORDS = (
             "Runtime environments (software) the resource must offer; names are "
             "upper-cased.", "PYTHON3", requirement=True),
     Keyword("NOTIFY", "multiplestrings", [], "plain_text", "Notify",
-            "E-mail addresses (or 'SETTINGS') told when the job ends.", "you@example.org"),
+            "E-mail addresses (or 'SETTINGS') to tell when the job ends. Recorded with the "
+            "job; this version sends no e-mail yet.", "you@example.org"),
     Keyword("VERIFYFILES", "multiplestrings", [], "path_lines", "Verify files",
             "Home files ending in .status, .stdout or .stderr whose lines are "
             "regular expressions matched against the job's output.", "expect.stdout"),
@@ -153,7 +157,9 @@ KEYWORDS = (
             "Platform the resource must have (case-insensitive); empty means any.",
             "", requirement=True),
     Keyword("MAXPRICE", "string", "0", "price", "Max price",
-            "Price you will pay (accounting only).", "0", requirement=True),
+            "The price you will pay: a number or an expression with + - * / and hour, "
+            "wday, yday, month, year, date. The scheduler compares it with the resource's "
+            "MINPRICE per CPU hour; no money changes hands.", "0", requirement=True),
 )
 
 KEYWORD_BY_NAME = {kw.name: kw for kw in KEYWORDS}

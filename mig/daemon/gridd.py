@@ -155,7 +155,7 @@ class GridDaemon:
             if outcome.state == J.FINISHED:
                 self.jobs.transition(job_id, J.FINISHED, outcome.message or "finished",
                                      expect=(J.EXECUTING,), EXIT_CODES=outcome.exit_codes,
-                                     IO_STATUS=outcome.io_status)
+                                     IO_STATUS=outcome.io_status, VERIFIED=outcome.verified)
             else:
                 self._requeue(self.jobs.record(job_id), outcome.message, count=True)
         except (StateError, MigError):

@@ -18,6 +18,7 @@ class Outcome:
     message: str = ""
     exit_codes: list = field(default_factory=list)
     io_status: list = field(default_factory=list)
+    verified: str = "NO"  # VERIFYFILES verdict
 
 
 class Executor:

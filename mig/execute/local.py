@@ -10,6 +10,7 @@ confined to the home, and the job folder is removed.
 
 import contextlib
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -18,8 +19,10 @@ import urllib.request
 
 from mig.core.files import Home, copy_confined
 from mig.core.jobspec import expand_variables, split_file_line
+from mig.core.verify import verify_results
 from mig.execute.base import Executor, Outcome
 from mig.execute.jobscript import job_script, parse_status
+from mig.errors import ConfigError
 
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL", "TERM")
 URL_TIMEOUT = 60
@@ -29,6 +32,40 @@ def kill_group(pgid):
     """SIGKILL a whole process group; quietly fine if it is already gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+def job_account(name):
+    """(uid, gid) of the unprivileged job user, or None to run as ourselves."""
+    if not name or os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ConfigError("local_job_user %r does not exist on this host: create it or set "
+                          "another user in config.ini" % name) from None
+    if entry.pw_uid == 0:
+        raise ConfigError("local_job_user must not be root")
+    return entry.pw_uid, entry.pw_gid
+
+
+def check_reachable(folder):
+    """The job user must be able to pass through every folder above its own."""
+    path = os.path.dirname(os.path.abspath(folder))
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            raise ConfigError("the job folder %s is not reachable by the job user because %s "
+                              "is closed to others: set work_dir in config.ini to a folder "
+                              "below world-traversable folders" % (folder, path))
+        if path == os.path.dirname(path):
+            return
+        path = os.path.dirname(path)
+
+
+def chown_tree(folder, uid, gid):
+    for root, dirs, files in os.walk(folder):
+        os.chown(root, uid, gid)
+        for name in files:
+            os.lchown(os.path.join(root, name), uid, gid)
 
 
 class LocalJob:
@@ -41,10 +78,15 @@ class LocalJob:
 class LocalExecutor(Executor):
     kind = "local"
 
-    def __init__(self, work_root, home_of):
+    def __init__(self, work_root, home_of, run_as=""):
         self.work_root = work_root
         self.home_of = home_of  # owner -> home folder path
+        self.account = job_account(run_as)
         os.makedirs(work_root, mode=0o700, exist_ok=True)
+        # The job user may pass through the work root to its own folder, no more.
+        os.chmod(work_root, 0o711 if self.account else 0o700)
+        if self.account:
+            check_reachable(work_root)
         self.lock = threading.Lock()
         self.jobs = {}
 
@@ -113,9 +155,15 @@ class LocalExecutor(Executor):
         env["TMPDIR"] = folder
         if job.cancelled:
             return Outcome("RETRY", "cancelled before start")
+        identity = {}
+        if self.account:
+            uid, gid = self.account
+            chown_tree(folder, uid, gid)
+            identity = {"user": uid, "group": gid, "extra_groups": []}
         job.proc = subprocess.Popen(["/bin/bash", script], cwd=folder, env=env,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+                                    stderr=subprocess.DEVNULL, start_new_session=True,
+                                    **identity)
         with open(os.path.join(folder, ".pgid"), "w", encoding="ascii") as handle:
             handle.write(str(job.proc.pid))
         if job.cancelled:
@@ -129,6 +177,9 @@ class LocalExecutor(Executor):
         job.proc.wait()
         if job.cancelled:
             return Outcome("RETRY", "cancelled")
+        if not os.path.exists(os.path.join(folder, job_id + ".status")):
+            return Outcome("RETRY", "the job script could not start on the local resource "
+                           "(exit code %s)" % job.proc.returncode)
         outcome = self._collect(home, job_id, spec, folder, io_status)
         if timed_out:
             outcome.state = "RETRY"
@@ -191,6 +242,7 @@ class LocalExecutor(Executor):
         with open(os.path.join(out_dir, job_id + ".status"), encoding="utf-8",
                   errors="replace") as handle:
             exit_codes = parse_status(handle.read())
-        return Outcome("FINISHED", "", exit_codes, io_status)
+        return Outcome("FINISHED", "", exit_codes, io_status,
+                       verify_results(home, job_id, spec))
 
 

@@ -43,6 +43,8 @@ def _job(job):
         lines.append("Resource: %s" % job["resource"])
     for number, (command, code) in enumerate(job.get("exit_codes", []), 1):
         lines.append("Exit status %d: %s (command: %s)" % (number, code, command))
+    if job.get("verified"):
+        lines.append("Verified: %s" % job["verified"])
     if job.get("message"):
         lines.append("Reason: %s" % job["message"])
     for line in job.get("waiting", []):

@@ -18,7 +18,7 @@ from mig import backends as B
 from mig.backends.files import put_file
 from mig.core import auth
 from mig.core.files import Home
-from mig.errors import AccessDenied, AuthError, ClientError, MigError
+from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe
 from mig.render import FORMATS
 from mig.render import html as html_render
 from mig.render.objects import error as error_object
@@ -176,7 +176,7 @@ class Dispatcher:
             objects, code = result.objects, result.exit_code
             if not any(o["object_type"] == "header" for o in objects):
                 objects = [header_object(backend.header)] + objects
-            description = result.description or _description(code)
+            description = result.description or describe(code)
         except MigError as exc:
             objects, code = [error_object(exc.message)], exc.exit_code
             description = exc.description
@@ -231,11 +231,4 @@ class Dispatcher:
                    html.escape(config.path("admin-credentials.txt"))))
         return Response(200, html_render.page("MiG appliance", body),
                         "text/html; charset=utf-8")
-
-
-def _description(code):
-    return {0: "OK", 1: "Client or system error", 100: "Client error", 101: "No job id..",
-            102: "Invalid argument", 103: "No file path provided",
-            104: "Authentication error", 105: "File not found", 200: "SYSTEM_ERROR",
-            404: "Not Found"}.get(code, "Client error")
 

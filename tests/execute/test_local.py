@@ -2,12 +2,17 @@
 
 import os
 import queue
+import shutil
+import tempfile
 import subprocess
 import time
 import uuid
 
+import pytest
+
 from mig.core import jobspec
 from mig.core.resources import ExeUnit
+from mig.errors import ConfigError
 from mig.execute.local import LocalExecutor
 
 
@@ -116,3 +121,42 @@ def test_job_cannot_read_server_environment(tmp_path, monkeypatch):
     out = read_output(home, job_id, "stdout")
     assert "do-not-leak" not in out and "MIG_JOBID=%s" % job_id in out
     assert os.path.basename(job_id)
+
+
+def test_jobs_run_unprivileged_when_the_appliance_is_root(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("only meaningful when the appliance runs as root")
+    secret = tmp_path / "state-secret.key"
+    secret.write_text("top secret")
+    os.chmod(secret, 0o600)
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True)
+    work = tempfile.mkdtemp(prefix="mig-test-work-", dir="/tmp")
+    with pytest.raises(ConfigError):  # a work folder the job user cannot reach is refused
+        LocalExecutor(str(tmp_path / "work"), lambda owner: str(home_root / owner), "nobody")
+    executor = LocalExecutor(work, lambda owner: str(home_root / owner), "nobody")
+    record = {"JOB_ID": "1_1_1_2026__0_0_0_t.0", "OWNER": "alice",
+              "SPEC": jobspec.parse_mrsl("::EXECUTE::\nid -un\ncat %s\ntouch mine\n" % secret)}
+    results = queue.Queue()
+    executor.start(record, ExeUnit("localhost.0", "local", "local"), lambda j, o: results.put(o))
+    outcome = results.get(timeout=30)
+    shutil.rmtree(work)
+    assert outcome.exit_codes[0] == ("id -un", 0) and outcome.exit_codes[1][1] != 0
+    assert outcome.exit_codes[2] == ("touch mine", 0)
+    out = (home_root / "alice" / "job_output" / record["JOB_ID"] / (record["JOB_ID"] + ".stdout"))
+    assert out.read_text() == "nobody\n"
+
+
+def test_verifyfiles_match_outputs(tmp_path):
+    text = ("::EXECUTE::\necho hello 42\necho second\n\n::VERIFYFILES::\nok.stdout\nbad.stdout\n"
+            "empty.stderr\n")
+    files = {"ok.stdout": "hello [0-9]+\nsec.*\n", "bad.stdout": "hello 43\nsecond\n",
+             "empty.stderr": ""}
+    _, _, _, outcome = run_job(tmp_path, text, files)
+    assert outcome.verified.startswith("FAILURE - ")
+    assert "stdout: OK" in outcome.verified
+    assert "stdout: line 1 does not match 'hello 43'" in outcome.verified
+    assert "stderr: OK" in outcome.verified
+    files["bad.stdout"] = files["ok.stdout"]
+    _, _, _, outcome = run_job(tmp_path, text, files)
+    assert outcome.verified == "SUCCESS - stdout: OK stdout: OK stderr: OK"
