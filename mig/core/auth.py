@@ -20,12 +20,12 @@ def hash_password(password):
 def check_password(password, stored):
     try:
         kind, n, r, p, salt, digest = stored.split("$")
-    except (AttributeError, ValueError):
-        return False
-    if kind != "scrypt":
-        return False
-    candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n),
-                               r=int(r), p=int(p), maxmem=64 * 1024 * 1024)
+        if kind != "scrypt":
+            return False
+        candidate = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n),
+                                   r=int(r), p=int(p), maxmem=64 * 1024 * 1024)
+    except (AttributeError, ValueError, TypeError, OverflowError, MemoryError):
+        return False  # a damaged stored hash never lets anybody in
     return hmac.compare_digest(candidate.hex(), digest)
 
 
@@ -48,4 +48,7 @@ def csrf_token(secret, user, session=""):
 
 
 def check_csrf(secret, user, token, session=""):
-    return bool(token) and hmac.compare_digest(csrf_token(secret, user, session), token)
+    if not isinstance(token, str) or not token:
+        return False
+    expected = csrf_token(secret, user, session).encode()
+    return hmac.compare_digest(expected, token.encode("utf-8", "surrogateescape"))

@@ -11,7 +11,7 @@ import shutil
 import stat
 import time
 
-from mig.errors import ClientError, FileNotFound, InvalidArgument, NoFilePath
+from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError, NoFilePath
 
 MAX_PATH = 4096
 INVISIBLE = {".htaccess"}
@@ -105,7 +105,10 @@ class Home:
         if not parents and not os.path.isdir(os.path.dirname(path)):
             raise ClientError("cannot create %s: the parent folder does not exist "
                               "(use -p to create parents)" % relpath)
-        os.makedirs(path, exist_ok=parents)
+        try:
+            os.makedirs(path, exist_ok=parents)
+        except OSError as exc:
+            raise ClientError("cannot create %s: %s" % (relpath, exc.strerror)) from None
         return path
 
     def remove(self, relpath, recursive=False, force=False):
@@ -181,11 +184,21 @@ def copy_confined(src_root, src_rel, dst_home, dst_rel):
     except OSError:
         return "%s: missing, not a regular file, or behind a link" % src_rel
     with source:
-        dst = dst_home.resolve(dst_rel)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        dst = dst_home.resolve(dst_rel)  # re-check after creating parents
-        tmp = dst + ".part-%d" % time.time_ns()
-        with open(tmp, "wb") as out:
-            shutil.copyfileobj(source, out, 1024 * 1024)
-        os.replace(tmp, dst)
+        tmp = None
+        try:
+            dst = dst_home.resolve(dst_rel)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            dst = dst_home.resolve(dst_rel)  # re-check after creating parents
+            if os.path.isdir(dst):
+                return "%s: a folder is in the way" % dst_rel
+            tmp = dst + ".part-%d" % time.time_ns()
+            with open(tmp, "wb") as out:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+            os.replace(tmp, dst)
+            tmp = None
+        except (OSError, MigError) as exc:
+            return "%s: cannot be written: %s" % (dst_rel, getattr(exc, "strerror", None) or exc)
+        finally:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
     return None

@@ -226,19 +226,17 @@ class JobService:
         """Job ids of the owner matching any glob pattern, oldest first."""
         owned = self.by_owner.get(owner, {})
         wanted = ["*" if p in ("ALL", "") else p for p in patterns] or ["*"]
-        if wanted == ["*"]:
+        if "*" in wanted:
             ids = list(owned)
         else:
-            exact = [p for p in wanted if not any(c in p for c in "*?[")]
+            exact = {p for p in wanted if not any(c in p for c in "*?[")}
             globs = [p for p in wanted if p not in exact]
-            ids = [j for j in exact if j in owned]
             if globs:
-                seen = set(ids)
-                ids += [j for j in owned if j not in seen and
-                        any(fnmatch.fnmatchcase(j, g) for g in globs)]
-                order = {j: i for i, j in enumerate(owned)} if exact else None
-                if order:
-                    ids.sort(key=order.get)
+                ids = [j for j in owned if j in exact or
+                       any(fnmatch.fnmatchcase(j, g) for g in globs)]
+            else:  # each id once, oldest first, without scanning every job
+                found = [j for j in exact if j in owned]
+                ids = sorted(found, key=lambda j: (self.index[j].received, job_counter(j)))
         if project:
             ids = [j for j in ids if self.index[j].project == project]
         return ids

@@ -196,8 +196,6 @@ def _strip_comment(raw):
 
 def read_blocks(text):
     """Split mRSL text into [(keyword, line_no, [(value, line_no), ...])]."""
-    if "\x00" in text:
-        raise MrslError("the job description contains a NUL character")
     lines = text.splitlines()
     blocks = []
     i = 0
@@ -206,11 +204,15 @@ def read_blocks(text):
             i += 1
             continue
         keyword_line = i + 1
+        if "\x00" in lines[i]:
+            raise MrslError("the keyword line contains a NUL character", line=keyword_line)
         name = lines[i].strip().strip(":").strip().upper()
         values = []
         i += 1
         while i < len(lines) and lines[i].strip():
             raw = lines[i]
+            if "\x00" in raw:
+                raise MrslError("the value contains a NUL character", line=i + 1, keyword=name)
             if _KEYWORD_LINE.match(raw):
                 raise MrslError(
                     "%s looks like a keyword but follows a value without a blank "
@@ -234,6 +236,9 @@ def _check_chars(kw, value, line):
 def _convert(kw, values, line, spec):
     """Type-check one block's value lines and store them in spec."""
     for value, vline in values:
+        if _KEYWORD_LINE.match(value):
+            raise MrslError("%r looks like a keyword, not a value" % value,
+                            line=vline, keyword=kw.name)
         _check_chars(kw, value, vline)
     if kw.type == "int":
         if len(values) != 1:
@@ -242,6 +247,8 @@ def _convert(kw, values, line, spec):
         value, vline = values[0]
         if not _DIGITS.match(value):
             raise MrslError("%r is not a whole number" % value, line=vline, keyword=kw.name)
+        if len(value) > 15:
+            raise MrslError("%s... is too large" % value[:15], line=vline, keyword=kw.name)
         spec[kw.name] = int(value)
     elif kw.type == "string":
         if len(values) > 1:
@@ -341,10 +348,12 @@ def _finish(spec, lines_of):
             raise MrslError("%r is not one of %s" % (value, ", ".join(kw.choices)),
                             line=_first_line(lines_of, name), keyword=name)
     fills = [v.upper() for v in spec["MAXFILL"]]
-    for value in fills:
+    fill_lines = [line for _v, line in lines_of.get("MAXFILL", [])]
+    for number, value in enumerate(fills):
         if value not in KEYWORD_BY_NAME["MAXFILL"].choices:
+            line = fill_lines[number] if number < len(fill_lines) else None
             raise MrslError("%r is not ALL or one of %s" % (value, " ".join(MAXFILL_NAMES)),
-                            line=_first_line(lines_of, "MAXFILL"), keyword="MAXFILL")
+                            line=line, keyword="MAXFILL")
     spec["MAXFILL"] = list(MAXFILL_NAMES) if "ALL" in fills else fills
     spec["RUNTIMEENVIRONMENT"] = [v.upper() for v in spec["RUNTIMEENVIRONMENT"]]
     if spec["MOUNT"] and DEFAULT_MOUNT_RE not in spec["RUNTIMEENVIRONMENT"]:
@@ -413,6 +422,8 @@ def parse_json(data, job_retries=4):
     if isinstance(data, (str, bytes)):
         try:
             data = json.loads(data)
+        except RecursionError:
+            raise MrslError("invalid JSON: nested too deeply") from None
         except ValueError as exc:
             raise MrslError("invalid JSON: %s" % exc) from None
     if not isinstance(data, dict):

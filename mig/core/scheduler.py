@@ -71,14 +71,18 @@ def price_names(now=None):
             "month": t.tm_mon, "year": t.tm_year, "date": t.tm_mday}
 
 
-def price_reason(spec, unit, now=None):
+def price_reason(spec, unit, now=None, exec_delay=0):
     names = price_names(now)
+    job_names = dict(names, exec_delay=exec_delay)
+    unit_names = dict(names)
+    unit_names.update({re: (1 if re in spec.get("RUNTIMEENVIRONMENT", []) else 0)
+                       for re in unit.runtimeenvs})
     try:
-        offered = max(0.0, eval_price(str(spec.get("MAXPRICE", "0")), names))
+        offered = max(0.0, eval_price(str(spec.get("MAXPRICE", "0")), job_names))
     except (ValueError, SyntaxError):
         return "MAXPRICE: the expression %r cannot be evaluated" % spec.get("MAXPRICE")
     try:
-        unit_price = max(0.0, eval_price(str(unit.minprice or "0"), names))
+        unit_price = max(0.0, eval_price(str(unit.minprice or "0"), unit_names))
     except (ValueError, SyntaxError):
         return "MAXPRICE: the resource's MINPRICE cannot be evaluated"
     units = math.ceil(spec["CPUCOUNT"] * spec["NODECOUNT"] * spec["CPUTIME"] / 3600.0)

@@ -7,11 +7,12 @@ the record's modification time.
 
 import os
 import re
+import shutil
 import threading
 import time
 
 from mig.core import auth, certs
-from mig.errors import ClientError, ConflictError
+from mig.errors import ClientError, ConflictError, SystemFailure
 
 USERS_RECORD = "users/db"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -86,7 +87,7 @@ class UserDB:
     # -- changes ----------------------------------------------------------------------
     def add(self, name, password=None, admin=False):
         """Create the account, its home, certificate, PKCS#12 file and first token."""
-        if not NAME_RE.match(name or ""):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise ClientError("invalid user name %r: use 1-32 lower-case letters, digits, "
                               "'.', '_' or '-', starting with a letter" % name)
         if self.exists(name):
@@ -97,9 +98,13 @@ class UserDB:
         folder = self.cert_dir(name)
         os.makedirs(folder, mode=0o700, exist_ok=True)
         ca = self.config.path("ca")
-        issued = certs.create_client_cert(os.path.join(ca, "ca.crt"), os.path.join(ca, "ca.key"),
-                                          folder, user_subject(name, self.config.hostname),
-                                          p12_password)
+        try:
+            issued = certs.create_client_cert(
+                os.path.join(ca, "ca.crt"), os.path.join(ca, "ca.key"), folder,
+                user_subject(name, self.config.hostname), p12_password)
+        except certs.CertError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise SystemFailure("could not make a certificate for %s: %s" % (name, exc)) from None
         home = self.home(name)
         os.makedirs(home, mode=0o700, exist_ok=True)
         record = {"name": name, "dn": issued["dn"], "password": auth.hash_password(password),

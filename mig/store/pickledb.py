@@ -35,7 +35,11 @@ def atomic_write_bytes(path, data, durable=True, mode=0o600):
     """Write bytes to path atomically; fsync file and folder when durable."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path), secrets.token_hex(4)))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except OSError as exc:
+        raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
+                                                        exc.strerror or exc)) from None
     try:
         try:
             view = memoryview(data)

@@ -348,8 +348,6 @@ def test_match_globs_exact_all_and_project(store, clock):
     assert service.match("alice", ["1*"], project="p0") == [ids[10]]
 
 
-@pytest.mark.xfail(strict=True, reason="JobService.match keeps a job id given twice as an "
-                   "exact pattern twice, so an action would be applied to it twice")
 def test_match_does_not_repeat_an_id(service):
     a = submit(service)["JOB_ID"]
     b = submit(service)["JOB_ID"]

@@ -286,8 +286,6 @@ def test_error_maxfill_bad_value():
     assert (err.line, err.keyword) == (5, "MAXFILL")
 
 
-@pytest.mark.xfail(strict=True, reason="jobspec._finish reports the first MAXFILL value "
-                   "line (_first_line), not the line of the bad value")
 def test_error_maxfill_bad_value_on_its_own_line():
     err = error_of(job(("MAXFILL", "CPUTIME\nMEMORY\nNOSUCH")))
     assert (err.line, err.keyword) == (7, "MAXFILL")
@@ -298,8 +296,6 @@ def test_error_nul_byte():
     assert "NUL" in str(err)
 
 
-@pytest.mark.xfail(strict=True, reason="jobspec.read_blocks refuses NUL before splitting "
-                   "lines, so the error carries neither line nor keyword")
 def test_error_nul_byte_names_line_and_keyword():
     err = error_of("::EXECUTE::\necho a\n\n::JOBNAME::\nx\x00y\n")
     assert (err.line, err.keyword) == (5, "JOBNAME")
@@ -512,12 +508,11 @@ def test_to_mrsl_round_trips_json_job():
     assert parse_job(to_mrsl(spec)) == spec
 
 
-@pytest.mark.xfail(strict=True, reason="parse_json accepts an EXECUTE line that looks like "
-                   "a keyword ('::FOO::'); to_mrsl renders it glued to the EXECUTE block "
-                   "and parse_mrsl then refuses the text")
-def test_to_mrsl_round_trips_keyword_like_command_from_json():
-    spec = parse_json({"EXECUTE": ["echo a", "::FOO::"]})
-    assert parse_mrsl(to_mrsl(spec)) == spec
+def test_keyword_like_value_is_refused_in_json_as_in_mrsl():
+    """Both forms refuse it, so every accepted JSON job round-trips through to_mrsl."""
+    with pytest.raises(MrslError) as err:
+        parse_json({"EXECUTE": ["echo a", "::FOO::"]})
+    assert err.value.keyword == "EXECUTE" and "looks like a keyword" in str(err.value)
 
 
 # ------------------------------------------------------------------ expand_variables
@@ -553,16 +548,11 @@ def test_split_file_line():
     assert jobspec.split_file_line("a") == ("a", "a")
 
 
-@pytest.mark.xfail(strict=True, reason="jobspec._convert calls int() on a digit string "
-                   "longer than Python's 4300-digit limit: ValueError escapes instead of "
-                   "MrslError")
 def test_huge_integer_is_an_mrsl_error():
     with pytest.raises(MrslError):
         parse_mrsl(job(("CPUTIME", "9" * 5000)))
 
 
-@pytest.mark.xfail(strict=True, reason="jobspec.parse_json catches only ValueError from "
-                   "json.loads; deeply nested JSON raises RecursionError")
 def test_deeply_nested_json_is_an_mrsl_error():
     with pytest.raises(MrslError):
         parse_job('{"EXECUTE": ' + "[" * 100000 + "]" * 100000 + "}")

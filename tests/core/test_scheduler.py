@@ -187,15 +187,10 @@ def test_price_expressions_that_cannot_be_evaluated():
         "MAXPRICE: the resource's MINPRICE cannot be evaluated"]
 
 
-@pytest.mark.xfail(strict=True, reason="scheduler.price_names has no exec_delay, which "
-                   "the reference (5.3) allows in MAXPRICE: such jobs never fit")
 def test_maxprice_may_use_exec_delay():
     assert reasons(job(MAXPRICE="exec_delay/60"), unit(), NOW) == []
 
 
-@pytest.mark.xfail(strict=True, reason="scheduler.price_reason does not bind runtime "
-                   "environment names in MINPRICE (reference 5.3: 1 if the job needs the "
-                   "RE else 0): such resources never run any job")
 def test_minprice_may_use_runtime_environment_names():
     assert reasons(job(MAXPRICE="0"), unit(minprice="PYTHON3*5"), NOW) == []
 

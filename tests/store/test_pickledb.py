@@ -117,9 +117,6 @@ def test_atomic_write_failure_raises_system_failure_and_cleans_up(tmp_path):
     assert (target / "inside").read_text() == "keep"
 
 
-@pytest.mark.xfail(strict=True, reason="pickledb.atomic_write_bytes opens the temp file "
-                   "outside its try block, so a failing os.open (e.g. missing folder) raises "
-                   "a bare FileNotFoundError instead of SystemFailure like the other failures")
 def test_atomic_write_into_missing_folder_raises_system_failure(tmp_path):
     with pytest.raises(SystemFailure):
         atomic_write_bytes(str(tmp_path / "missing" / "f"), b"data")
