@@ -14,6 +14,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -56,6 +57,16 @@ def stop_pid(proc, timeout=STOP_TIMEOUT):
         proc.wait(timeout=timeout)
 
 
+def _sigterm(_signum, _frame):
+    raise SystemExit("stopped by SIGTERM")
+
+
+def exit_on_sigterm():
+    """Make SIGTERM unwind the stack, so that finally blocks stop our servers."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
+
+
 class Appliance:
     """A MiG appliance server in a subprocess, with one user 'bench'.
 
@@ -86,6 +97,7 @@ class Appliance:
         self.stop()
 
     def start(self):
+        exit_on_sigterm()
         self.tmp = tempfile.mkdtemp(prefix="mig-bench-")
         self.state = os.path.join(self.tmp, "state")
         made = subprocess.run(
@@ -168,6 +180,9 @@ class Client:
     def __init__(self, host, port, context, timeout=60.0):
         self.conn = http.client.HTTPSConnection(host, port, context=context, timeout=timeout)
         self.conn.connect()
+        # as curl does: the client never holds back a small write (Nagle), so
+        # any delayed-ACK stall measured comes from the server's side
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self.conn.sock
 
     def post_body(self, path, body):
@@ -249,9 +264,16 @@ def percentile(values, fraction):
     return ordered[min(rank, len(ordered)) - 1]
 
 
+try:
+    LOAD_AT_START = "1-min load %.2f at start" % os.getloadavg()[0]
+except OSError:
+    LOAD_AT_START = "load unknown"
+
+
 def machine():
-    return "%s, %d cores, Python %s" % (platform.platform(terse=True), os.cpu_count() or 1,
-                                        platform.python_version())
+    load = LOAD_AT_START
+    return "%s, %d cores, Python %s, %s" % (platform.platform(terse=True), os.cpu_count() or 1,
+                                            platform.python_version(), load)
 
 
 def verdict(ok):
