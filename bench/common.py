@@ -208,8 +208,10 @@ def urlencode(fields):
     return urllib.parse.urlencode(list(fields.items()) if isinstance(fields, dict) else fields)
 
 
-def submit_body(mrsl):
-    return urlencode([("output_format", "txt"), ("mrsltextarea_0", mrsl)])
+def submit_body(mrsl, count=1):
+    """A textarea body with count copies of the job (mrsltextarea_0 ... _N)."""
+    return urlencode([("output_format", "txt")] +
+                     [("mrsltextarea_%d" % i, mrsl) for i in range(count)])
 
 
 def check_txt_ok(status, text):
@@ -218,18 +220,33 @@ def check_txt_ok(status, text):
         raise BenchError("unexpected reply (HTTP %d): %s" % (status, text[:400]))
 
 
-def submit_job_id(status, text):
-    """The job id from a txt textarea reply (the 'textarea 1 JOBID' table row)."""
+def submit_job_ids(status, text):
+    """The job ids from a txt textarea reply (its 'textarea 1 JOBID' table rows)."""
     check_txt_ok(status, text)
+    ids = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[0] == "textarea" and parts[1] == "1":
-            return parts[2]
-    raise BenchError("no job id in the submit reply: %s" % text[:400])
+            ids.append(parts[2])
+    if not ids:
+        raise BenchError("no job id in the submit reply: %s" % text[:400])
+    return ids
+
+
+def submit_job_id(status, text):
+    return submit_job_ids(status, text)[0]
 
 
 def submit(client, mrsl):
     return submit_job_id(*client.post_body("/cgi-bin/textarea.py", submit_body(mrsl)))
+
+
+def submit_many(client, mrsl, count):
+    """Submit count copies of a job in one request (MiG's numbered textareas)."""
+    ids = submit_job_ids(*client.post_body("/cgi-bin/textarea.py", submit_body(mrsl, count)))
+    if len(ids) != count:
+        raise BenchError("asked for %d jobs, got %d ids" % (count, len(ids)))
+    return ids
 
 
 def job_states(client, job_ids):

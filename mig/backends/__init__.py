@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from mig.errors import InvalidArgument
 
 ALWAYS_ALLOWED = {"output_format", "_csrf", "_", "modauthopenid.nonce"}
+_NUMBERED = re.compile(r"^([A-Za-z][A-Za-z_]*?)_([0-9]{1,4})$")
 
 CHECKS = {
     "path": (lambda v: "\x00" not in v and len(v) <= 4096, "a path"),
@@ -50,13 +51,28 @@ class Backend:
     help: str = ""
     public: bool = False
 
+    def _family(self, name):
+        """A numbered field such as mrsltextarea_7 belongs to the family mrsltextarea_N."""
+        match = _NUMBERED.match(name)
+        if match and match.group(1) + "_N" in self.fields:
+            return match.group(1) + "_N", int(match.group(2))
+        return None, None
+
     def validate(self, raw):
-        """raw: {name: [values]} with blanks dropped -> {name: value or [values]}."""
+        """raw: {name: [values]} with blanks dropped -> {name: value or [values]}.
+
+        A family field NAME_N collects NAME_0, NAME_1, ... as [(number, value)].
+        """
         args = {}
+        families = {}
         for name, values in raw.items():
             if name in ALWAYS_ALLOWED:
                 continue
             spec = self.fields.get(name)
+            family, number = self._family(name) if spec is None else (None, None)
+            if family is not None:
+                spec = self.fields[family]
+                families.setdefault(family, []).extend((number, v) for v in values)
             if spec is None:
                 raise InvalidArgument("input parsing error: %s: unexpected field: %s"
                                       % (name, name))
@@ -66,6 +82,12 @@ class Backend:
                     raise InvalidArgument("invalid value for %s: %r (expected %s)"
                                           % (name, value[:80], what))
         for name, spec in self.fields.items():
+            if name.endswith("_N"):
+                args[name] = sorted(families.get(name, []))
+                if spec.required and not args[name]:
+                    raise InvalidArgument("missing required field: %s (e.g. %s)"
+                                          % (name, name[:-1] + "0"))
+                continue
             values = list(raw.get(name) or spec.default)
             if spec.required and not values:
                 raise InvalidArgument("missing required field: %s" % name)

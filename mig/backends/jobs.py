@@ -13,6 +13,7 @@ from mig.render import objects as O
 SUBMIT_COLUMNS = ("File", "Status", "Job ID", "Message")
 ACTION_COLUMNS = ("Job ID", "Old status", "New status", "Message")
 MAX_MRSL_BYTES = 1024 * 1024
+MAX_BATCH = 1000
 
 
 def asctime(ts):
@@ -75,13 +76,16 @@ def submit(ctx, args):
 
 
 @backend("textarea", title="Submit Job", header="Submit Job", state_changing=True,
-         fields={"mrsltextarea_0": Field("text", required=True, help="the mRSL (or JSON) job"),
-                 "mrsltextarea_1": Field("text"), "mrsltextarea_2": Field("text"),
+         fields={"mrsltextarea_N": Field("text", required=True,
+                                         help="mRSL (or JSON) jobs: mrsltextarea_0, "
+                                              "mrsltextarea_1, ... (at most %d)" % MAX_BATCH),
                  "save_as_default": Field("bool"), "idempotency_key": Field("word"),
                  "flags": Field("flags")})
 def textarea(ctx, args):
-    """Submit a job given as mRSL text (or JSON) in the request."""
-    texts = [args[k] for k in ("mrsltextarea_0", "mrsltextarea_1", "mrsltextarea_2") if args[k]]
+    """Submit jobs given as mRSL text (or JSON) in the request, one per field."""
+    texts = [text for _number, text in args["mrsltextarea_N"]]
+    if len(texts) > MAX_BATCH:
+        raise ClientError("at most %d jobs per request (got %d)" % (MAX_BATCH, len(texts)))
     if args["save_as_default"].lower() in ("true", "1", "on", "yes"):
         with open(ctx.home.resolve(".default.mrsl"), "w", encoding="utf-8") as handle:
             handle.write(texts[0])
@@ -98,11 +102,11 @@ def textarea(ctx, args):
 
 def waiting_summary(grid, record, now=None):
     """Plain words on why a queued job waits, per resource."""
+    fitting = grid.daemon.fitting_units(record, now)
+    if fitting:  # the common case, answered from the scheduler's cache
+        return ["fits %s; waiting for a free slot" % ", ".join(fitting)], {}
     units = grid.registry.all()
     report = scheduler.explain(record["SPEC"], units, now)
-    fitting = [u for u, why in report.items() if not why]
-    if fitting:
-        return ["fits %s; waiting for a free slot" % ", ".join(fitting)], report
     if not units:
         return ["no resources are registered on this grid"], report
     lines = ["no resource can run this job:"]

@@ -38,12 +38,31 @@ class Home:
         if any(len(p.encode()) > 255 for p in parts):
             raise InvalidArgument("%s: a file name is too long" % relpath[:80])
         full = os.path.join(self.root, *parts) if parts else self.root
-        real = os.path.realpath(full)
-        if real != self.root and not real.startswith(self.root + os.sep):
-            raise InvalidArgument("%s: outside your home" % relpath)
-        if must_exist and not os.path.lexists(full):
+        exists = self._check_links(parts, full, relpath)
+        if must_exist and not exists:
             raise FileNotFound("%s: No such file or directory" % relpath)
         return full
+
+    def _check_links(self, parts, full, relpath):
+        """Walk below the (already real) root; only a symlink costs a realpath.
+
+        Returns whether the whole path exists.
+        """
+        current = self.root
+        for part in parts:
+            current = os.path.join(current, part)
+            try:
+                mode = os.lstat(current).st_mode
+            except FileNotFoundError:
+                return False
+            except NotADirectoryError:
+                return False
+            if stat.S_ISLNK(mode):
+                real = os.path.realpath(full)
+                if real != self.root and not real.startswith(self.root + os.sep):
+                    raise InvalidArgument("%s: outside your home" % relpath)
+                return os.path.lexists(full)
+        return True
 
     def relative(self, path):
         rel = os.path.relpath(path, self.root)
@@ -150,11 +169,11 @@ class Home:
         return os.path.join(self.root, "job_output", job_id)
 
 
-def open_beneath(root, relpath):
-    """Open a regular file below root without following any symlink on the way.
+def _parent_beneath(root, relpath):
+    """(fd of the parent folder, file name) below root, no symlink followed on the way.
 
     The walk goes one component at a time with O_NOFOLLOW, so a job cannot
-    swap a folder for a link between a check and the copy.
+    swap a folder for a link between a check and the copy or move.
     """
     parts = [p for p in os.path.normpath(relpath).split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
@@ -165,13 +184,32 @@ def open_beneath(root, relpath):
             nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = nxt
-        file_fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, parts[-1]
+
+
+def open_beneath(root, relpath):
+    """Open a regular file below root without following any symlink."""
+    fd, name = _parent_beneath(root, relpath)
+    try:
+        file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     finally:
         os.close(fd)
     if not stat.S_ISREG(os.fstat(file_fd).st_mode):
         os.close(file_fd)
         raise OSError("not a regular file")
     return os.fdopen(file_fd, "rb")
+
+
+def _destination(dst_home, dst_rel):
+    dst = dst_home.resolve(dst_rel)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    dst = dst_home.resolve(dst_rel)  # re-check after creating parents
+    if os.path.isdir(dst):
+        raise OSError("a folder is in the way")
+    return dst
 
 
 def copy_confined(src_root, src_rel, dst_home, dst_rel):
@@ -186,11 +224,7 @@ def copy_confined(src_root, src_rel, dst_home, dst_rel):
     with source:
         tmp = None
         try:
-            dst = dst_home.resolve(dst_rel)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            dst = dst_home.resolve(dst_rel)  # re-check after creating parents
-            if os.path.isdir(dst):
-                return "%s: a folder is in the way" % dst_rel
+            dst = _destination(dst_home, dst_rel)
             tmp = dst + ".part-%d" % time.time_ns()
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(source, out, 1024 * 1024)
@@ -202,3 +236,53 @@ def copy_confined(src_root, src_rel, dst_home, dst_rel):
             if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
     return None
+
+
+def move_confined(src_root, src_rel, dst_home, dst_rel):
+    """Like copy_confined, but renames when both are on one file system (cheap).
+
+    The rename goes through the parent folder's descriptor, so it moves
+    exactly the checked regular file; anything else falls back to a copy.
+    """
+    try:
+        fd, name = _parent_beneath(src_root, src_rel)
+    except OSError:
+        return "%s: missing, not a regular file, or behind a link" % src_rel
+    try:
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            return "%s: missing, not a regular file, or behind a link" % src_rel
+        try:
+            dst = _destination(dst_home, dst_rel)
+            os.rename(name, dst, src_dir_fd=fd)
+            return None
+        except (OSError, MigError):
+            pass  # another file system, or a problem copy_confined will name
+    except OSError:
+        return "%s: missing, not a regular file, or behind a link" % src_rel
+    finally:
+        os.close(fd)
+    return copy_confined(src_root, src_rel, dst_home, dst_rel)
+
+
+def move_regular_files(src_dir, names, dst_dir):
+    """Rename regular files by name from one folder into another through folder
+    descriptors (no path is re-walked).  Returns the names not moved."""
+    left = []
+    src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for name in names:
+                try:
+                    if not stat.S_ISREG(os.stat(name, dir_fd=src_fd,
+                                                follow_symlinks=False).st_mode):
+                        raise OSError("not a regular file")
+                    os.rename(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+                except OSError:
+                    left.append(name)
+        finally:
+            os.close(dst_fd)
+    finally:
+        os.close(src_fd)
+    return left

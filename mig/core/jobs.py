@@ -13,6 +13,7 @@ import threading
 import time
 
 from mig.core import jobspec
+from mig.core.jobqueue import JobQueue
 from mig.errors import ClientError, NoJobIdError, StateError
 
 PARSE, QUEUED, RETRY, FROZEN, EXECUTING = "PARSE", "QUEUED", "RETRY", "FROZEN", "EXECUTING"
@@ -73,10 +74,14 @@ class JobService:
         self.job_retries = job_retries
         self.clock = clock
         self.lock = threading.RLock()
+        self.settled = threading.Condition(self.lock)
+        self.inflight = set()  # jobs whose new record is being written
+        self.waiting = 0  # threads waiting in _claim (no wake-ups when nobody waits)
+        self.live = {}  # records of jobs not yet final, so changes need no disk read
         self.index = {}
         self.by_owner = collections.defaultdict(dict)  # owner -> {job_id: None} (ordered)
         self.counts = collections.defaultdict(collections.Counter)
-        self.queue = {}  # job_id -> record, in queue order (QUEUED and RETRY)
+        self.queue = JobQueue()  # QUEUED and RETRY jobs, grouped by requirements
         self.notes = {}  # job_id -> scheduler's latest explanation (not durable)
         self.listeners = []
         self.idempotency = {}  # (owner, key) -> job_id
@@ -106,6 +111,10 @@ class JobService:
 
     def _index(self, record, old_state=None):
         job_id, owner, state = record["JOB_ID"], record["OWNER"], record["STATUS"]
+        if state in FINAL_STATES:
+            self.live.pop(job_id, None)
+        else:
+            self.live[job_id] = record
         entry = self.index.get(job_id)
         if entry is None:
             spec = record["SPEC"]
@@ -119,21 +128,46 @@ class JobService:
             entry.changed = record.get("CHANGED", 0)
         self.counts[owner][state] += 1
         if state in WAITING_STATES:
-            if old_state in WAITING_STATES and job_id in self.queue:
-                self.queue[job_id] = record
-            else:
-                self.queue.pop(job_id, None)
-                self.queue[job_id] = record  # (re)queued jobs go to the end
+            if old_state not in WAITING_STATES:
+                self.queue.remove(job_id)  # (re)queued jobs go to the end
+            self.queue.add(record)
         else:
-            self.queue.pop(job_id, None)
+            self.queue.remove(job_id)
             self.notes.pop(job_id, None)
 
-    def _save(self, record):
-        self.store.write("jobs/%s/%s" % (record["OWNER"], record["JOB_ID"]), record)
+    def _save(self, record, durable=True):
+        self.store.write("jobs/%s/%s" % (record["OWNER"], record["JOB_ID"]), record, durable)
 
     def _read(self, job_id):
+        """The current record (shared: never change it in place)."""
+        record = self.live.get(job_id)
+        if record is not None:
+            return record
         entry = self.index[job_id]
         return self.store.read("jobs/%s/%s" % (entry.owner, job_id))
+
+    def _claim(self, job_id):
+        """Wait until no other change of this job is being written; then own it.
+        Call with the lock held."""
+        while job_id in self.inflight:
+            self.waiting += 1
+            try:
+                self.settled.wait()
+            finally:
+                self.waiting -= 1
+        self.inflight.add(job_id)
+
+    def _wake(self):
+        if self.waiting:
+            self.settled.notify_all()
+
+    def _publish(self, record, old_state, written):
+        """After the write: index the record (if written) and release the job."""
+        with self.lock:
+            self.inflight.discard(record["JOB_ID"])
+            if written:
+                self._index(record, old_state)
+            self._wake()
 
     # -- submission -----------------------------------------------------------
     def submit(self, owner, spec, source_text, idempotency_key=None, extra=None):
@@ -156,53 +190,85 @@ class JobService:
                 "EXECUTION_HISTORY": [], "IDEMPOTENCY_KEY": idempotency_key,
             }
             record.update(extra or {})
-            self._save(record)
-            if self.counter % 100 == 0:
-                self.store.write("system/job_counter", self.counter, durable=False)
-            self._index(record)
+            self.inflight.add(job_id)
             if idempotency_key:
                 self.idempotency[(owner, idempotency_key)] = job_id
+            save_counter = self.counter % 100 == 0
+        # The write (and its fsync) happens outside the lock, so that many
+        # submissions and state changes reach the disk side by side.
+        try:
+            self._save(record)
+        except BaseException:
+            with self.lock:
+                self.idempotency.pop((owner, idempotency_key), None)
+            self._publish(record, None, written=False)
+            raise
+        if save_counter:
+            self.store.write("system/job_counter", self.counter, durable=False)
+        self._publish(record, None, written=True)
         self._notify(job_id, None, QUEUED, record)
         return record
 
     # -- state changes ----------------------------------------------------------
-    def transition(self, job_id, new_state, message="", expect=None, **fields):
+    def transition(self, job_id, new_state, message="", expect=None, durable=True, **fields):
         """The only place states change.  Returns the new record or raises StateError.
 
         ``expect`` optionally names the states the caller believes the job is
         in, so that a late result (e.g. after a cancel) is refused, not applied.
+        ``durable=False`` skips the fsync (still atomic) for changes that a crash
+        may lose safely, such as the start of a run that recovery redoes anyway.
         """
         with self.lock:
             if job_id not in self.index:
                 raise NoJobIdError("%s: no such job" % job_id)
-            record = self._read(job_id)
-            old = record["STATUS"]
-            if expect is not None and old not in expect:
-                raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
-            if new_state not in TRANSITIONS.get(old, ()):
-                raise StateError("job %s cannot go from %s to %s" % (job_id, old, new_state))
-            now = self.clock()
-            record.update(fields)
-            record["STATUS"] = new_state
-            record["%s_TIMESTAMP" % new_state] = now
-            record["CHANGED"] = now
-            record["HISTORY"].append((new_state, now, message))
-            if message and new_state in (FAILED, RETRY, EXPIRED, CANCELED):
-                record["%s_MESSAGE" % new_state] = message
-            self._save(record)
-            self._index(record, old)
+            self._claim(job_id)
+            try:
+                current = self._read(job_id)
+                old = current["STATUS"]
+                if expect is not None and old not in expect:
+                    raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
+                if new_state not in TRANSITIONS.get(old, ()):
+                    raise StateError("job %s cannot go from %s to %s"
+                                     % (job_id, old, new_state))
+            except BaseException:
+                self.inflight.discard(job_id)
+                self._wake()
+                raise
+        now = self.clock()
+        record = dict(current, **fields)
+        record["STATUS"] = new_state
+        record["%s_TIMESTAMP" % new_state] = now
+        record["CHANGED"] = now
+        record["HISTORY"] = list(current["HISTORY"]) + [(new_state, now, message)]
+        if message and new_state in (FAILED, RETRY, EXPIRED, CANCELED):
+            record["%s_MESSAGE" % new_state] = message
+        try:
+            self._save(record, durable)
+        except BaseException:
+            self._publish(record, old, written=False)
+            raise
+        self._publish(record, old, written=True)
         self._notify(job_id, old, new_state, record)
         return record
 
     def update_fields(self, job_id, **fields):
         """Durably record extra fields (e.g. exit codes) without a state change."""
         with self.lock:
-            record = self._read(job_id)
-            record.update(fields)
+            self._claim(job_id)
+            record = dict(self._read(job_id), **fields)
+        try:
             self._save(record)
+        except BaseException:
+            self._publish(record, None, written=False)
+            raise
+        with self.lock:
+            self.inflight.discard(job_id)
+            if record["STATUS"] not in FINAL_STATES:
+                self.live[job_id] = record
             if record["STATUS"] in WAITING_STATES:
-                self.queue[job_id] = record
-            return record
+                self.queue.add(record)
+            self._wake()
+        return record
 
     def add_listener(self, listener):
         self.listeners.append(listener)
@@ -217,10 +283,10 @@ class JobService:
         entry = self.index.get(job_id)
         if entry is None or entry.owner != owner:
             raise ClientError("%s: You do not have any matching job IDs!" % job_id)
-        return self._read(job_id)
+        return dict(self._read(job_id))
 
     def record(self, job_id):
-        return self._read(job_id)
+        return dict(self._read(job_id))
 
     def match(self, owner, patterns, project=None):
         """Job ids of the owner matching any glob pattern, oldest first."""
@@ -246,7 +312,7 @@ class JobService:
 
     def queued_records(self):
         with self.lock:
-            return list(self.queue.values())
+            return self.queue.records()
 
     def changed_since(self, owner, since):
         return [j for j in self.by_owner.get(owner, {}) if self.index[j].changed > since]

@@ -85,14 +85,22 @@ class ResourceRegistry:
     def __init__(self):
         self.lock = threading.RLock()
         self.units = {}
+        self.generation = 0  # changes whenever what the units offer changes
 
     def add(self, unit):
         with self.lock:
             self.units[unit.unit_id] = unit
+            self.generation += 1
 
     def remove(self, unit_id):
         with self.lock:
             self.units.pop(unit_id, None)
+            self.generation += 1
+
+    def touch(self):
+        """Call after changing a unit's specs, so cached matches are redone."""
+        with self.lock:
+            self.generation += 1
 
     def all(self):
         with self.lock:

@@ -7,11 +7,13 @@ policies pick, for a unit with a free slot, which queued job runs next.
 """
 
 import ast
+import functools
 import fnmatch
 import math
 import operator
 import time
 
+from mig.core.jobqueue import JobQueue
 from mig.core.jobspec import DEFAULT_VGRID
 
 _NUMERIC_REQUIREMENTS = (
@@ -62,7 +64,15 @@ def eval_price(expression, names):
         raise ValueError("unsupported price expression")
     if len(expression) > 200:
         raise ValueError("price expression too long")
-    return walk(ast.parse(expression or "0", mode="eval"))
+    try:
+        return float(expression or "0")  # the common case: a plain number
+    except ValueError:
+        return walk(_parse_price(expression))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_price(expression):
+    return ast.parse(expression, mode="eval")
 
 
 def price_names(now=None):
@@ -164,11 +174,28 @@ def apply_maxfill(spec, unit):
     return filled
 
 
+def as_queue(queue):
+    """Policies take a JobQueue; a plain list of records is wrapped for convenience."""
+    return queue if isinstance(queue, JobQueue) else JobQueue.from_records(queue)
+
+
 class Policy:
+    """Picks the next job for a unit with a free slot, looking at one head per group."""
+
     name = "base"
 
-    def choose(self, queue, unit, now):
-        """queue: job records in queue order; returns the record to run or None."""
+    def choose(self, queue, unit, now, generation=None):
+        """queue: a JobQueue (or records in queue order); returns a record or None."""
+        queue = as_queue(queue)
+        generation = object() if generation is None else generation
+
+        def check(spec, exe_unit):
+            return fits(spec, exe_unit, now)
+        fitting = [(seq, record) for seq, record, group in queue.heads()
+                   if group.fits(unit, generation, check)]
+        return self.pick(queue, fitting, unit, now, generation)
+
+    def pick(self, queue, fitting, unit, now, generation):
         raise NotImplementedError
 
 
@@ -177,20 +204,22 @@ class FifoPolicy(Policy):
 
     name = "FIFO"
 
-    def choose(self, queue, unit, now):
-        for record in queue:
-            return record if fits(record["SPEC"], unit, now) else None
-        return None
+    def choose(self, queue, unit, now, generation=None):
+        queue = as_queue(queue)
+        heads = queue.heads()
+        if not heads:
+            return None
+        _seq, record, group = min(heads, key=lambda head: head[0])
+        generation = object() if generation is None else generation
+        return record if group.fits(unit, generation,
+                                    lambda spec, u: fits(spec, u, now)) else None
 
 
 class FirstFitPolicy(Policy):
     name = "FirstFit"
 
-    def choose(self, queue, unit, now):
-        for record in queue:
-            if fits(record["SPEC"], unit, now):
-                return record
-        return None
+    def pick(self, queue, fitting, unit, now, generation):
+        return min(fitting, key=lambda entry: entry[0])[1] if fitting else None
 
 
 class BestFitPolicy(Policy):
@@ -199,19 +228,21 @@ class BestFitPolicy(Policy):
     def score(self, record, unit, now):
         return fitness(record["SPEC"], unit)
 
-    def choose(self, queue, unit, now):
-        best, best_score = None, None
-        for record in queue:
-            if not fits(record["SPEC"], unit, now):
-                continue
-            score = self.score(record, unit, now)
-            if best_score is None or score > best_score:
-                best, best_score = record, score
-        return best
+    def pick(self, queue, fitting, unit, now, generation):
+        best = None
+        for seq, record in fitting:
+            key = (self.score(record, unit, now), -seq)
+            if best is None or key > best[0]:
+                best = (key, record)
+        return best[1] if best else None
 
 
 class FairFitPolicy(BestFitPolicy):
-    """BestFit plus an aging bonus so that small and old jobs are not starved."""
+    """BestFit plus an aging bonus so that small and old jobs are not starved.
+
+    Within one group the oldest job has the largest bonus, so looking at the
+    group heads is enough.
+    """
 
     name = "FairFit"
 

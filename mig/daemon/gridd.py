@@ -54,6 +54,9 @@ class GridDaemon:
 
     def recover(self):
         """Jobs left EXECUTING by a previous run are cleaned up and queued again."""
+        for executor in self.executors.values():
+            if hasattr(executor, "recover_leftovers"):
+                executor.recover_leftovers()
         for job_id, entry in list(self.jobs.index.items()):
             if entry.state != J.EXECUTING:
                 continue
@@ -89,14 +92,34 @@ class GridDaemon:
             self.sweep(now)
         self.dispatch(now)
 
+    def generation(self, now):
+        """Fit caches hold while the units are unchanged, within one hour (prices)."""
+        return (self.registry.generation, int(now // 3600))
+
+    def fitting_units(self, record, now=None):
+        """Ids of the units a waiting job fits, from the queue's fit cache."""
+        now = self.clock() if now is None else now
+        generation = self.generation(now)
+
+        def check(spec, unit):
+            return scheduler.fits(spec, unit, now)
+        units = self.registry.all()
+        with self.jobs.lock:
+            key = self.jobs.queue.where.get(record["JOB_ID"])
+            group = self.jobs.queue.groups.get(key) if key is not None else None
+            if group is None:
+                return [u.unit_id for u in units if check(record["SPEC"], u)]
+            return [u.unit_id for u in units if group.fits(u, generation, check)]
+
     def dispatch(self, now):
         """Fill every free slot with the job the policy picks for it."""
+        generation = self.generation(now)
         for unit in self.registry.all():
             while unit.free_slots() > 0:
-                queue = self.jobs.queued_records()
-                if not queue:
-                    return
-                record = self.policy.choose(queue, unit, now)
+                with self.jobs.lock:
+                    if not len(self.jobs.queue):
+                        return
+                    record = self.policy.choose(self.jobs.queue, unit, now, generation)
                 if record is None:
                     break
                 self._start(record, unit)
@@ -105,8 +128,11 @@ class GridDaemon:
         job_id = record["JOB_ID"]
         executor = self.executors[unit.executor]
         try:
+            # Not fsync'ed: after a crash the job is queued again and its
+            # leftovers are cleaned by the executor's recovery, either way.
             record = self.jobs.transition(
                 job_id, J.EXECUTING, "on %s" % unit.unit_id, expect=J.WAITING_STATES,
+                durable=False,
                 UNIQUE_RESOURCE_NAME=unit.resource, EXE=unit.name, EXECUTOR=unit.executor,
                 RESOURCE_ID=unit.unit_id)
         except StateError:
@@ -119,21 +145,31 @@ class GridDaemon:
     def sweep(self, now):
         """Expire jobs queued too long, and jobs that no resource can ever run."""
         units = self.registry.all()
-        for record in self.jobs.queued_records():
-            job_id = record["JOB_ID"]
-            waited = now - record.get("QUEUED_TIMESTAMP", now)
-            if self.expire_after and waited > self.expire_after:
-                self._expire(job_id, "EXPIRED: queued for more than %d s" % self.expire_after)
-                continue
-            if any(scheduler.fits(record["SPEC"], u, now) for u in units):
-                self.unfit_since.pop(job_id, None)
-                continue
-            since = self.unfit_since.setdefault(job_id, now)
-            if self.unfit_expire_after and now - since >= self.unfit_expire_after:
-                report = scheduler.explain(record["SPEC"], units, now)
-                details = "; ".join("%s: %s" % (u, ", ".join(r)) for u, r in report.items())
-                self._expire(job_id, "EXPIRED: no resource can run this job (%s)"
-                             % (details or "no resources"))
+        generation = self.generation(now)
+        expired = []
+        with self.jobs.lock:
+            for group in list(self.jobs.queue.groups.values()):
+                runnable = any(group.fits(u, generation, lambda spec, unit:
+                                          scheduler.fits(spec, unit, now)) for u in units)
+                for job_id, (_seq, record) in group.jobs.items():
+                    waited = now - record.get("QUEUED_TIMESTAMP", now)
+                    if self.expire_after and waited > self.expire_after:
+                        expired.append((job_id, "EXPIRED: queued for more than %d s"
+                                        % self.expire_after))
+                    elif runnable:
+                        self.unfit_since.pop(job_id, None)
+                    else:
+                        since = self.unfit_since.setdefault(job_id, now)
+                        if self.unfit_expire_after and now - since >= self.unfit_expire_after:
+                            expired.append((job_id, self._unfit_message(record, units, now)))
+        for job_id, message in expired:
+            self._expire(job_id, message)
+
+    @staticmethod
+    def _unfit_message(record, units, now):
+        report = scheduler.explain(record["SPEC"], units, now)
+        details = "; ".join("%s: %s" % (u, ", ".join(r)) for u, r in report.items())
+        return "EXPIRED: no resource can run this job (%s)" % (details or "no resources")
 
     def _expire(self, job_id, message):
         try:

@@ -10,22 +10,19 @@ before the next line.  An EXIT trap records the line that ended the shell
 import re
 import shlex
 
-from mig.core.jobspec import expand_variables
-
-
 def _env_value(value):
     """Double-quoted so that $VAR still expands, as in MiG; quotes escaped."""
     return '"%s"' % re.sub(r'(["\\`])', r"\\\1", value)
 
 
 def job_script(job_id, spec, exe_unit_id="", enforce_memory=True):
-    """Return the job script text for an already expanded spec."""
+    """Return the job script text for a spec whose +JOBID+/+JOBNAME+ are expanded."""
     name = spec.get("JOBNAME") or ""
-    spec = expand_variables(spec, job_id, name)
     lines = [
         "#!/bin/bash",
         "# MiG appliance job script for %s" % job_id,
-        "cd \"$(dirname \"$0\")\" || exit 1",
+        # The job's folder is the script's folder; no subshell (it runs per job).
+        "case $0 in */*.job) cd \"${0%/*}\" || exit 1;; esac",
         "__mig_status=\"$PWD/%s.status\"" % job_id,
         ": > \"$__mig_status\"",
     ]

@@ -9,21 +9,25 @@ confined to the home, and the job folder is removed.
 """
 
 import contextlib
+import heapq
+import itertools
 import os
 import pwd
 import shutil
 import signal
-import subprocess
 import threading
+import time
 import urllib.request
 
-from mig.core.files import Home, copy_confined
+from mig.core.files import Home, move_confined, move_regular_files
 from mig.core.jobspec import expand_variables, split_file_line
 from mig.core.verify import verify_results
 from mig.execute.base import Executor, Outcome
 from mig.execute.jobscript import job_script, parse_status
+from mig.execute.runner import RunnerLost, RunnerPool
 from mig.errors import ConfigError
 
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL", "TERM")
 URL_TIMEOUT = 60
 
@@ -68,11 +72,72 @@ def chown_tree(folder, uid, gid):
             os.lchown(os.path.join(root, name), uid, gid)
 
 
+def write_small(path, text, mode=0o600):
+    """Write a small file with plain system calls (this runs several times per job)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def read_small(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks).decode("utf-8", "replace")
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+class Watchdog:
+    """One thread that kills jobs whose CPUTIME is spent (a Timer per job costs a thread)."""
+
+    def __init__(self):
+        self.cond = threading.Condition()
+        self.deadlines = []  # heap of (deadline, sequence, job)
+        self.sequence = itertools.count()
+        self.thread = None
+
+    def watch(self, job, seconds):
+        with self.cond:
+            heapq.heappush(self.deadlines, (time.monotonic() + seconds, next(self.sequence), job))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def forget(self, job):
+        with self.cond:
+            self.deadlines = [d for d in self.deadlines if d[2] is not job]
+            heapq.heapify(self.deadlines)
+
+    def _loop(self):
+        while True:
+            with self.cond:
+                while not self.deadlines:
+                    self.cond.wait()
+                deadline, _seq, job = self.deadlines[0]
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    self.cond.wait(delay)
+                    continue
+                heapq.heappop(self.deadlines)
+            job.timed_out = True
+            if job.pgid:
+                kill_group(job.pgid)
+
+
 class LocalJob:
-    __slots__ = ("job_id", "proc", "cancelled", "thread")
+    __slots__ = ("job_id", "pgid", "cancelled", "thread", "timed_out")
 
     def __init__(self, job_id):
-        self.job_id, self.proc, self.cancelled, self.thread = job_id, None, False, None
+        self.job_id, self.pgid, self.cancelled, self.thread = job_id, 0, False, None
+        self.timed_out = False
 
 
 class LocalExecutor(Executor):
@@ -89,6 +154,15 @@ class LocalExecutor(Executor):
             check_reachable(work_root)
         self.lock = threading.Lock()
         self.jobs = {}
+        self.watchdog = Watchdog()
+        env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
+        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+        prefix = []
+        if self.account:
+            # Runners start once as the job user, so no per-job privilege drop.
+            uid, gid = self.account
+            prefix = [SETPRIV, "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", "--"]
+        self.runners = RunnerPool(prefix, env)
 
     # -- contract -------------------------------------------------------------
     def start(self, record, unit, done):
@@ -105,8 +179,8 @@ class LocalExecutor(Executor):
         if job is None:
             return
         job.cancelled = True
-        if job.proc is not None:
-            kill_group(job.proc.pid)
+        if job.pgid:
+            kill_group(job.pgid)
 
     def running(self):
         with self.lock:
@@ -115,6 +189,12 @@ class LocalExecutor(Executor):
     def shutdown(self):
         for job_id in self.running():
             self.cancel(job_id)
+        self.runners.close()
+
+    def recover_leftovers(self):
+        """After a crash: stop and remove every job folder a previous run left."""
+        for name in os.listdir(self.work_root):
+            self.recover(name)
 
     def recover(self, job_id):
         """Kill what a previous run of the appliance left of a job, and clean up."""
@@ -146,46 +226,47 @@ class LocalExecutor(Executor):
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, mode=0o700)
         io_status = self._stage_inputs(home, spec, folder)
+        staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
         script = os.path.join(folder, job_id + ".job")
-        with open(script, "w", encoding="utf-8") as handle:
-            handle.write(job_script(job_id, spec, unit.unit_id))
-        env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
-        env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-        env["HOME"] = folder
-        env["TMPDIR"] = folder
+        write_small(script, job_script(job_id, spec, unit.unit_id))
         if job.cancelled:
             return Outcome("RETRY", "cancelled before start")
-        identity = {}
         if self.account:
-            uid, gid = self.account
-            chown_tree(folder, uid, gid)
-            identity = {"user": uid, "group": gid, "extra_groups": []}
-        job.proc = subprocess.Popen(["/bin/bash", script], cwd=folder, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True,
-                                    **identity)
-        with open(os.path.join(folder, ".pgid"), "w", encoding="ascii") as handle:
-            handle.write(str(job.proc.pid))
-        if job.cancelled:
-            kill_group(job.proc.pid)
-        timed_out = False
+            if staged:
+                chown_tree(folder, *self.account)
+            else:  # only the folder and the script: no walk needed
+                os.chown(folder, *self.account)
+                os.chown(script, *self.account)
+        runner = self.runners.acquire()
+        self.watchdog.watch(job, spec["CPUTIME"])
         try:
-            job.proc.wait(timeout=spec["CPUTIME"])
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        kill_group(job.proc.pid)  # leftovers of the job (background processes) go too
-        job.proc.wait()
+            runner.run(folder, job_id + ".job", lambda pgid: self._started(job, folder, pgid))
+        except RunnerLost:
+            self.runners.discard(runner)
+        else:
+            self.runners.release(runner)
+        finally:
+            self.watchdog.forget(job)
+        timed_out = job.timed_out
+        if job.pgid:
+            kill_group(job.pgid)  # leftovers of the job (background processes) go too
         if job.cancelled:
             return Outcome("RETRY", "cancelled")
         if not os.path.exists(os.path.join(folder, job_id + ".status")):
-            return Outcome("RETRY", "the job script could not start on the local resource "
-                           "(exit code %s)" % job.proc.returncode)
+            return Outcome("RETRY", "the job script could not start on the local resource")
         outcome = self._collect(home, job_id, spec, folder, io_status)
         if timed_out:
             outcome.state = "RETRY"
             outcome.message = ("JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
                                "and was stopped" % spec["CPUTIME"])
         return outcome
+
+    @staticmethod
+    def _started(job, folder, pgid):
+        job.pgid = pgid
+        write_small(os.path.join(folder, ".pgid"), str(pgid))
+        if job.cancelled:
+            kill_group(pgid)
 
     def _stage_inputs(self, home, spec, folder):
         failures = {"INPUTFILES": 0, "EXECUTABLES": 0}
@@ -221,7 +302,7 @@ class LocalExecutor(Executor):
             shutil.copyfileobj(response, out)
 
     def _collect(self, home, job_id, spec, folder, io_status):
-        out_dir = home.job_output_dir(job_id)
+        out_dir = home.resolve(os.path.join("job_output", job_id))
         os.makedirs(out_dir, exist_ok=True)
         missing = 0
         for line in spec["OUTPUTFILES"]:
@@ -229,20 +310,16 @@ class LocalExecutor(Executor):
             if "://" in dst:
                 missing += 1  # uploads to URLs are not supported by the local resource
                 continue
-            if copy_confined(folder, src, home, dst):
+            if move_confined(folder, src, home, dst):
                 missing += 1
         io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
+        names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
         rel_out = home.relative(out_dir)
-        for suffix in ("stdout", "stderr", "status"):
-            name = "%s.%s" % (job_id, suffix)
-            if copy_confined(folder, name, home, os.path.join(rel_out, name)):
+        for name in move_regular_files(folder, names, out_dir):
+            if move_confined(folder, name, home, os.path.join(rel_out, name)):
                 open(os.path.join(out_dir, name), "ab").close()
-        with open(os.path.join(out_dir, job_id + ".io-status"), "w", encoding="utf-8") as handle:
-            handle.writelines("%s %d\n" % item for item in io_status)
-        with open(os.path.join(out_dir, job_id + ".status"), encoding="utf-8",
-                  errors="replace") as handle:
-            exit_codes = parse_status(handle.read())
+        write_small(os.path.join(out_dir, job_id + ".io-status"),
+                    "".join("%s %d\n" % item for item in io_status), 0o644)
+        exit_codes = parse_status(read_small(os.path.join(out_dir, job_id + ".status")))
         return Outcome("FINISHED", "", exit_codes, io_status,
                        verify_results(home, job_id, spec))
-
-

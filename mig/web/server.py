@@ -48,6 +48,9 @@ class BodyReader:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Buffer replies so headers and a small body leave in one segment; the
+    # base class flushes after every request.
+    wbufsize = 64 * 1024
     server_version = "MiGAppliance"
     sys_version = ""
 
@@ -121,6 +124,8 @@ class GridHTTPServer(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
+        # Replies are written whole; never let Nagle hold the last segment back.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
 
     def finish_request(self, request, client_address):

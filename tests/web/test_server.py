@@ -163,3 +163,20 @@ def test_put_edge_cases(grid):
                  headers={"User-Agent": "curl/8", "Content-Type": "submitmrsl"})
     reply = conn.getresponse().read().decode()
     assert reply.startswith("1\n") and "EXECUTE is required" in reply
+
+
+def test_textarea_takes_many_numbered_jobs_in_one_request(grid):
+    app, alice = grid
+    conn = https_connection(app, alice)
+    fields = [("output_format", "txt")] + [("mrsltextarea_%d" % i, "::EXECUTE::\necho %d\n" % i)
+                                           for i in range(12)]
+    fields.append(("mrsltextarea_12", "::EXECUTE::\n"))  # a bad one among them
+    status, reply = post(conn, "/cgi-bin/textarea.py", urllib.parse.urlencode(fields))
+    rows = [line.split() for line in reply.splitlines() if line.startswith("textarea")]
+    assert [r[1] for r in rows] == ["1"] * 12 + ["0"]
+    assert exit_code(reply) == 100 and "EXECUTE is required" in reply
+    assert len({r[2] for r in rows[:12]}) == 12
+    too_many = [("mrsltextarea_%d" % i, "::EXECUTE::\ntrue\n") for i in range(1001)]
+    status, reply = post(conn, "/cgi-bin/textarea.py",
+                         urllib.parse.urlencode([("output_format", "txt")] + too_many))
+    assert exit_code(reply) == 100 and "at most 1000 jobs per request" in reply
