@@ -15,6 +15,7 @@ from mig.core.jobs import JobService
 from mig.core.resources import ResourceRegistry, local_exe_unit
 from mig.core.scheduler import make_policy
 from mig.core.users import UserDB
+from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
 from mig.execute.local import LocalExecutor
 from mig.store.pickledb import PickleStore, atomic_write_bytes
@@ -98,12 +99,15 @@ class Grid:
                                  self.executors, expire_after=config.expire_after,
                                  unfit_expire_after=config.unfit_expire_after,
                                  tick_seconds=config.scheduler_tick)
+        self.checkpointer = CheckpointDaemon(self.jobs)
 
     def start(self):
         self.daemon.start()
+        self.checkpointer.start()
 
     def stop(self):
         self.daemon.stop()
+        self.checkpointer.stop()
 
     @property
     def tls_files(self):

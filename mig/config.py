@@ -55,6 +55,9 @@ class Config:
         if self.work_dir:
             return os.path.abspath(self.work_dir)
         if os.geteuid() == 0 and self.local_job_user:
+            beside = self.state_dir.rstrip("/") + "-work"
+            if _others_may_pass(os.path.dirname(beside)):
+                return beside
             digest = hashlib.sha256(self.state_dir.encode()).hexdigest()[:12]
             return os.path.join(tempfile.gettempdir(), "mig-work-%s" % digest)
         return self.path("work")
@@ -69,6 +72,20 @@ class Config:
         if ":" in host:
             host = "[%s]" % host
         return "https://%s:%d" % (host, self.port)
+
+
+def _others_may_pass(folder):
+    """Whether every folder from / down to folder lets other users pass through."""
+    path = os.path.abspath(folder)
+    while True:
+        try:
+            if not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        if path == os.path.dirname(path):
+            return True
+        path = os.path.dirname(path)
 
 
 def default_state_dir():

@@ -9,11 +9,13 @@ state and the queue order cheap; it is rebuilt from the records on start.
 import collections
 import copy
 import fnmatch
+import os
 import threading
 import time
 
 from mig.core import jobspec
 from mig.core.jobqueue import JobQueue
+from mig.store.journal import Journal
 from mig.errors import ClientError, NoJobIdError, StateError
 
 PARSE, QUEUED, RETRY, FROZEN, EXECUTING = "PARSE", "QUEUED", "RETRY", "FROZEN", "EXECUTING"
@@ -70,6 +72,9 @@ class JobService:
 
     def __init__(self, store, server_id, job_retries=4, clock=time.time):
         self.store = store
+        self.journal = Journal(os.path.join(store.root, "journal"))
+        self.unwritten = {}  # job_id -> journaled record not yet in its file
+        self.checkpoint_lock = threading.Lock()
         self.server_id = server_id
         self.job_retries = job_retries
         self.clock = clock
@@ -90,14 +95,21 @@ class JobService:
 
     # -- loading and indexing -------------------------------------------------
     def load(self):
-        """Rebuild the index from the records (the records are the truth)."""
-        records = []
+        """Rebuild the index from the record files plus the journal (the truth)."""
+        by_id = {}
         for owner in self.store.folders("jobs"):
-            for _name, path in self.store.records("jobs/" + owner):
+            for name, path in self.store.records("jobs/" + owner):
                 try:
-                    records.append(self.store.read_file(path))
+                    by_id[name] = self.store.read_file(path)
                 except (EOFError, ValueError, OSError, ImportError, AttributeError):
                     continue  # never produced by atomic writes; skip stray files
+        replayed = 0
+        for key, record in self.journal.replay():
+            if key[0] == "job":
+                by_id[key[1]] = record  # entries are in write order: the last one wins
+                self.unwritten[key[1]] = record
+                replayed += 1
+        records = list(by_id.values())
         records.sort(key=lambda r: (r.get("QUEUED_TIMESTAMP") or r["RECEIVED_TIMESTAMP"],
                                     job_counter(r["JOB_ID"])))
         counter = self.store.read("system/job_counter", 0)
@@ -108,6 +120,8 @@ class JobService:
             if key:
                 self.idempotency[(record["OWNER"], key)] = record["JOB_ID"]
         self.counter = counter
+        if replayed:
+            self.checkpoint()
 
     def _index(self, record, old_state=None):
         job_id, owner, state = record["JOB_ID"], record["OWNER"], record["STATUS"]
@@ -136,11 +150,38 @@ class JobService:
             self.notes.pop(job_id, None)
 
     def _save(self, record, durable=True):
-        self.store.write("jobs/%s/%s" % (record["OWNER"], record["JOB_ID"]), record, durable)
+        """Journal the record (durably unless told otherwise); its file comes later."""
+        with self.lock:
+            # Before the append: a checkpoint that has not seen the record in
+            # unwritten must not be able to drop the segment holding it.
+            self.unwritten[record["JOB_ID"]] = record
+        self.journal.append(("job", record["JOB_ID"]), record, durable)
+
+    def checkpoint(self):
+        """Write the newest version of every journaled record to its file, sync,
+        and drop the journal segments this covered."""
+        with self.checkpoint_lock:
+            with self.lock:
+                pending = dict(self.unwritten)
+                segments = self.journal.rotate()
+            for job_id, record in pending.items():
+                self.store.write("jobs/%s/%s" % (record["OWNER"], job_id), record,
+                                 durable=False)
+            os.sync()  # one sync for all the files written above
+            self.journal.drop(segments)
+            with self.lock:
+                for job_id, record in pending.items():
+                    if self.unwritten.get(job_id) is record:
+                        del self.unwritten[job_id]
+            return len(pending)
+
+    def close(self):
+        self.checkpoint()
+        self.journal.close()
 
     def _read(self, job_id):
         """The current record (shared: never change it in place)."""
-        record = self.live.get(job_id)
+        record = self.live.get(job_id) or self.unwritten.get(job_id)
         if record is not None:
             return record
         entry = self.index[job_id]

@@ -31,7 +31,8 @@ def _long_entry(entry):
 _JOB_TIMES = (("received_timestamp", "Received"), ("queued_timestamp", "Queued"),
               ("executing_timestamp", "Executing"), ("finished_timestamp", "Finished"),
               ("failed_timestamp", "Failed"), ("canceled_timestamp", "Canceled"),
-              ("expired_timestamp", "Expired"), ("frozen_timestamp", "Frozen"))
+              ("expired_timestamp", "Expired"), ("frozen_timestamp", "Frozen"),
+              ("retry_timestamp", "Retry"))
 
 
 def _job(job):

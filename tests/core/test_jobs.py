@@ -3,6 +3,7 @@ owner isolation, matching, queue order and idempotency, on a real PickleStore.""
 
 import calendar
 import itertools
+import os
 import time
 
 import pytest
@@ -143,16 +144,41 @@ def test_counter_record_written_every_100(store, clock):
     for _ in range(100):
         submit(service)
     assert store.read("system/job_counter") == 100
-    # the counter record alone (records lost) still prevents id reuse
+    # the counter record alone (records and journal lost) still prevents id reuse
+    service.checkpoint()
     for _name, path in store.records("jobs/alice"):
-        import os
         os.unlink(path)
     assert JobService(store, SERVER, clock=clock).counter == 100
 
 
 def test_on_disk_record_matches_returned(store, service):
     record = submit(service)
+    assert service.checkpoint() == 1
     assert store.read("jobs/alice/%s" % record["JOB_ID"]) == record
+    assert service.journal.segments() == [service.journal.number]  # old segments dropped
+
+
+def test_journaled_changes_survive_without_a_checkpoint(store, clock):
+    service = JobService(store, SERVER, clock=clock)
+    first = submit(service)["JOB_ID"]
+    second = submit(service)["JOB_ID"]
+    service.transition(second, J.FROZEN, "freeze")
+    assert not store.exists("jobs/alice/%s" % first)  # only in the journal so far
+    again = JobService(store, SERVER, clock=clock)  # as after a kill -9
+    assert again.record(first)["STATUS"] == J.QUEUED
+    assert again.record(second)["STATUS"] == J.FROZEN
+    assert store.read("jobs/alice/%s" % second)["STATUS"] == J.FROZEN  # replay checkpoints
+
+
+def test_torn_journal_tail_is_ignored(store, clock):
+    service = JobService(store, SERVER, clock=clock)
+    kept = submit(service)["JOB_ID"]
+    path = service.journal._path(service.journal.number)
+    with open(path, "ab") as handle:
+        handle.write(b"\x00\x00\x10\x00garbage")  # a frame cut short by a crash
+    again = JobService(store, SERVER, clock=clock)
+    assert again.record(kept)["STATUS"] == J.QUEUED
+    assert len(again.index) == 1
 
 
 # ----------------------------------------------------------------- state machine
@@ -203,6 +229,7 @@ def test_every_transition_not_in_table_is_refused_and_changes_nothing(store, clo
             service.transition(job_id, target, "nope")
         assert source in str(info.value) and target in str(info.value)
         assert service.record(job_id) == before
+        service.checkpoint()
         assert store.read("jobs/alice/%s" % job_id) == before
         assert service.state_counts("alice") == counts
         assert [r["JOB_ID"] for r in service.queued_records()] == queue
