@@ -473,6 +473,8 @@ def to_mrsl(spec):
 def expand_variables(value, job_id, job_name):
     """Expand +JOBID+ and +JOBNAME+ everywhere, lists and pairs included."""
     if isinstance(value, str):
+        if "+JOB" not in value:
+            return value
         return value.replace("+JOBID+", job_id).replace("+JOBNAME+", job_name)
     if isinstance(value, list):
         return [expand_variables(v, job_id, job_name) for v in value]

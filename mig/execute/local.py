@@ -228,15 +228,14 @@ class LocalExecutor(Executor):
         io_status = self._stage_inputs(home, spec, folder)
         staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
         script = os.path.join(folder, job_id + ".job")
-        write_small(script, job_script(job_id, spec, unit.unit_id))
+        write_small(script, job_script(job_id, spec, unit.unit_id), 0o644)
         if job.cancelled:
             return Outcome("RETRY", "cancelled before start")
         if self.account:
             if staged:
                 chown_tree(folder, *self.account)
-            else:  # only the folder and the script: no walk needed
+            else:  # the script may stay ours (bash only reads it): no walk needed
                 os.chown(folder, *self.account)
-                os.chown(script, *self.account)
         runner = self.runners.acquire()
         self.watchdog.watch(job, spec["CPUTIME"])
         try:
@@ -263,8 +262,7 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _started(job, folder, pgid):
-        job.pgid = pgid
-        write_small(os.path.join(folder, ".pgid"), str(pgid))
+        job.pgid = pgid  # the runner also leaves it in the job folder's .pgid
         if job.cancelled:
             kill_group(pgid)
 
@@ -303,7 +301,12 @@ class LocalExecutor(Executor):
 
     def _collect(self, home, job_id, spec, folder, io_status):
         out_dir = home.resolve(os.path.join("job_output", job_id))
-        os.makedirs(out_dir, exist_ok=True)
+        try:
+            os.mkdir(out_dir)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(out_dir, exist_ok=True)
         missing = 0
         for line in spec["OUTPUTFILES"]:
             src, dst = split_file_line(line)
