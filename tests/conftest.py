@@ -75,12 +75,21 @@ class Appliance:
             stop_pid(self.proc)
             for stream in (self.proc.stdout, self.proc.stderr):
                 stream.close()
+            self.proc = None
+
+    def remove_work_folder(self):
+        """Job folders may live outside the state folder (as root): remove them too."""
+        import shutil
+        from mig import config
+        if os.path.isdir(self.state):
+            shutil.rmtree(config.load(self.state).work_root, ignore_errors=True)
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
         self.proc.stdout.close()
         self.proc.stderr.close()
+        self.proc = None
 
     @property
     def ca(self):
@@ -130,6 +139,7 @@ def appliance_factory(tmp_path):
     yield make
     for app in started:
         app.stop()
+        app.remove_work_folder()
 
 
 @pytest.fixture

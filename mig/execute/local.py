@@ -190,6 +190,11 @@ class LocalExecutor(Executor):
         for job_id in self.running():
             self.cancel(job_id)
         self.runners.close()
+        deadline = time.monotonic() + 10
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.05)  # let cancelled jobs remove their folders
+        with contextlib.suppress(OSError):
+            os.rmdir(self.work_root)  # only when empty: leftovers stay for recovery
 
     def recover_leftovers(self):
         """After a crash: stop and remove every job folder a previous run left."""

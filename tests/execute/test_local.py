@@ -33,7 +33,10 @@ def run_job(tmp_path, text, files=None, timeout=30, cancel_after=None):
         time.sleep(cancel_after)
         executor.cancel(job_id)
         return executor, job_id, home_root / "alice", None
-    jid, outcome = results.get(timeout=timeout)
+    try:
+        jid, outcome = results.get(timeout=timeout)
+    finally:
+        executor.shutdown()  # stops the runner processes it started
     assert jid == job_id
     return executor, job_id, home_root / "alice", outcome
 
@@ -111,6 +114,7 @@ def test_cancel_kills_and_reports_nothing(tmp_path):
     while executor.running() and time.time() < deadline:
         time.sleep(0.05)
     assert executor.running() == []
+    executor.shutdown()
     assert subprocess.run(["pgrep", "-f", "sleep %s" % marker]).returncode == 1
     assert not (tmp_path / "work" / job_id).exists()
 
@@ -140,7 +144,8 @@ def test_jobs_run_unprivileged_when_the_appliance_is_root(tmp_path):
     results = queue.Queue()
     executor.start(record, ExeUnit("localhost.0", "local", "local"), lambda j, o: results.put(o))
     outcome = results.get(timeout=30)
-    shutil.rmtree(work)
+    executor.shutdown()
+    shutil.rmtree(work, ignore_errors=True)
     assert outcome.exit_codes[0] == ("id -un", 0) and outcome.exit_codes[1][1] != 0
     assert outcome.exit_codes[2] == ("touch mine", 0)
     out = (home_root / "alice" / "job_output" / record["JOB_ID"] / (record["JOB_ID"] + ".stdout"))
@@ -160,3 +165,25 @@ def test_verifyfiles_match_outputs(tmp_path):
     files["bad.stdout"] = files["ok.stdout"]
     _, _, _, outcome = run_job(tmp_path, text, files)
     assert outcome.verified == "SUCCESS - stdout: OK stdout: OK stderr: OK"
+
+
+def test_runners_are_reused_and_stopped(tmp_path):
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True)
+    work = tempfile.mkdtemp(prefix="mig-test-work-", dir="/tmp")
+    executor = LocalExecutor(work, lambda owner: str(home_root / owner),
+                             "nobody" if os.geteuid() == 0 else "")
+    results = queue.Queue()
+    for n in range(5):
+        record = {"JOB_ID": "%d_1_1_2026__0_0_0_t.0" % n, "OWNER": "alice",
+                  "SPEC": jobspec.parse_mrsl("::EXECUTE::\necho $$ $BASHPID\n")}
+        executor.start(record, ExeUnit("localhost.0", "local", "local"),
+                       lambda j, o: results.put(o))
+        assert results.get(timeout=30).state == "FINISHED"
+    runner_pids = {r.proc.pid for r in executor.runners.all}
+    assert len(runner_pids) == 1  # one job at a time: one runner did all five
+    executor.shutdown()
+    for pid in runner_pids:
+        assert not os.path.exists("/proc/%d" % pid) or \
+            open("/proc/%d/stat" % pid).read().split()[2] == "Z"
+    assert not os.path.exists(work)  # the empty work root is removed at shutdown
