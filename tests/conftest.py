@@ -169,3 +169,28 @@ def post(conn, path, body, token=None):
     conn.request("POST", path, body=body, headers=headers)
     resp = conn.getresponse()
     return resp.status, resp.read().decode("utf-8", "replace")
+
+
+@pytest.fixture
+def browser():
+    """A real headless Chromium (Debian's), stopped after the test."""
+    from browser_driver import available, start_browser, stop_browser
+    missing = available()
+    if missing:
+        if IN_CI:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    driver = start_browser()
+    try:
+        yield driver
+    finally:
+        stop_browser(driver)
+
+
+@pytest.fixture
+def portal(appliance_factory):
+    """A running appliance with alice, who logs in with a password."""
+    app = appliance_factory()
+    app.cli("user", "add", "alice", "--password", "first-password")
+    app.start()
+    return app

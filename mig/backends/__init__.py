@@ -112,15 +112,22 @@ def backend(name, title=None, fields=None, state_changing=False, header="", help
 
 def load_all():
     """Import every backend module so that they register themselves."""
-    from mig.backends import files, jobs  # noqa: F401  (registration side effect)
+    from mig.backends import fileman, files, jobs, pages, portal, shell  # noqa: F401  (registration side effect)
     return REGISTRY
 
 
 class Context:
     """What a backend may use: the caller, its home and the grid services."""
 
-    def __init__(self, user, grid, home, method="POST", flags_out=None):
+    def __init__(self, user, grid, home, method="POST"):
         self.user = user
         self.grid = grid
         self.home = home
         self.method = method
+        self.files = []  # uploaded files: (field, filename, bytes)
+        self.session = ""
+
+    def call(self, name, fields):
+        """Run another backend for the same caller (pages and the shell reuse them)."""
+        backend = REGISTRY[name]
+        return backend.run(self, backend.validate(fields))

@@ -9,7 +9,10 @@ import glob
 import os
 import shutil
 import stat
+import tarfile
 import time
+import zipfile
+import zlib
 
 from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError, NoFilePath
 
@@ -286,3 +289,372 @@ def move_regular_files(src_dir, names, dst_dir):
     finally:
         os.close(src_fd)
     return left
+
+
+# -- copy, move, archives, head and tail (the Files page and the shell) ---------------
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz",
+                    ".tar.xz", ".txz")
+MAX_ARCHIVE_BYTES = 4 * 1024 ** 3
+MAX_ARCHIVE_MEMBERS = 100000
+MAX_LINES = 100000
+MAX_LINES_BYTES = 8 * 1024 * 1024
+_TAIL_BLOCK = 64 * 1024
+
+
+def is_archive(name):
+    """Whether unpack_archive knows the file name's kind."""
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def _target_path(home, src, dst_rel):
+    """Where cp/mv put src for dst_rel: inside dst when it is a folder, else dst itself."""
+    dst = home.resolve(dst_rel)
+    if os.path.isdir(dst):
+        dst = home.resolve(os.path.join(home.relative(dst), os.path.basename(src)))
+    if not os.path.isdir(os.path.dirname(dst)):
+        raise ClientError("%s: the destination folder does not exist" % dst_rel)
+    return dst
+
+
+def _inside(path, folder):
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def _copy_file(src, dst):
+    """Copy one regular file through a temporary beside dst; a link at dst is replaced."""
+    tmp = os.path.join(os.path.dirname(dst), ".copy-%s-%d" % (os.path.basename(dst)[:200],
+                                                              time.time_ns()))
+    try:
+        with open(src, "rb") as source, open(tmp, "xb") as out:
+            shutil.copyfileobj(source, out, 1024 * 1024)
+        shutil.copymode(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _copy_tree(home, src_dir, dst_dir, skipped):
+    """Copy a folder's regular files and folders; links and special files are skipped.
+
+    Iterative (deep trees are fine) and never writes through a link at the
+    destination, so a copy cannot leave the home.
+    """
+    stack = [(src_dir, dst_dir)]
+    while stack:
+        source, target = stack.pop()
+        if os.path.islink(target):
+            skipped.append((home.relative(target), "a link is in the way"))
+            continue
+        if os.path.lexists(target) and not os.path.isdir(target):
+            skipped.append((home.relative(target), "a file is in the way of a folder"))
+            continue
+        os.makedirs(target, exist_ok=True)
+        with os.scandir(source) as entries:
+            entries = sorted(entries, key=lambda e: e.name)
+        for entry in entries:
+            to = os.path.join(target, entry.name)
+            shown = home.relative(to)
+            if entry.name in INVISIBLE:
+                skipped.append((shown, "not allowed"))
+            elif entry.is_symlink():
+                skipped.append((shown, "links are not copied"))
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append((entry.path, to))
+            elif not entry.is_file(follow_symlinks=False):
+                skipped.append((shown, "not a regular file"))
+            elif os.path.isdir(to) and not os.path.islink(to):
+                skipped.append((shown, "a folder is in the way"))
+            else:
+                _copy_file(entry.path, to)
+
+
+def copy_path(home, src_rel, dst_rel, recursive=False, skipped=None):
+    """Copy a file, or a folder when recursive, to dst (into it if it is a folder).
+
+    Files at the target are overwritten, folders are merged; links inside a
+    copied folder are skipped (listed in skipped as (relpath, reason)).
+    Returns the home-relative target.
+    """
+    skipped = [] if skipped is None else skipped
+    src = home.resolve(src_rel, must_exist=True)
+    if src == home.root and not recursive:
+        raise ClientError("cannot copy your whole home without r (recursive)")
+    dst = _target_path(home, src, dst_rel)
+    real_src, real_dst = os.path.realpath(src), os.path.realpath(dst)
+    if real_src == real_dst:
+        raise ClientError("'%s' and '%s' are the same file" % (src_rel, dst_rel))
+    try:
+        if os.path.isdir(src):
+            if not recursive:
+                raise ClientError("%s: is a folder (copy folders recursively)" % src_rel)
+            if _inside(real_dst, real_src):
+                raise ClientError("cannot copy '%s' into itself" % src_rel)
+            if os.path.lexists(dst) and not os.path.isdir(dst):
+                raise ClientError("cannot overwrite the file %s with the folder %s"
+                                  % (home.relative(dst), src_rel))
+            _copy_tree(home, real_src, dst, skipped)
+        elif os.path.isfile(src):
+            if os.path.isdir(dst) and not os.path.islink(dst):
+                raise ClientError("cannot overwrite the folder %s with the file %s"
+                                  % (home.relative(dst), src_rel))
+            _copy_file(src, dst)
+        else:
+            raise ClientError("%s: not a regular file or folder" % src_rel)
+    except OSError as exc:
+        raise ClientError("cannot copy %s: %s" % (src_rel, exc.strerror or exc)) from None
+    return home.relative(dst)
+
+
+def move_path(home, src_rel, dst_rel):
+    """Move (rename) a file or folder to dst (into it if it is a folder).
+
+    An existing file at the target is replaced; an existing folder only if
+    it is empty.  Returns the home-relative target.
+    """
+    src = home.resolve(src_rel, must_exist=True)
+    if src == home.root:
+        raise ClientError("cannot move your home")
+    dst = _target_path(home, src, dst_rel)
+    src_is_dir = os.path.isdir(src) and not os.path.islink(src)
+    if os.path.lexists(dst):
+        if os.path.realpath(dst) == os.path.realpath(src) or dst == src:
+            raise ClientError("'%s' and '%s' are the same file" % (src_rel, dst_rel))
+        dst_is_dir = os.path.isdir(dst) and not os.path.islink(dst)
+        if dst_is_dir and not src_is_dir:
+            raise ClientError("cannot overwrite the folder %s with the file %s"
+                              % (home.relative(dst), src_rel))
+        if src_is_dir and not dst_is_dir:
+            raise ClientError("cannot overwrite the file %s with the folder %s"
+                              % (home.relative(dst), src_rel))
+        if dst_is_dir and os.listdir(dst):
+            raise ClientError("cannot move %s to %s: the folder is not empty"
+                              % (src_rel, home.relative(dst)))
+    if src_is_dir and _inside(os.path.realpath(dst), os.path.realpath(src)):
+        raise ClientError("cannot move '%s' into itself" % src_rel)
+    try:
+        os.rename(src, dst)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another file system below the home
+            raise ClientError("cannot move %s: %s" % (src_rel, exc.strerror or exc)) from None
+        copy_path(home, home.relative(src), home.relative(dst), recursive=True)
+        if src_is_dir:
+            shutil.rmtree(src)
+        else:
+            os.unlink(src)
+    return home.relative(dst)
+
+
+def _member_parts(name):
+    """The safe path parts of an archive member name, or raise (zip slip, absolute)."""
+    if "\x00" in name:
+        raise ClientError("archive member %r: NUL in the name; nothing was unpacked" % name)
+    clean = name.replace("\\", "/")
+    if clean.startswith("/") or (len(clean) > 1 and clean[1] == ":" and clean[0].isalpha()):
+        raise ClientError("archive member %r has an absolute name; nothing was unpacked"
+                          % name)
+    parts = [p for p in clean.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ClientError("archive member %r points outside the destination folder; nothing "
+                          "was unpacked" % name)
+    return parts
+
+
+def _zip_plan(archive, max_members):
+    """[(name, parts, kind, size, mode, opener)] for a zip file; kind file|dir|skip."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ClientError("not a valid zip archive: %s" % exc) from None
+    infos = zf.infolist()
+    if len(infos) > max_members:
+        zf.close()
+        raise ClientError("the archive has %d members; at most %d are unpacked"
+                          % (len(infos), max_members))
+    plan = []
+    for info in infos:
+        mode = info.external_attr >> 16
+        fmt = stat.S_IFMT(mode)
+        if info.is_dir() or fmt == stat.S_IFDIR:
+            kind = "dir"
+        elif fmt in (0, stat.S_IFREG):
+            kind = "file"
+        else:
+            kind = "skip"
+        plan.append((info.filename, _member_parts(info.filename), kind,
+                     info.file_size if kind == "file" else 0, mode,
+                     lambda info=info: zf.open(info)))
+    return zf, plan
+
+
+def _tar_plan(archive, max_members):
+    try:
+        tf = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ClientError("not a valid tar archive: %s" % exc) from None
+    plan = []
+    try:
+        for member in tf:
+            if len(plan) >= max_members:
+                raise ClientError("the archive has more than %d members; nothing was unpacked"
+                                  % max_members)
+            kind = "dir" if member.isdir() else "file" if member.isreg() else "skip"
+            plan.append((member.name, _member_parts(member.name), kind,
+                         member.size if kind == "file" else 0, member.mode,
+                         lambda member=member: tf.extractfile(member)))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        tf.close()
+        raise ClientError("the tar archive is damaged: %s" % exc) from None
+    except MigError:
+        tf.close()
+        raise
+    return tf, plan
+
+
+def unpack_archive(home, archive_rel, dest_rel, skipped=None,
+                   max_bytes=MAX_ARCHIVE_BYTES, max_members=MAX_ARCHIVE_MEMBERS):
+    """Unpack a .zip or tar archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) into dest.
+
+    All names are checked before anything is written: an absolute name or
+    one with '..' refuses the whole archive, as do more than max_members
+    members or more than max_bytes in total.  Links, hard links and devices
+    are skipped, as are names the home does not allow (listed in skipped as
+    (member name, reason)).  Returns the home-relative paths of the files
+    written.
+    """
+    skipped = [] if skipped is None else skipped
+    archive = home.resolve(archive_rel, must_exist=True)
+    if not os.path.isfile(archive):
+        raise ClientError("%s: not a file" % archive_rel)
+    dest = home.resolve(dest_rel, must_exist=True)
+    if not os.path.isdir(dest):
+        raise ClientError("%s: not a folder" % dest_rel)
+    lower = archive.lower()
+    if lower.endswith(".zip"):
+        handle, plan = _zip_plan(archive, max_members)
+    elif is_archive(lower):
+        handle, plan = _tar_plan(archive, max_members)
+    else:
+        raise ClientError("%s: not a supported archive (%s)"
+                          % (archive_rel, ", ".join(ARCHIVE_SUFFIXES)))
+    with handle:
+        total = sum(size for _n, _p, _k, size, _m, _o in plan)
+        if total > max_bytes:
+            raise ClientError("the archive unpacks to %d bytes; at most %d are allowed"
+                              % (total, max_bytes))
+        return _unpack(home, home.relative(dest), plan, skipped, max_bytes)
+
+
+def _unpack(home, dest_rel, plan, skipped, max_bytes):
+    written, budget = [], max_bytes
+    for name, parts, kind, _size, mode, opener in plan:
+        if kind == "skip":
+            skipped.append((name, "links and special files are not unpacked"))
+            continue
+        if not parts:
+            continue
+        rel = os.path.join(dest_rel, *parts) if dest_rel != "." else os.path.join(*parts)
+        try:
+            path = home.resolve(rel)
+            if kind == "dir":
+                if os.path.lexists(path) and not os.path.isdir(path):
+                    raise ClientError("a file is in the way")
+                os.makedirs(path, exist_ok=True)
+                home.resolve(rel)  # re-check: no link was followed on the way
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            path = home.resolve(rel)
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise ClientError("a folder is in the way")
+            budget = _write_member(path, opener, mode, budget)
+            written.append(home.relative(path))
+        except MigError as exc:
+            skipped.append((name, exc.message))
+        except OSError as exc:
+            skipped.append((name, exc.strerror or str(exc)))
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+            raise ClientError("the archive is damaged at %r: %s (%d files were unpacked)"
+                              % (name, exc, len(written))) from None
+    return written
+
+
+def _write_member(path, opener, mode, budget):
+    tmp = os.path.join(os.path.dirname(path), ".unpack-%s-%d" % (os.path.basename(path)[:200],
+                                                                 time.time_ns()))
+    try:
+        with opener() as source, open(tmp, "xb") as out:
+            while True:
+                chunk = source.read(1024 * 1024)
+                if not chunk:
+                    break
+                budget -= len(chunk)
+                if budget < 0:
+                    raise ClientError("the archive unpacks to more than its declared size")
+                out.write(chunk)
+        os.chmod(tmp, 0o755 if mode & 0o100 else 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return budget
+
+
+def _text_file(home, rel):
+    path = home.resolve(rel, must_exist=True)
+    if os.path.isdir(path):
+        raise ClientError("%s: is a directory" % rel)
+    if not os.path.isfile(path):
+        raise ClientError("%s: not a regular file" % rel)
+    return path
+
+
+def _line_count(n):
+    n = int(n)
+    if n < 0:
+        raise InvalidArgument("the number of lines must not be negative")
+    return min(n, MAX_LINES)
+
+
+def head_lines(home, rel, n=10):
+    """The first n lines of a file as text (at most MAX_LINES_BYTES read)."""
+    n = _line_count(n)
+    path = _text_file(home, rel)
+    lines, budget = [], MAX_LINES_BYTES
+    with open(path, "rb") as handle:
+        while len(lines) < n and budget > 0:
+            line = handle.readline(budget)
+            if not line:
+                break
+            budget -= len(line)
+            lines.append(line)
+    return b"".join(lines).decode("utf-8", "replace")
+
+
+def tail_lines(home, rel, n=10):
+    """The last n lines of a file as text: reads blocks backwards from the end,
+    so a large file costs only what is shown (at most MAX_LINES_BYTES)."""
+    n = _line_count(n)
+    path = _text_file(home, rel)
+    if n == 0:
+        return ""
+    with open(path, "rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        chunks, pos, newlines, final = [], end, 0, None
+        while pos > 0:
+            step = min(_TAIL_BLOCK, pos)
+            pos -= step
+            handle.seek(pos)
+            chunk = handle.read(step)
+            if final is None:
+                final = chunk.endswith(b"\n")
+                newlines -= 1 if final else 0
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+            if newlines >= n or end - pos >= MAX_LINES_BYTES:
+                break
+    data = b"".join(reversed(chunks))
+    trailer = b"\n" if final else b""
+    lines = (data[:-1] if trailer else data).split(b"\n")
+    if pos > 0:
+        lines = lines[1:]  # the first piece may be the end of a longer line
+    return (b"\n".join(lines[-n:]) + trailer).decode("utf-8", "replace")

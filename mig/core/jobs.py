@@ -86,6 +86,8 @@ class JobService:
         self.index = {}
         self.by_owner = collections.defaultdict(dict)  # owner -> {job_id: None} (ordered)
         self.counts = collections.defaultdict(collections.Counter)
+        # owner -> {day number: [submitted, finished]} for the dashboard's chart
+        self.activity = collections.defaultdict(dict)
         self.queue = JobQueue()  # QUEUED and RETRY jobs, grouped by requirements
         self.notes = {}  # job_id -> scheduler's latest explanation (not durable)
         self.listeners = []
@@ -136,7 +138,12 @@ class JobService:
                                record["RECEIVED_TIMESTAMP"], record.get("CHANGED", 0))
             self.index[job_id] = entry
             self.by_owner[owner][job_id] = None
+            self._count_activity(owner, record["RECEIVED_TIMESTAMP"], 0)
+            if state == FINISHED:
+                self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or entry.changed, 1)
         else:
+            if state == FINISHED and entry.state != FINISHED:
+                self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or 0, 1)
             self.counts[owner][entry.state] -= 1
             entry.state = state
             entry.changed = record.get("CHANGED", 0)
@@ -148,6 +155,28 @@ class JobService:
         else:
             self.queue.remove(job_id)
             self.notes.pop(job_id, None)
+
+    def _count_activity(self, owner, when, column):
+        day = int(when // 86400)
+        days = self.activity[owner]
+        counts = days.get(day)
+        if counts is None:
+            counts = days[day] = [0, 0]
+        counts[column] += 1
+
+    def activity_days(self, owner, days, now=None):
+        """[(day start epoch, submitted, finished)] for the last `days` days."""
+        today = int((now if now is not None else self.clock()) // 86400)
+        known = self.activity.get(owner, {})
+        return [((day * 86400),) + tuple(known.get(day, (0, 0)))
+                for day in range(today - days + 1, today + 1)]
+
+    def owner_jobs(self, owner, newest_first=True):
+        """The owner's job ids with index entries, for lists and filters."""
+        ids = list(self.by_owner.get(owner, {}))
+        if newest_first:
+            ids.reverse()
+        return [(job_id, self.index[job_id]) for job_id in ids]
 
     def _save(self, record, durable=True):
         """Journal the record (durably unless told otherwise); its file comes later."""

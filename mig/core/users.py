@@ -129,6 +129,34 @@ class UserDB:
             users[name]["password"] = hashed
         self._change(change)
 
+    def settings(self, name):
+        return dict(self.get(name).get("settings", {}))
+
+    def save_settings(self, name, **values):
+        self.get(name)
+
+        def change(users):
+            users[name].setdefault("settings", {}).update(values)
+        self._change(change)
+
+    def tokens(self, name):
+        """[(id, label, created)]: the id is a prefix of the token's hash, never the token."""
+        return sorted(((digest[:12], info.get("label", ""), info.get("created", 0))
+                       for digest, info in self.get(name).get("tokens", {}).items()),
+                      key=lambda t: t[2])
+
+    def revoke_token(self, name, token_id):
+        if not token_id or len(token_id) < 8:
+            raise ClientError("no such token")
+
+        def change(users):
+            tokens = users[name].get("tokens", {})
+            matches = [d for d in tokens if d.startswith(token_id)]
+            if len(matches) != 1:
+                raise ClientError("no such token: %s" % token_id)
+            del tokens[matches[0]]
+        self._change(change)
+
     def new_token(self, name, label="token"):
         self.get(name)
         token = auth.new_token()

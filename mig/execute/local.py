@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.request
 
-from mig.core.files import Home, move_confined, move_regular_files
+from mig.core.files import Home, move_confined, move_regular_files, open_beneath
 from mig.core.jobspec import expand_variables, split_file_line
 from mig.core.verify import verify_results
 from mig.execute.base import Executor, Outcome
@@ -185,6 +185,21 @@ class LocalExecutor(Executor):
     def running(self):
         with self.lock:
             return list(self.jobs)
+
+    def live_output(self, job_id, suffix="stdout", limit=64 * 1024):
+        """The last bytes a running job wrote to its stdout/stderr, or None."""
+        with self.lock:
+            if job_id not in self.jobs:
+                return None
+        try:
+            # The job owns its folder: never follow a link it may have put there.
+            with open_beneath(os.path.join(self.work_root, job_id),
+                              "%s.%s" % (job_id, suffix)) as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - limit))
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def shutdown(self):
         for job_id in self.running():

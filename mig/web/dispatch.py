@@ -8,6 +8,7 @@ return output objects; every MigError becomes a MiG error reply here.
 """
 
 import html
+import importlib.resources
 import logging
 import mimetypes
 import os
@@ -23,7 +24,8 @@ from mig.render import FORMATS
 from mig.render import html as html_render
 from mig.render.objects import error as error_object
 from mig.render.objects import header as header_object
-from mig.web.request import merge, parse_form, parse_json_fields
+from mig.web import sessions as S
+from mig.web.request import merge, parse_form, parse_json_fields, parse_multipart
 
 log = logging.getLogger("mig.web")
 
@@ -36,7 +38,7 @@ SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000",
 }
 BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")
-MAX_FORM_BYTES = 16 * 1024 * 1024
+MAX_FORM_BYTES = 256 * 1024 * 1024
 SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
 
 
@@ -64,6 +66,8 @@ class Request:
         self.rfile = rfile
         self.client_dn = client_dn
         self.peer = peer
+        self.session_id = S.cookie_value(headers.get("Cookie", ""))
+        self.files = []
 
     def header(self, name, default=""):
         return self.headers.get(name, default) or default
@@ -86,6 +90,9 @@ class Dispatcher:
     def __init__(self, grid):
         self.grid = grid
         self.backends = B.load_all()
+        self.sessions = S.Sessions()
+        self.limiter = S.LoginLimiter()
+        self.static = {}
 
     # -- entry ------------------------------------------------------------------
     def handle(self, req):
@@ -113,7 +120,13 @@ class Dispatcher:
             return Response(405, "use GET to download or PUT/CERTPUT to upload\n",
                             headers={"Allow": "GET, HEAD, PUT, CERTPUT"})
         if path in ("/", "/index.html"):
-            return self._landing()
+            return self._home(req)
+        if path == "/login":
+            return self._login(req)
+        if path == "/logout":
+            return self._logout(req)
+        if path.startswith("/static/"):
+            return self._static(path[len("/static/"):])
         return Response(404, "not found: %s\n" % path)
 
     # -- identity --------------------------------------------------------------
@@ -132,6 +145,9 @@ class Dispatcher:
             if name:
                 return name, "token"
             raise AuthError("the API token is not valid")
+        name = self.sessions.user(req.session_id)
+        if name and users.exists(name):
+            return name, "session"
         raise AuthError("authentication required: present a client certificate of this grid "
                         "or an 'Authorization: Bearer TOKEN' header")
 
@@ -149,6 +165,9 @@ class Dispatcher:
             kind = req.header("Content-Type").split(";")[0].strip().lower()
             if kind == "application/json":
                 fields = merge(fields, parse_json_fields(body))
+            elif kind == "multipart/form-data":
+                form, req.files = parse_multipart(body, req.header("Content-Type"))
+                fields = merge(fields, form)
             else:
                 fields = merge(fields, parse_form(body.decode("utf-8", "replace")))
         return fields
@@ -161,18 +180,29 @@ class Dispatcher:
             fmt = default_format
         backend = self.backends.get(name)
         title = backend.title if backend else name
+        page = None
         try:
             if backend is None:
                 raise ClientError("no such operation: %s" % name)
-            user, how = self.authenticate(req)
+            try:
+                user, how = self.authenticate(req)
+            except AuthError:
+                if fmt == "html" and req.method == "GET":
+                    return redirect("/login?" + urllib.parse.urlencode({"next": req.path}))
+                raise
+            session = req.session_id if how == "session" else ""
+            page = html_render.Page(user, auth.csrf_token(self.grid.secret, user, session), name)
             if backend.state_changing:
                 if req.method != "POST":
                     raise ClientError("%s changes state: use POST" % name)
-                if req.is_browser() and how == "cert" and not auth.check_csrf(
-                        self.grid.secret, user, (fields.get("_csrf") or [""])[-1]):
+                needs_token = how == "session" or (how == "cert" and req.is_browser())
+                if needs_token and not auth.check_csrf(
+                        self.grid.secret, user, (fields.get("_csrf") or [""])[-1], session):
                     raise AuthError("missing or invalid CSRF token for %s" % name)
             args = backend.validate(fields)
-            result = backend.run(self.context(user, req.method), args)
+            ctx = self.context(user, req.method)
+            ctx.files, ctx.session = req.files, session
+            result = backend.run(ctx, args)
             objects, code = result.objects, result.exit_code
             if not any(o["object_type"] == "header" for o in objects):
                 objects = [header_object(backend.header)] + objects
@@ -184,8 +214,17 @@ class Dispatcher:
                 render, ctype = FORMATS[fmt]
                 body = render(objects, code, description, title, time.monotonic() - start)
                 return Response(401, body, ctype, {"WWW-Authenticate": "Bearer"})
+        binary = [o for o in objects if o["object_type"] == "binary"]
+        if binary and code == 0 and fmt != "json":
+            item = binary[0]
+            return Response(200, item["data"], item["content_type"], {
+                "Content-Disposition": 'attachment; filename="%s"' % item["filename"]})
         render, ctype = FORMATS[fmt]
-        body = render(objects, code, description, title, time.monotonic() - start)
+        if fmt == "html":
+            body = render(objects, code, description, title, time.monotonic() - start,
+                          page=page)
+        else:
+            body = render(objects, code, description, title, time.monotonic() - start)
         return Response(200, body, ctype)
 
     # -- files -------------------------------------------------------------------------
@@ -220,15 +259,90 @@ class Dispatcher:
             ok, lines = False, [exc.message]
         return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)))
 
-    def _landing(self):
+    def _home(self, req):
+        try:
+            self.authenticate(req)
+        except AuthError:
+            return redirect("/login")
+        return redirect("/cgi-bin/dashboard.py")
+
+    def _login_page(self, message="", next_path="", user=""):
         config = self.grid.config
-        body = ("<h1>MiG appliance</h1><p>This is a Minimum intrusion Grid. Use it with "
-                "curl or the MiG user scripts and your client certificate, or an API "
-                "token:</p><pre>curl --cacert %s -H 'Authorization: Bearer TOKEN' "
-                "%s/cgi-bin/jobstatus.py?output_format=txt</pre><p>The admin's "
-                "credentials are in <code>%s</code> on the appliance host.</p>"
-                % (html.escape(config.path("ca", "ca.crt")), html.escape(config.url),
-                   html.escape(config.path("admin-credentials.txt"))))
-        return Response(200, html_render.page("MiG appliance", body),
+        error = '<p class="msg error" role="alert">%s</p>' % html.escape(message) if message else ""
+        body = (
+            '<div class="login panel"><h1>MiG appliance</h1>%s'
+            '<form class="stacked" method="post" action="/login">'
+            '<input type="hidden" name="next" value="%s">'
+            '<label for="f-user">User name</label>'
+            '<input id="f-user" type="text" name="user" value="%s" autocomplete="username" autofocus>'
+            '<label for="f-password">Password</label>'
+            '<input id="f-password" type="password" name="password" autocomplete="current-password">'
+            '<div class="actions"><button type="submit">Log in</button></div></form>'
+            '<p class="muted">First time here? Log in as <strong>admin</strong> with the password '
+            'in <code>%s</code> on the appliance host, then add users with '
+            '<code>python3 migappliance.py user add NAME</code>. A browser with a certificate '
+            'of this grid is logged in automatically.</p></div>'
+            % (error, html.escape(next_path), html.escape(user),
+               html.escape(config.path("admin-credentials.txt"))))
+        return Response(200 if not message else 401, html_render.public_page("Log in", body),
                         "text/html; charset=utf-8")
 
+    def _login(self, req):
+        if req.method == "GET":
+            try:
+                self.authenticate(req)  # a grid certificate logs in by itself
+                return redirect(safe_next(parse_form(req.query).get("next", [""])[-1]))
+            except AuthError:
+                return self._login_page(next_path=parse_form(req.query).get("next", [""])[-1])
+        if req.method != "POST":
+            return Response(405, "use POST to log in\n", headers={"Allow": "GET, POST"})
+        fields = self._read_fields(req)
+        user = (fields.get("user") or [""])[-1].strip()
+        password = (fields.get("password") or [""])[-1]
+        next_path = (fields.get("next") or [""])[-1]
+        keys = ("addr:" + req.peer, "user:" + user)
+        wait = self.limiter.wait_seconds(*keys)
+        if wait:
+            return self._login_page("Too many failed attempts: try again in %d seconds." % wait,
+                                    next_path, user)
+        if not self.grid.users.check_password(user, password):
+            self.limiter.failed(*keys)
+            return self._login_page("Wrong user name or password.", next_path, user)
+        self.limiter.succeeded(*keys)
+        sid = self.sessions.create(user)
+        return redirect(safe_next(next_path), {"Set-Cookie": S.set_cookie(sid)})
+
+    def _logout(self, req):
+        if req.method != "POST":
+            return Response(405, "use POST to log out\n", headers={"Allow": "POST"})
+        fields = self._read_fields(req)
+        user = self.sessions.user(req.session_id)
+        token = (fields.get("_csrf") or [""])[-1]
+        if user and auth.check_csrf(self.grid.secret, user, token, req.session_id):
+            self.sessions.drop(req.session_id)
+        elif user:
+            return Response(403, "missing or invalid CSRF token\n")
+        return redirect("/login", {"Set-Cookie": S.set_cookie("", max_age=0)})
+
+    def _static(self, name):
+        if name not in ("portal.css", "portal.js"):
+            return Response(404, "not found\n")
+        data = self.static.get(name)
+        if data is None:
+            data = importlib.resources.files("mig.web").joinpath("static", name).read_bytes()
+            self.static[name] = data
+        ctype = "text/css" if name.endswith(".css") else "text/javascript"
+        return Response(200, data, ctype + "; charset=utf-8",
+                        {"Cache-Control": "max-age=300"})
+
+
+def redirect(location, headers=None):
+    return Response(303, "see %s\n" % location, headers=dict(headers or {}, Location=location))
+
+
+def safe_next(path):
+    """Only local portal paths: never an open redirect."""
+    if path.startswith("/") and not path.startswith("//") and "\\" not in path and \
+            not any(c in path for c in "\r\n"):
+        return path
+    return "/cgi-bin/dashboard.py"

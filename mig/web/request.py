@@ -55,3 +55,28 @@ def merge(*dicts):
         for key, values in fields.items():
             merged.setdefault(key, []).extend(values)
     return merged
+
+
+def parse_multipart(body, content_type):
+    """multipart/form-data -> ({name: [values]}, [(name, filename, bytes)])."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise InvalidArgument("invalid multipart body")
+    fields, files = {}, []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        filename = part.get_param("filename", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if filename is not None:
+            if filename:
+                files.append((name, filename, data))
+        else:
+            value = data.decode("utf-8", "replace")
+            if value != "":
+                fields.setdefault(name, []).append(value)
+    return fields, files

@@ -1,0 +1,260 @@
+"""Settings and the listing pages: Resources, Runtime Envs, VGrids, People,
+Downloads and the built-in Docs.  Their management features arrive with
+their own issues; the pages show what exists now."""
+
+from mig.backends import Field, backend
+from mig.backends.jobs import asctime
+from mig.backends.portal import page_url
+from mig.core import access, jobspec
+from mig.core import jobs as J
+from mig.errors import ClientError
+from mig.render import objects as O
+
+MIN_PASSWORD = 8
+
+
+def _settings_objects(ctx, message=None):
+    users = ctx.grid.users
+    settings = users.settings(ctx.user)
+    objects = []
+    if message:
+        objects.append(message)
+    objects.append(O.header("Password"))
+    objects.append({"object_type": "form", "action": "changepassword", "submit": "Change password",
+                    "fields": [
+                        {"name": "current", "label": "Current password", "type": "password",
+                         "autocomplete": "current-password"},
+                        {"name": "password", "label": "New password", "type": "password",
+                         "autocomplete": "new-password",
+                         "help": "at least %d characters" % MIN_PASSWORD},
+                        {"name": "repeat", "label": "New password again", "type": "password",
+                         "autocomplete": "new-password"}]})
+    objects.append(O.header("API tokens"))
+    rows = [(token_id, label, asctime(created),
+             {"post": "revoketoken", "fields": {"token_id": token_id}, "text": "Revoke",
+              "confirm": "Revoke this token? Scripts using it stop working."})
+            for token_id, label, created in users.tokens(ctx.user)]
+    table = O.table("tokens", ("Id", "Label", "Created (UTC)", ""), rows)
+    table["empty"] = "No tokens."
+    objects.append(table)
+    objects.append({"object_type": "form", "action": "newtoken", "submit": "Make a new token",
+                    "fields": [{"name": "label", "label": "Label", "value": "script",
+                                "help": "to tell your tokens apart"}]})
+    objects.append(O.header("Notifications and default job"))
+    objects.append({"object_type": "form", "action": "savesettings", "submit": "Save",
+                    "fields": [
+                        {"name": "email", "label": "Notification address", "type": "email",
+                         "value": settings.get("email", ""),
+                         "help": "used for NOTIFY SETTINGS in jobs"},
+                        {"name": "default_job", "label": "Default job", "type": "textarea",
+                         "value": _default_job(ctx), "rows": 8,
+                         "help": "shown first on the Submit Job text page"}]})
+    return objects
+
+
+def _default_job(ctx):
+    try:
+        with open(ctx.home.resolve(".default.mrsl"), encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+@backend("settings", title="Settings", header="Settings")
+def settings(ctx, args):
+    """Your password, API tokens, notification address and default job."""
+    return O.Result(_settings_objects(ctx))
+
+
+@backend("changepassword", title="Settings", header="Settings", state_changing=True,
+         fields={"current": Field("text", required=True), "password": Field("text", required=True),
+                 "repeat": Field("text", required=True)})
+def changepassword(ctx, args):
+    """Change your login password (needs the current one)."""
+    users = ctx.grid.users
+    if not users.check_password(ctx.user, args["current"]):
+        raise ClientError("the current password is wrong; nothing changed")
+    if args["password"] != args["repeat"]:
+        raise ClientError("the new passwords differ; nothing changed")
+    if len(args["password"]) < MIN_PASSWORD:
+        raise ClientError("a password needs at least %d characters; nothing changed"
+                          % MIN_PASSWORD)
+    users.set_password(ctx.user, args["password"])
+    return O.Result(_settings_objects(ctx, {"object_type": "success",
+                                            "text": "Your password was changed."}))
+
+
+@backend("newtoken", title="Settings", header="Settings", state_changing=True,
+         fields={"label": Field("word", default=("token",))})
+def newtoken(ctx, args):
+    """Make a new API token; it is shown once."""
+    token = ctx.grid.users.new_token(ctx.user, args["label"] or "token")
+    return O.Result(_settings_objects(ctx, {
+        "object_type": "success",
+        "text": "Your new token (shown only now): %s  Use it as 'Authorization: Bearer TOKEN'."
+                % token}) + [{"object_type": "token", "token": token}])
+
+
+@backend("revoketoken", title="Settings", header="Settings", state_changing=True,
+         fields={"token_id": Field("word", required=True)})
+def revoketoken(ctx, args):
+    """Revoke one of your API tokens."""
+    ctx.grid.users.revoke_token(ctx.user, args["token_id"])
+    return O.Result(_settings_objects(ctx, {"object_type": "success",
+                                            "text": "The token was revoked."}))
+
+
+@backend("savesettings", title="Settings", header="Settings", state_changing=True,
+         fields={"email": Field("text"), "default_job": Field("text")})
+def savesettings(ctx, args):
+    """Save your notification address and default job."""
+    email = args["email"].strip()
+    if email and ("@" not in email or any(c in email for c in " <>\"'\n")):
+        raise ClientError("%r is not an e-mail address" % email)
+    ctx.grid.users.save_settings(ctx.user, email=email)
+    if args["default_job"].strip():
+        with open(ctx.home.resolve(".default.mrsl"), "w", encoding="utf-8") as handle:
+            handle.write(args["default_job"].replace("\r\n", "\n"))
+    return O.Result(_settings_objects(ctx, {"object_type": "success",
+                                            "text": "Your settings were saved."}))
+
+
+@backend("resources", title="Resources", header="Resources")
+def resources(ctx, args):
+    """The resources of this grid and their execution units."""
+    rows = [(u.resource, u.name, u.architecture, u.cpucount, u.nodecount, u.memory, u.disk,
+             u.cputime, ", ".join(u.runtimeenvs) or "-", ", ".join(u.vgrids),
+             "%d of %d" % (len(u.running), u.slots), "online" if u.online else "offline")
+            for u in ctx.grid.registry.all()]
+    table = O.table("resources", ("Resource", "Exe unit", "Arch", "Cores", "Nodes", "MB", "GB",
+                                  "Max s", "Runtime envs", "VGrids", "Busy", "State"), rows)
+    table["empty"] = "No resources."
+    return O.Result([table, O.text("Remote resources (ssh, Slurm) and sandboxes are added by "
+                                   "their owners; see the admin guide.")])
+
+
+@backend("runtimeenvs", title="Runtime Envs", header="Runtime Environments")
+def runtimeenvs(ctx, args):
+    """Runtime environments (software) offered by the resources."""
+    offered = {}
+    for unit in ctx.grid.registry.all():
+        for name in unit.runtimeenvs:
+            offered.setdefault(name, []).append(unit.unit_id)
+    table = O.table("runtimeenvs", ("Name", "Offered by"),
+                    [(name, ", ".join(units)) for name, units in sorted(offered.items())])
+    table["empty"] = "No runtime environments are offered yet."
+    return O.Result([table, O.text("Jobs ask for them with RUNTIMEENVIRONMENT.")])
+
+
+@backend("vgrids", title="VGrids", header="VGrids")
+def vgrids(ctx, args):
+    """The VGrids you are a member of."""
+    rows = [(name, "member", "the default VGrid of every user" if name == "Generic" else "")
+            for name in access.user_vgrids(ctx.user)]
+    return O.Result([O.table("vgrids", ("VGrid", "Your role", "About"), rows)])
+
+
+@backend("people", title="People", header="People")
+def people(ctx, args):
+    """The users of this grid."""
+    users = ctx.grid.users
+    rows = [(name, "admin" if users.get(name).get("admin") else "user",
+             asctime(users.get(name).get("created"))) for name in users.names()]
+    return O.Result([O.table("people", ("User", "Role", "Since (UTC)"), rows)])
+
+
+DOWNLOADS = (("ca", "The grid's CA certificate (PEM): let curl and browsers trust this grid",
+              "ca.crt", "application/x-pem-file"),
+             ("cert", "Your certificate (PEM)", "user.crt", "application/x-pem-file"),
+             ("key", "Your private key (PEM); keep it secret", "user.key",
+              "application/x-pem-file"),
+             ("p12", "Your certificate and key as PKCS#12 for browsers", "user.p12",
+              "application/x-pkcs12"))
+
+
+@backend("downloads", title="Downloads", header="Downloads")
+def downloads(ctx, args):
+    """Certificates and keys to use this grid from scripts and browsers."""
+    account = ctx.grid.users.get(ctx.user)
+    rows = [({"text": filename, "href": page_url("download", what=what)}, text)
+            for what, text, filename, _ctype in DOWNLOADS]
+    objects = [O.table("downloads", ("File", "What"), rows),
+               O.text("The password of your PKCS#12 file: %s" % account.get("p12_password", "")),
+               O.text("The MiG user scripts and a Python client are described in Docs.")]
+    return O.Result(objects)
+
+
+@backend("download", title="Download", header="Download",
+         fields={"what": Field("word", required=True)})
+def download(ctx, args):
+    """One of the files listed on the Downloads page, as a file."""
+    for what, _text, filename, ctype in DOWNLOADS:
+        if what == args["what"]:
+            account = ctx.grid.users.get(ctx.user)
+            path = (ctx.grid.config.path("ca", "ca.crt") if what == "ca"
+                    else account[{"cert": "cert", "key": "key", "p12": "p12"}[what]])
+            with open(path, "rb") as handle:
+                data = handle.read()
+            return O.Result([{"object_type": "binary", "data": data, "filename": filename,
+                              "content_type": ctype}])
+    raise ClientError("nothing to download as %r" % args["what"])
+
+
+DOC_TOPICS = (("start", "Getting started"), ("mrsl", "mRSL reference"),
+              ("states", "Job states"), ("curl", "The curl interface"))
+
+
+def _docs_start():
+    return [O.text("Submit a job on the Submit Job page: give the commands to run (EXECUTE), "
+                   "the files to bring (INPUTFILES) and the files to keep (OUTPUTFILES)."),
+            O.verbatim("::EXECUTE::\nwc -l input.txt > count.txt\n\n::INPUTFILES::\n"
+                       "data/input.txt input.txt\n\n::OUTPUTFILES::\ncount.txt\n"),
+            O.text("Follow it on the Jobs page. Its output lands in job_output/JOBID/ in your "
+                   "home: JOBID.stdout, JOBID.stderr, JOBID.status (each command and its exit "
+                   "code) and JOBID.io-status. Output files go where OUTPUTFILES says.")]
+
+
+def _docs_mrsl():
+    objects = [O.text("A job is blank-line separated ::KEYWORD:: blocks; '#' starts a comment "
+                      "(write \\# for a literal #). +JOBID+ and +JOBNAME+ are replaced in every "
+                      "value. The same job may be given as JSON.")]
+    rows = []
+    for kw in jobspec.KEYWORDS:
+        default = kw.default if kw.default not in ([], "", None) else "-"
+        rows.append(({"text": kw.name, "href": "#" + kw.name}, kw.type, str(default),
+                     "yes" if kw.required else "no", kw.help))
+    objects.append(O.table("keywords", ("Keyword", "Type", "Default", "Required", "Meaning"),
+                           rows))
+    return objects
+
+
+def _docs_states():
+    rows = [(state, ", ".join(sorted(J.TRANSITIONS.get(state, ()))) or "(final)")
+            for state in J.STATES]
+    return [O.table("states", ("State", "Can become"), rows),
+            O.text("RETRY: queued again after a failed run, until RETRIES is spent; then FAILED "
+                   "with the reason. A job no resource can run EXPIRES after a while, with "
+                   "the reasons.")]
+
+
+def _docs_curl():
+    return [O.text("Every page is also an API: /cgi-bin/NAME.py with output_format=txt (MiG's "
+                   "format), json or html, and /api/NAME (JSON). Authenticate with your client "
+                   "certificate or 'Authorization: Bearer TOKEN' (make tokens in Settings)."),
+            O.verbatim("curl --cacert ca.crt --cert user.crt --key user.key \\\n"
+                       "     --data output_format=txt https://HOST:8443/cgi-bin/jobstatus.py")]
+
+
+@backend("docs", title="Docs", header="Documentation",
+         fields={"topic": Field("word", default=("start",)), "search": Field("text"),
+                 "show": Field("text")})
+def docs(ctx, args):
+    """Built-in documentation: getting started, mRSL, job states, the curl interface."""
+    topic = args["topic"]
+    builders = {"start": _docs_start, "mrsl": _docs_mrsl, "states": _docs_states,
+                "curl": _docs_curl}
+    if topic not in builders:
+        raise ClientError("No topics matching %r" % topic)
+    tabs = {"object_type": "tabs", "tabs": [(page_url("docs", topic=t), label, t == topic)
+                                            for t, label in DOC_TOPICS]}
+    return O.Result([tabs] + builders[topic]())

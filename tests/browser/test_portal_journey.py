@@ -1,0 +1,91 @@
+"""A person's journey through the portal in a real browser (first part:
+login, submit by text and fields, jobs, XSS, logout)."""
+
+import time
+
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def wait_text(driver, text, timeout=20):
+    WebDriverWait(driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+
+
+def login(driver, app, user, password):
+    driver.get(app.url + "/login")
+    driver.find_element(By.NAME, "user").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+
+
+def test_login_submit_and_follow_jobs(browser, portal):
+    login(browser, portal, "alice", "wrong password")
+    wait_text(browser, "Wrong user name or password.")
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome, alice.")
+    assert "Signed in as alice" in browser.find_element(By.TAG_NAME, "body").text
+
+    # textarea style
+    browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
+    area = browser.find_element(By.NAME, "mrsltextarea_0")
+    area.clear()
+    area.send_keys("::EXECUTE::\necho from textarea\n\n::JOBNAME::\nbytext\n")
+    browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
+    wait_text(browser, "submitted.")
+    browser.find_element(By.LINK_TEXT, "Open the job").click()
+    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
+                                     "FINISHED" in d.find_element(By.TAG_NAME, "body").text)
+
+    # fields style, with an error shown next to the field at fault first
+    browser.get(portal.url + "/cgi-bin/submitjob.py")
+    browser.find_element(By.NAME, "EXECUTE").send_keys("echo from fields")
+    browser.find_element(By.NAME, "CPUTIME").send_keys("lots")
+    browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
+    wait_text(browser, "invalid value 'lots'")
+    error = browser.find_element(By.CSS_SELECTOR, ".field-error")
+    assert error.find_element(By.XPATH, "preceding-sibling::input[1]").get_attribute("name") == "CPUTIME"
+    cputime = browser.find_element(By.NAME, "CPUTIME")
+    cputime.clear()
+    cputime.send_keys("60")
+    browser.find_element(By.NAME, "JOBNAME").send_keys("byfields")
+    browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
+    wait_text(browser, "submitted.")
+
+    browser.get(portal.url + "/cgi-bin/jobman.py")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        states = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "td .state")]
+        if states.count("FINISHED") == 2:
+            break
+        time.sleep(0.5)
+        browser.refresh()
+    assert states.count("FINISHED") == 2, states
+
+
+def test_job_name_and_errors_are_text_not_markup(browser, portal):
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome")
+    browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
+    area = browser.find_element(By.NAME, "mrsltextarea_0")
+    area.clear()
+    area.send_keys("::EXECUTE::\necho hi\n\n::JOBNAME::\n<script>window.pwned=1</script>\n")
+    browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
+    wait_text(browser, "<script>window.pwned=1</script>")
+    assert browser.execute_script("return window.pwned === undefined")
+    alerts = browser.find_elements(By.CSS_SELECTOR, ".field-error")
+    assert alerts and "<script>" in alerts[0].text
+
+
+def test_cross_site_post_without_token_is_refused(browser, portal):
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome")
+    # A form that another site would make: same fields, no _csrf.
+    browser.execute_script("""
+        var f = document.createElement('form'); f.method = 'post';
+        f.action = '/cgi-bin/submitmrsltext.py';
+        var t = document.createElement('textarea'); t.name = 'mrsltextarea_0';
+        t.value = '::EXECUTE::\\necho forged\\n'; f.appendChild(t);
+        document.body.appendChild(f); f.submit();""")
+    wait_text(browser, "missing or invalid CSRF token")
+    browser.get(portal.url + "/cgi-bin/jobman.py")
+    assert "0 jobs match." in browser.find_element(By.TAG_NAME, "body").text
