@@ -90,9 +90,7 @@ def _filtered_jobs(ctx, state, name, since, until):
     since_ts = _date(since, "since")
     until_ts = _date(until, "until") + 86400 if until else None
     name = name.lower()
-    for job_id, entry in ctx.grid.jobs.owner_jobs(ctx.user):
-        if state and entry.state != state:
-            continue
+    for job_id, entry in ctx.grid.jobs.owner_jobs(ctx.user, state or None):
         if name and name not in entry.name.lower() and name not in job_id.lower():
             continue
         if since_ts and entry.received < since_ts:
@@ -125,6 +123,7 @@ def jobman(ctx, args):
     page = max(1, int(args["page"] or 1))
     start = (page - 1) * PER_PAGE
     rows, matched = [], 0
+    filtering = args["name"] or args["since"] or args["until"]
     for job_id, entry in _filtered_jobs(ctx, state, args["name"], args["since"], args["until"]):
         if start <= matched < start + PER_PAGE:
             rows.append([{"checkbox": "job_id", "value": job_id},
@@ -132,6 +131,10 @@ def jobman(ctx, args):
                          {"text": entry.state, "state": entry.state}, entry.name,
                          asctime(entry.received)])
         matched += 1
+        if not filtering and matched >= start + PER_PAGE:
+            # Without name/date filters the total is known without counting.
+            matched = ctx.grid.jobs.owner_job_count(ctx.user, state or None)
+            break
     form = {"object_type": "form", "action": "jobman", "method": "get", "submit": "Filter",
             "fields": [
                 {"name": "state", "label": "State", "type": "select", "value": state,

@@ -3,12 +3,20 @@ login, submit by text and fields, jobs, XSS, logout)."""
 
 import time
 
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 
+def page_text(driver):
+    return driver.find_element(By.TAG_NAME, "body").text
+
+
 def wait_text(driver, text, timeout=20):
-    WebDriverWait(driver, timeout).until(lambda d: text in d.find_element(By.TAG_NAME, "body").text)
+    """Wait until the rendered page shows text (pages may be reloading meanwhile)."""
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,
+                                                       NoSuchElementException)).until(
+        lambda d: text in page_text(d))
 
 
 def login(driver, app, user, password):
