@@ -225,7 +225,8 @@ class Dispatcher:
                           page=page)
         else:
             body = render(objects, code, description, title, time.monotonic() - start)
-        return Response(200, body, ctype)
+        timing = "app;dur=%.2f" % ((time.monotonic() - start) * 1000)
+        return Response(200, body, ctype, {"Server-Timing": timing})
 
     # -- files -------------------------------------------------------------------------
     def _download(self, req, rel):
