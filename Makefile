@@ -39,6 +39,7 @@ bench: deps
 
 docs: deps
 	$(PY) -m mig.docsgen docs
+	$(PY) tests/screenshots.py docs/screenshots
 
 clean:
 	rm -rf build dist .pytest_cache

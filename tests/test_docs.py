@@ -82,3 +82,11 @@ def test_docs_index_links_exist():
     missing = [link for link in links if not os.path.exists(os.path.join(DOCS, link))
                and link not in ("admin.md", "performance.md")]  # written by others
     assert missing == []
+
+
+def test_user_guide_screenshots_exist():
+    """Every screenshot the user guide shows is in docs/screenshots (made by make docs)."""
+    images = re.findall(r"\]\((screenshots/[^)]+\.png)\)", read_doc("user-guide.md"))
+    assert len(images) >= 10
+    missing = [image for image in images if not os.path.exists(os.path.join(DOCS, image))]
+    assert not missing, missing

@@ -182,7 +182,7 @@ def jobview(ctx, args):
     job_id, state = record["JOB_ID"], record["STATUS"]
     job = job_object(grid, record, verbose=True)
     objects = [O.header(job_id)]
-    summary = [("Status", state), ("Name", job.get("name", "")),
+    summary = [("Status", {"text": state, "state": state}), ("Name", job.get("name", "")),
                ("Resource", job.get("resource", "")), ("Retries used", record.get("RETRY_COUNT", 0))]
     if job.get("message"):
         summary.append(("Reason", job["message"]))
