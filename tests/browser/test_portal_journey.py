@@ -97,3 +97,57 @@ def test_cross_site_post_without_token_is_refused(browser, portal):
     wait_text(browser, "missing or invalid CSRF token")
     browser.get(portal.url + "/cgi-bin/jobman.py")
     assert "0 jobs match." in browser.find_element(By.TAG_NAME, "body").text
+
+
+def submit_text_job(browser, portal, text):
+    browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
+    area = browser.find_element(By.NAME, "mrsltextarea_0")
+    area.clear()
+    area.send_keys(text)
+    browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
+    wait_text(browser, "submitted.")
+    browser.find_element(By.LINK_TEXT, "Open the job").click()
+    wait_text(browser, "History")
+    return browser.current_url.split("job_id=", 1)[1]
+
+
+def test_output_cancel_password_logout(browser, portal):
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome")
+    # open an output file of a finished job
+    submit_text_job(browser, portal, "::EXECUTE::\necho the answer is 42\n")
+    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
+                                     "Output files" in page_text(d))
+    stdout_link = [a for a in browser.find_elements(By.CSS_SELECTOR, "a")
+                   if a.text.endswith(".stdout")][0]
+    stdout_link.click()
+    wait_text(browser, "the answer is 42")
+
+    # a long job shows live output while it runs, then is cancelled from its page
+    job_id = submit_text_job(browser, portal,
+                             "::EXECUTE::\necho started-long-job\nsleep 600\n")
+    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
+                                     "EXECUTING" in page_text(d))
+    wait_text(browser, "started-long-job", timeout=15)  # the live tail
+    cancel = [b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Cancel"][0]
+    cancel.click()
+    browser.switch_to.alert.accept()  # "Cancel this job?"
+    wait_text(browser, "CANCELED")
+    browser.get(portal.url + "/cgi-bin/jobview.py?job_id=" + job_id)
+    wait_text(browser, "CANCELED")
+
+    # change the password, log out, log back in with the new one
+    browser.get(portal.url + "/cgi-bin/settings.py")
+    browser.find_element(By.NAME, "current").send_keys("first-password")
+    browser.find_element(By.NAME, "password").send_keys("second-password")
+    browser.find_element(By.NAME, "repeat").send_keys("second-password")
+    browser.find_element(By.XPATH, "//button[text()='Change password']").click()
+    wait_text(browser, "Your password was changed.")
+    browser.find_element(By.XPATH, "//button[text()='Log out']").click()
+    wait_text(browser, "Log in")
+    browser.get(portal.url + "/cgi-bin/dashboard.py")
+    wait_text(browser, "Log in")  # logged out: back to the login page
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Wrong user name or password.")
+    login(browser, portal, "alice", "second-password")
+    wait_text(browser, "Welcome, alice.")
