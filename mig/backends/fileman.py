@@ -87,6 +87,8 @@ def read_text(home, rel, limit=EDIT_LIMIT):
     path = home.resolve(rel, must_exist=True)
     if os.path.isdir(path):
         raise ClientError("%s: is a folder" % rel)
+    if not os.path.isfile(path):
+        raise ClientError("%s: not a regular file" % rel)
     size = os.path.getsize(path)
     if size > limit:
         raise ClientError("%s is %d bytes; only files up to %d MB can be edited here: "
@@ -162,7 +164,7 @@ def fileman(ctx, args):
     table = O.table("filelist", ("", "Name", "Size", "Modified (UTC)", "Actions", "", "", ""),
                     [_row(ctx, path, rel, e) for e in entries])
     table["select"] = {"backend": "fileaction", "name": "path",
-                       "actions": [("delete", "Delete"), ("copy", "Copy"), ("move", "Move"),
+                       "actions": [("delete", "Delete", "Move the selected files to Trash?"), ("copy", "Copy"), ("move", "Move"),
                                    ("submit", "Submit as jobs")]}
     table["empty"] = "This folder is empty."
     objects.append(table)
@@ -176,7 +178,8 @@ def fileman(ctx, args):
                         {"name": "dir", "type": "hidden", "value": rel},
                         {"name": "files", "type": "file", "multiple": True,
                          "label": "Upload files",
-                         "help": "into %s; existing files are replaced" % rel},
+                         "help": "into %s; existing files are replaced"
+                                 % ("your home" if rel == "." else rel)},
                         {"name": "extract", "type": "checkbox",
                          "label": "Unpack archives (.zip, .tar, .tar.gz, .tgz, .tar.bz2)"},
                         {"name": "submit", "type": "checkbox",
@@ -301,10 +304,15 @@ def _each_source(ctx, patterns, force, run):
 
 
 def _several_need_folder(ctx, patterns, dst):
-    if len(patterns) > 1 or any(c in p for p in patterns for c in "*?["):
-        if not os.path.isdir(ctx.home.resolve(dst)):
-            raise ClientError("%s: not a folder; several sources can only go into a folder"
-                              % dst)
+    """Several sources (after wildcards) can only go into an existing folder."""
+    count = 0
+    for pattern in patterns:
+        try:
+            count += len(ctx.home.expand(pattern))
+        except MigError:
+            count += 1
+    if count > 1 and not os.path.isdir(ctx.home.resolve(dst)):
+        raise ClientError("%s: not a folder; several sources can only go into a folder" % dst)
 
 
 @backend("cp", title="cp", header="cp", state_changing=True,
@@ -361,11 +369,16 @@ def _truthy(value):
 
 
 def _store(ctx, rel, data):
-    final, tmp = ctx.home.open_for_upload(rel)
+    """Write data to rel through a temporary beside it (a link there is replaced)."""
+    final, _tmp = ctx.home.open_for_upload(rel)  # checks: folder exists, no folder in the way
+    tmp = os.path.join(os.path.dirname(final), ".upload-%d-%s" % (
+        time.time_ns(), os.path.basename(final)[:100]))
     try:
         with open(tmp, "xb") as out:
             out.write(data)
         os.replace(tmp, final)
+    except OSError as exc:
+        raise ClientError("cannot write %s: %s" % (rel, exc.strerror or exc)) from None
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
@@ -437,6 +450,8 @@ def viewfile(ctx, args):
     if os.path.isdir(path):
         return O.Result([O.header(rel), O.text("%s is a folder." % rel),
                          O.link(cgi("fileman", path=rel), "Open the folder")])
+    if not os.path.isfile(path):
+        raise ClientError("%s: not a regular file" % rel)
     name, size = posixpath.basename(rel), os.path.getsize(path)
     objects = [O.header(rel)]
     actions = [(download_href(rel), "Download (%s)" % _human(size))]
@@ -461,8 +476,7 @@ def viewfile(ctx, args):
                 actions.append((cgi("editor", path=rel), "Edit"))
     if lower.endswith(".mrsl"):
         objects.append({"object_type": "post_button", "backend": "submit",
-                        "fields": {"path": rel}, "text": "Submit this job",
-                        "style": "primary"})
+                        "fields": {"path": rel}, "text": "Submit this job", "style": ""})
     actions.append((cgi("fileman", path=parent(rel)), "Back to the folder"))
     objects.append(links(actions))
     return O.Result(objects)

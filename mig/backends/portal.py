@@ -4,6 +4,7 @@ as JSON too); the operations themselves stay in their own backends."""
 
 import os
 import time
+import urllib.parse
 
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime, job_object, submit_text
@@ -18,9 +19,8 @@ DU_BUDGET = 0.5
 _du_cache = {}
 
 
-def page_url(name, **query):
-    import urllib.parse
-    return "/cgi-bin/%s.py" % name + ("?" + urllib.parse.urlencode(query) if query else "")
+def page_url(backend_name, /, **query):
+    return "/cgi-bin/%s.py" % backend_name + ("?" + urllib.parse.urlencode(query) if query else "")
 
 
 def home_usage(home):
@@ -146,7 +146,7 @@ def jobman(ctx, args):
                  "help": "YYYY-MM-DD"}]}
     pages = max(1, (matched + PER_PAGE - 1) // PER_PAGE)
     query = {k: args[k] for k in ("state", "name", "since", "until") if args[k]}
-    href = page_url("jobman", **query) + ("&" if query else "?") + "page=%d"
+    href = page_url("jobman", **query) + ("&" if query else "?") + "page={page}"
     near = sorted(set([1, pages] + list(range(max(1, page - 3), min(pages, page + 3) + 1))))
     table = O.table("jobs", ("", "Job ID", "Status", "Name", "Received"), rows)
     table["select"] = {"backend": "jobmanaction", "name": "job_id",

@@ -20,6 +20,7 @@ from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 from mig.render import txt
 
+MAX_OUTPUT = 1024 * 1024
 WELCOME = ("MiG shell: your home folder is /.  Type help for the commands; "
            "no system shell is involved.\n")
 HELP = """commands (paths are relative to the current folder; / is your home):
@@ -284,6 +285,9 @@ def shellcmd(ctx, args):
     """Run one web shell command line; the reply is one shell_output object."""
     cwd, problem = current_folder(ctx, args["cwd"])
     text, cwd, code = run_line(ctx, cwd, args["command"])
+    if len(text) > MAX_OUTPUT:
+        text = text[:MAX_OUTPUT] + ("\n... output cut at %d MB: use head, tail or download the "
+                                    "file\n" % (MAX_OUTPUT // (1024 * 1024)))
     if problem:
         text = "error: %s; back in your home folder\n%s" % (problem, text)
     return O.Result([{"object_type": "shell_output", "text": text, "cwd": cwd}], code)

@@ -655,6 +655,6 @@ def tail_lines(home, rel, n=10):
     data = b"".join(reversed(chunks))
     trailer = b"\n" if final else b""
     lines = (data[:-1] if trailer else data).split(b"\n")
-    if pos > 0:
+    if pos > 0 and len(lines) > 1:
         lines = lines[1:]  # the first piece may be the end of a longer line
     return (b"\n".join(lines[-n:]) + trailer).decode("utf-8", "replace")

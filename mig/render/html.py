@@ -25,7 +25,7 @@ class Page:
         self.user, self.csrf, self.active, self.refresh = user, csrf, active, refresh
 
 
-def url(backend, **query):
+def url(backend, /, **query):
     target = "/cgi-bin/%s.py" % backend
     return target + ("?" + urllib.parse.urlencode(query) if query else "")
 
@@ -76,11 +76,16 @@ def _table(obj, page):
     select = obj.get("select")
     if not select:
         return table
-    buttons = "".join('<button name="action" value="%s" class="%s"%s>%s</button>' % (
-        esc(value), "danger" if value in ("cancel", "delete") else "secondary",
-        ' data-confirm="%s"' % esc("Really %s the selected items?" % label.lower())
-        if value in ("cancel", "delete") else "", esc(label))
-        for value, label in select["actions"])
+    buttons = []
+    for action in select["actions"]:
+        value, label = action[0], action[1]
+        confirm = action[2] if len(action) > 2 else (
+            "Really %s the selected items?" % label.lower() if value in ("cancel", "delete")
+            else None)
+        buttons.append('<button name="action" value="%s" class="%s"%s>%s</button>' % (
+            esc(value), "danger" if value in ("cancel", "delete") else "secondary",
+            ' data-confirm="%s"' % esc(confirm) if confirm else "", esc(label)))
+    buttons = "".join(buttons)
     return ('<form method="post" action="%s">%s<div class="actions"><label><input '
             'type="checkbox" data-select-all="%s"> all</label>%s</div>%s</form>'
             % (esc(url(select["backend"])), csrf_field(page), esc(select["name"]), buttons, table))
@@ -205,7 +210,7 @@ def render_object(obj, page=None):
                 'method="post" action="%s">%s<input type="hidden" name="output_format" '
                 'value="json"><input type="hidden" name="cwd" value="%s"><input type="text" '
                 'name="command" autocomplete="off" aria-label="command" autofocus></form>'
-                % (esc(obj.get("text", "")), esc(url("shell")), csrf_field(page),
+                % (esc(obj.get("text", "")), esc(url("shellcmd")), csrf_field(page),
                    esc(obj.get("cwd", "."))))
     return ""
 
@@ -216,7 +221,8 @@ def _pager(obj):
         if number == obj["page"]:
             links.append("<strong>%d</strong>" % number)
         else:
-            links.append('<a href="%s">%d</a>' % (esc(obj["href"] % number), number))
+            links.append('<a href="%s">%d</a>' % (esc(obj["href"].replace("{page}", str(number))),
+                                                  number))
     return '<div class="pager">Page %s</div>' % " ".join(links)
 
 

@@ -10,9 +10,14 @@ import stat
 import time
 
 
+def _cell(cell):
+    if isinstance(cell, dict):
+        return str(cell.get("text", cell.get("value", "")))
+    return "1" if cell is True else "0" if cell is False else str(cell)
+
+
 def _table(obj):
-    rows = [[("1" if c is True else "0" if c is False else str(c)) for c in r]
-            for r in obj["rows"]]
+    rows = [[_cell(c) for c in r] for r in obj["rows"]]
     cells = [list(obj["columns"])] + rows
     widths = [max(len(r[i]) for r in cells) for i in range(len(obj["columns"]))]
     lines = []
@@ -63,7 +68,7 @@ def render_object(obj):
         return "** %s **\n" % obj["text"]
     if kind == "warning":
         return "! %s !\n" % obj["text"]
-    if kind in ("text", "verbatim"):
+    if kind in ("text", "verbatim", "success"):
         return obj["text"] + "\n"
     if kind == "file_not_found":
         return "%s: No such file or directory\n" % obj["name"]

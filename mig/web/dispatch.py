@@ -238,7 +238,7 @@ class Dispatcher:
             return Response(404, "%s\n" % exc.message)
         if not os.path.isfile(path):
             return Response(404, "%s: No such file\n" % rel)
-        ctype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        ctype = content_type(path)
         headers = {"Content-Security-Policy": "sandbox; default-src 'none'"}
         handle = open(path, "rb")
         size = os.fstat(handle.fileno()).st_size
@@ -347,3 +347,14 @@ def safe_next(path):
             not any(c in path for c in "\r\n"):
         return path
     return "/cgi-bin/dashboard.py"
+
+
+TEXT_SUFFIXES = (".stdout", ".stderr", ".status", ".io-status", ".mrsl", ".log", ".txt",
+                 ".conf", ".cfg", ".ini", ".md", ".csv", ".out", ".err")
+
+
+def content_type(path):
+    """Job outputs and other plain text are shown as text, not offered as downloads."""
+    if path.lower().endswith(TEXT_SUFFIXES):
+        return "text/plain; charset=utf-8"
+    return mimetypes.guess_type(path)[0] or "application/octet-stream"

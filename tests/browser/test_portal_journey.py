@@ -3,7 +3,8 @@ login, submit by text and fields, jobs, XSS, logout)."""
 
 import time
 
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (NoSuchElementException, StaleElementReferenceException,
+                                        WebDriverException)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -19,10 +20,25 @@ def wait_text(driver, text, timeout=20):
         lambda d: text in page_text(d))
 
 
+def fill(driver, name, text, clear=True, tries=5):
+    """Type into a field, again if the page was still settling (stale nodes)."""
+    for attempt in range(tries):
+        try:
+            field = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.NAME, name))
+            if clear:
+                field.clear()
+            field.send_keys(text)
+            return
+        except WebDriverException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.3)
+
+
 def login(driver, app, user, password):
     driver.get(app.url + "/login")
-    driver.find_element(By.NAME, "user").send_keys(user)
-    driver.find_element(By.NAME, "password").send_keys(password)
+    fill(driver, "user", user)
+    fill(driver, "password", password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
 
@@ -35,9 +51,7 @@ def test_login_submit_and_follow_jobs(browser, portal):
 
     # textarea style
     browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
-    area = browser.find_element(By.NAME, "mrsltextarea_0")
-    area.clear()
-    area.send_keys("::EXECUTE::\necho from textarea\n\n::JOBNAME::\nbytext\n")
+    fill(browser, "mrsltextarea_0", "::EXECUTE::\necho from textarea\n\n::JOBNAME::\nbytext\n")
     browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
     wait_text(browser, "submitted.")
     browser.find_element(By.LINK_TEXT, "Open the job").click()
@@ -74,9 +88,7 @@ def test_job_name_and_errors_are_text_not_markup(browser, portal):
     login(browser, portal, "alice", "first-password")
     wait_text(browser, "Welcome")
     browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
-    area = browser.find_element(By.NAME, "mrsltextarea_0")
-    area.clear()
-    area.send_keys("::EXECUTE::\necho hi\n\n::JOBNAME::\n<script>window.pwned=1</script>\n")
+    fill(browser, "mrsltextarea_0", "::EXECUTE::\necho hi\n\n::JOBNAME::\n<script>window.pwned=1</script>\n")
     browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
     wait_text(browser, "<script>window.pwned=1</script>")
     assert browser.execute_script("return window.pwned === undefined")
@@ -101,9 +113,7 @@ def test_cross_site_post_without_token_is_refused(browser, portal):
 
 def submit_text_job(browser, portal, text):
     browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
-    area = browser.find_element(By.NAME, "mrsltextarea_0")
-    area.clear()
-    area.send_keys(text)
+    fill(browser, "mrsltextarea_0", text)
     browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
     wait_text(browser, "submitted.")
     browser.find_element(By.LINK_TEXT, "Open the job").click()
@@ -151,3 +161,52 @@ def test_output_cancel_password_logout(browser, portal):
     wait_text(browser, "Wrong user name or password.")
     login(browser, portal, "alice", "second-password")
     wait_text(browser, "Welcome, alice.")
+
+
+def test_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
+    first = tmp_path / "first.txt"
+    first.write_text("one\n")
+    evil = tmp_path / "<img src=x onerror=alert(1)>.txt"
+    evil.write_text("not a script\n")
+    job = tmp_path / "byfile.mRSL"
+    job.write_text("::EXECUTE::\ncat first.txt\n\n::INPUTFILES::\nfirst.txt\n\n::JOBNAME::\nbyfile\n")
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome")
+
+    # upload two files at once on the Files page (one with a hostile name)
+    browser.get(portal.url + "/cgi-bin/fileman.py")
+    browser.find_element(By.NAME, "files").send_keys("%s\n%s" % (first, evil))
+    browser.find_element(By.XPATH, "//button[text()='Upload']").click()
+    wait_text(browser, "first.txt")
+    browser.get(portal.url + "/cgi-bin/fileman.py")
+    wait_text(browser, "<img src=x onerror=alert(1)>.txt")  # shown as text
+    assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
+    try:
+        browser.switch_to.alert.text
+        raise AssertionError("an alert ran")
+    except Exception as exc:  # no alert is open: the name was not executed
+        assert "no such alert" in str(exc).lower() or isinstance(exc, AssertionError) is False
+
+    # edit a text file in the browser
+    browser.get(portal.url + "/cgi-bin/editor.py?path=first.txt")
+    fill(browser, "editarea", "edited in the browser\n")
+    browser.find_element(By.XPATH, "//button[text()='Save']").click()
+    wait_text(browser, "Saved")
+    browser.get(portal.url + "/cgi-bin/viewfile.py?path=first.txt")
+    wait_text(browser, "edited in the browser")
+
+    # the third submit style: upload an .mRSL file, which is submitted
+    browser.get(portal.url + "/cgi-bin/submitjob.py?style=files")
+    browser.find_element(By.NAME, "files").send_keys(str(job))
+    browser.find_element(By.XPATH, "//button[text()='Upload']").click()
+    wait_text(browser, "byfile.mRSL")
+    browser.get(portal.url + "/cgi-bin/jobman.py?name=byfile")
+    deadline = time.time() + 30
+    while "FINISHED" not in page_text(browser) and time.time() < deadline:
+        time.sleep(0.5)
+        browser.refresh()
+    assert "FINISHED" in page_text(browser)
+    browser.find_element(By.CSS_SELECTOR, "td a[href*='jobview']").click()  # the job's id
+    wait_text(browser, "Output files")
+    [a for a in browser.find_elements(By.CSS_SELECTOR, "a") if a.text.endswith(".stdout")][0].click()
+    wait_text(browser, "edited in the browser")
