@@ -1,5 +1,5 @@
-"""A person's journey through the portal in a real browser (first part:
-login, submit by text and fields, jobs, XSS, logout)."""
+"""A person's journey through the portal in a real browser, plus the checks
+that user strings are shown as text and that forged posts are refused."""
 
 import time
 
@@ -43,7 +43,7 @@ def login(driver, app, user, password):
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
 
 
-def test_login_submit_and_follow_jobs(browser, portal):
+def step_login_and_submit_by_text_and_fields(browser, portal):
     login(browser, portal, "alice", "wrong password")
     wait_text(browser, "Wrong user name or password.")
     login(browser, portal, "alice", "first-password")
@@ -122,9 +122,7 @@ def submit_text_job(browser, portal, text):
     return browser.current_url.split("job_id=", 1)[1]
 
 
-def test_output_cancel_password_logout(browser, portal):
-    login(browser, portal, "alice", "first-password")
-    wait_text(browser, "Welcome")
+def step_output_cancel_password_logout(browser, portal):
     # open an output file of a finished job
     submit_text_job(browser, portal, "::EXECUTE::\necho the answer is 42\n")
     WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
@@ -164,15 +162,13 @@ def test_output_cancel_password_logout(browser, portal):
     wait_text(browser, "Welcome, alice.")
 
 
-def test_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
+def step_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
     first = tmp_path / "first.txt"
     first.write_text("one\n")
     evil = tmp_path / "<img src=x onerror=alert(1)>.txt"
     evil.write_text("not a script\n")
     job = tmp_path / "byfile.mRSL"
     job.write_text("::EXECUTE::\ncat first.txt\n\n::INPUTFILES::\nfirst.txt\n\n::JOBNAME::\nbyfile\n")
-    login(browser, portal, "alice", "first-password")
-    wait_text(browser, "Welcome")
 
     # upload two files at once on the Files page (one with a hostile name)
     browser.get(portal.url + "/cgi-bin/fileman.py")
@@ -208,3 +204,14 @@ def test_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
     wait_text(browser, "Output files")
     [a for a in browser.find_elements(By.CSS_SELECTOR, "a") if a.text.endswith(".stdout")][0].click()
     wait_text(browser, "edited in the browser")
+
+
+def test_whole_journey(browser, portal, tmp_path):
+    """Log in with a password; submit in each of the three styles and watch them
+    finish; upload two files, view and edit one; open an output file; cancel a
+    long job; change the password, log out, and log back in with the new one."""
+    step_login_and_submit_by_text_and_fields(browser, portal)
+    step_files_upload_edit_and_submit_by_file(browser, portal, tmp_path)
+    browser.get(portal.url + "/cgi-bin/jobman.py?state=FINISHED")
+    assert "3 jobs match." in page_text(browser)  # one per submit style
+    step_output_cancel_password_logout(browser, portal)
