@@ -14,6 +14,7 @@ from mig.core import certs
 from mig.core.jobs import JobService
 from mig.core.resources import ResourceRegistry, local_exe_unit
 from mig.core.scheduler import make_policy
+from mig.core.sweeps import SweepService
 from mig.core.users import UserDB
 from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
@@ -95,10 +96,11 @@ class Grid:
                            if r.strip()]
             self.registry.add(local_exe_unit(config.state_dir, config.local_slots or None,
                                              config.local_cputime, runtimeenvs))
+        self.sweeps = SweepService(self.store, self.jobs)
         self.daemon = GridDaemon(self.jobs, self.registry, make_policy(config.scheduler_policy),
                                  self.executors, expire_after=config.expire_after,
                                  unfit_expire_after=config.unfit_expire_after,
-                                 tick_seconds=config.scheduler_tick)
+                                 tick_seconds=config.scheduler_tick, sweeps=self.sweeps)
         self.checkpointer = CheckpointDaemon(self.jobs)
 
     def start(self):

@@ -130,8 +130,10 @@ def put_file(ctx, relpath, body, length, content_type=""):
         except MigError as exc:
             return False, ["parse failed, Error in mRSL file", exc.message]
         return True, ["%s is the job id assigned." % record["JOB_ID"]]
-    if kind in ("extractpackage", "submitandextract") and not rel.lower().endswith(".mrsl"):
-        return False, ["unpacking uploaded packages is not supported yet; the file was "
-                       "stored as %s" % rel]
+    if kind in ("extractpackage", "submitandextract"):
+        from mig.backends.fileops import unpack_upload  # here: fileops imports this module
+        unpacked = unpack_upload(ctx, rel, submit=kind == "submitandextract")
+        if unpacked is not None:  # None: not an archive, so a 'normal' file
+            return unpacked
     return True, ["A 'normal' file was uploaded (%s). It can now be used as an inputfile "
                   "in your .mRSL files" % rel]

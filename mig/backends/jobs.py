@@ -5,7 +5,7 @@ import os
 import time
 
 from mig.backends import Field, backend
-from mig.core import access, jobspec, scheduler
+from mig.core import jobspec, scheduler, submission
 from mig.core import jobs as J
 from mig.errors import ClientError, FileNotFound, MigError, MrslError
 from mig.render import objects as O
@@ -23,14 +23,8 @@ def asctime(ts):
 def submit_text(ctx, text, idempotency_key=None):
     """Parse, check rights and runtime environments, store: the one submit path."""
     grid = ctx.grid
-    spec = jobspec.parse_job(text, grid.config.job_retries)
-    access.resolve_job_vgrids(ctx.user, spec)
-    known = grid.registry.known_runtimeenvs()
-    unknown = [re for re in spec["RUNTIMEENVIRONMENT"] if re not in known]
-    if unknown:
-        raise MrslError("runtime environment(s) %s do not exist on this grid (known: %s)"
-                        % (", ".join(unknown), ", ".join(sorted(known)) or "none"),
-                        keyword="RUNTIMEENVIRONMENT")
+    spec = submission.prepare(ctx.user, text, grid.registry.known_runtimeenvs(),
+                              grid.config.job_retries)
     return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key)
 
 

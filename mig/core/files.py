@@ -658,3 +658,327 @@ def tail_lines(home, rel, n=10):
     if pos > 0 and len(lines) > 1:
         lines = lines[1:]  # the first piece may be the end of a longer line
     return (b"\n".join(lines[-n:]) + trailer).decode("utf-8", "replace")
+
+
+# -- expand, checksums, counts, grep, touch, truncate, rmdir, pack, live input -----------
+import contextlib  # noqa: E402  (these serve the operations below only)
+import hashlib  # noqa: E402
+
+from mig.errors import SystemFailure  # noqa: E402
+
+HASHES = ("md5", "sha1", "sha256", "sha512")
+CHECKSUM_CHUNK = 32 * 1024
+MAX_GREP_LINE = 1024 * 1024
+MAX_TRUNCATE_BYTES = MAX_ARCHIVE_BYTES
+PACK_MODES = ((".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2"),
+              (".tbz2", "w:bz2"), (".tbz", "w:bz2"), (".tar.xz", "w:xz"), (".txz", "w:xz"),
+              (".tar", "w"), (".zip", "zip"))
+
+
+def has_wildcards(pattern):
+    return any(c in pattern for c in "*?[")
+
+
+def expand_tree(home, path, recursive=False, show_all=False, max_files=MAX_ARCHIVE_MEMBERS):
+    """[(home-relative file, destination name)] for one confined path, as MiG's expand.
+
+    A file stands for itself, its destination is its base name; a folder
+    stands for its files, and with recursive for every file below it, the
+    destination then keeping the folder's own name (``top/sub/b.txt``).
+    Hidden names only with show_all; a link counts only where it stays in
+    the home, and folders behind links are not entered.
+    """
+    if os.path.isfile(path):
+        return [(home.relative(path), os.path.basename(path))]
+    if not os.path.isdir(path):
+        return []
+    top = "" if path == home.root else os.path.basename(path)
+    found, stack = [], [path]
+    while stack:
+        folder = stack.pop()
+        with os.scandir(folder) as entries:
+            entries = sorted(entries, key=lambda e: e.name)
+        subfolders = []
+        for entry in entries:
+            if entry.name in INVISIBLE or (entry.name.startswith(".") and not show_all):
+                continue
+            rel = home.relative(entry.path)
+            if entry.is_symlink():
+                try:
+                    home.resolve(rel)
+                except MigError:
+                    continue
+            if entry.is_dir(follow_symlinks=False):
+                subfolders.append(entry.path)
+            elif entry.is_file():
+                dest = os.path.join(top, os.path.relpath(entry.path, path)) if recursive \
+                    else entry.name
+                found.append((rel, dest))
+                if len(found) > max_files:
+                    raise ClientError("%s holds more than %d files: name fewer at a time"
+                                      % (home.relative(path), max_files))
+        if recursive:
+            stack.extend(reversed(subfolders))
+    return found
+
+
+def checksum(home, rel, algo="md5", max_chunks=-1, chunk_size=CHECKSUM_CHUNK):
+    """A file's hex digest, as MiG's chksum: with max_chunks > 0 only that many
+    chunks are read and the digest is marked ``(of first N bytes)``."""
+    if algo not in HASHES:
+        raise InvalidArgument("unknown hash_algo %r: use %s" % (algo, ", ".join(HASHES)))
+    path = _text_file(home, rel)
+    digest = hashlib.new(algo)
+    chunks = 0
+    with open(path, "rb") as handle:
+        while max_chunks <= 0 or chunks < max_chunks:
+            block = handle.read(chunk_size)
+            if not block:
+                break
+            digest.update(block)
+            chunks += 1
+        partial = max_chunks > 0 and handle.read(1) != b""
+    return digest.hexdigest() + (" (of first %d bytes)" % (chunk_size * max_chunks)
+                                 if partial else "")
+
+
+def word_count(home, rel):
+    """(lines, words, bytes) of a file, read in blocks (a word may span two)."""
+    path = _text_file(home, rel)
+    lines = words = size = 0
+    in_word = False
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            size += len(block)
+            lines += block.count(b"\n")
+            parts = block.split()
+            words += len(parts)
+            if parts and in_word and not block[:1].isspace():
+                words -= 1  # the first part continues the last block's word
+            in_word = not block[-1:].isspace()
+    return lines, words, size
+
+
+def grep_lines(home, rel, regex, limit=MAX_LINES_BYTES):
+    """(the lines of a file regex finds, whether all were shown): at most limit bytes;
+    a line longer than MAX_GREP_LINE is searched in pieces."""
+    path = _text_file(home, rel)
+    found, budget = [], limit
+    with open(path, "rb") as handle:
+        while True:
+            line = handle.readline(MAX_GREP_LINE)
+            if not line:
+                return "".join(found), True
+            text = line.decode("utf-8", "replace")
+            if regex.search(text):
+                text = text if text.endswith("\n") else text + "\n"
+                budget -= len(text)
+                if budget < 0:
+                    return "".join(found), False
+                found.append(text)
+
+
+def touch_file(home, rel):
+    """Create an empty file, or set a file's or folder's times to now (MiG's touch)."""
+    path = home.resolve(rel)
+    if not os.path.isdir(os.path.dirname(path)):
+        raise FileNotFound("%s: No such file or directory" % rel)
+    try:
+        if not os.path.isdir(path):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK, 0o644))
+        os.utime(path)
+    except OSError as exc:
+        raise ClientError("cannot touch %s: %s" % (rel, exc.strerror or exc)) from None
+
+
+def truncate_file(home, rel, size=0):
+    """Cut a file to size bytes (or extend it with zero bytes, up to a limit)."""
+    if size > MAX_TRUNCATE_BYTES:
+        raise InvalidArgument("size %d is larger than the %d bytes allowed"
+                              % (size, MAX_TRUNCATE_BYTES))
+    path = _text_file(home, rel)
+    try:
+        os.truncate(path, size)
+    except OSError as exc:
+        raise ClientError("cannot truncate %s: %s" % (rel, exc.strerror or exc)) from None
+
+
+def remove_dir(home, rel, parents=False):
+    """Remove an empty folder (MiG's rmdir); with parents also each parent that is
+    then empty, stopping quietly at the first that is not (never the home)."""
+    path = home.resolve(rel, must_exist=True)
+    if path == home.root:
+        raise ClientError("cannot remove your home")
+    if os.path.islink(path) or not os.path.isdir(path):
+        raise ClientError("rmdir '%s' failed: not a directory" % rel)
+    try:
+        os.rmdir(path)
+    except OSError:
+        raise SystemFailure("rmdir '%s' failed!" % rel) from None
+    while parents:
+        path = os.path.dirname(path)
+        if not _inside(path, home.root) or path == home.root:
+            break
+        try:
+            os.rmdir(path)
+        except OSError:
+            break
+
+
+def _pack_mode(dst_rel):
+    lower = dst_rel.lower()
+    for suffix, mode in PACK_MODES:
+        if lower.endswith(suffix):
+            return mode
+    raise ClientError("%s: unknown archive format; end the name in %s"
+                      % (dst_rel, ", ".join(s for s, _m in PACK_MODES)))
+
+
+def _pack_plan(home, sources, dst, skipped, max_bytes, max_members):
+    """[(path, member name, is_file)] for the sources, walked without following links."""
+    plan, total = [], 0
+    for rel in sources:
+        src = home.resolve(rel, must_exist=True)
+        base = os.path.dirname(src)
+        stack = [src]
+        while stack:
+            path = stack.pop()
+            name = os.path.relpath(path, base)
+            mode = os.lstat(path).st_mode
+            if path == dst:
+                skipped.append((name, "the archive itself is not packed"))
+            elif os.path.basename(path) in INVISIBLE:
+                skipped.append((name, "not allowed"))
+            elif stat.S_ISLNK(mode):
+                skipped.append((name, "links are not packed"))
+            elif stat.S_ISDIR(mode):
+                plan.append((path, name, False))
+                stack.extend(sorted((os.path.join(path, n) for n in os.listdir(path)),
+                                    reverse=True))
+            elif stat.S_ISREG(mode):
+                plan.append((path, name, True))
+                total += os.lstat(path).st_size
+            else:
+                skipped.append((name, "not a regular file"))
+            if len(plan) > max_members or total > max_bytes:
+                raise ClientError("the archive would hold more than %d files or %d bytes"
+                                  % (max_members, max_bytes))
+    return plan
+
+
+def _open_regular(path):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError("%s is no longer a regular file" % os.path.basename(path))
+    return os.fdopen(fd, "rb")
+
+
+def _write_archive(tmp, mode, plan):
+    if mode == "zip":
+        with zipfile.ZipFile(tmp, "x", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            for path, name, is_file in plan:
+                info = zipfile.ZipInfo.from_file(path, name)
+                if not is_file:
+                    archive.writestr(info, b"")
+                    continue
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with _open_regular(path) as source, \
+                        archive.open(info, "w", force_zip64=info.file_size > 2 ** 31) as out:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+        return
+    with tarfile.open(tmp, mode.replace("w", "x"), format=tarfile.PAX_FORMAT) as archive:
+        for path, name, is_file in plan:
+            source = _open_regular(path) if is_file else None
+            try:
+                info = archive.gettarinfo(path if source is None else None, name, source)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                archive.addfile(info, source)
+            finally:
+                if source is not None:
+                    source.close()
+
+
+def pack_archive(home, sources, dst_rel, skipped=None, max_bytes=MAX_ARCHIVE_BYTES,
+                 max_members=MAX_ARCHIVE_MEMBERS):
+    """Pack home-relative files and folders into a new archive at dst_rel.
+
+    The name decides the format: .zip, .tar, .tar.gz/.tgz, .tar.bz2/.tbz2
+    or .tar.xz.  Each source is stored under its own name, folders with
+    everything below them; links, special files, names the home does not
+    allow and the archive itself are skipped (listed in skipped as (name,
+    reason)).  Written through a temporary beside dst, so a failure leaves
+    no half archive.  Returns the number of members written.
+    """
+    skipped = [] if skipped is None else skipped
+    mode = _pack_mode(dst_rel)
+    dst = home.resolve(dst_rel)
+    if not os.path.isdir(os.path.dirname(dst)):
+        raise ClientError("No such destination directory: %s"
+                          % home.relative(os.path.dirname(dst)))
+    if os.path.isdir(dst):
+        raise ClientError("%s: a folder is in the way" % dst_rel)
+    plan = _pack_plan(home, sources, dst, skipped, max_bytes, max_members)
+    tmp = os.path.join(os.path.dirname(dst), ".pack-%s-%d" % (os.path.basename(dst)[:200],
+                                                              time.time_ns()))
+    try:
+        _write_archive(tmp, mode, plan)
+        os.replace(tmp, dst)
+    except (OSError, tarfile.TarError, zipfile.LargeZipFile) as exc:
+        raise ClientError("cannot pack %s: %s" % (dst_rel, getattr(exc, "strerror", None)
+                                                  or exc)) from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return len(plan)
+
+
+def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
+    """Copy a home file into a folder another party controls (a running job's).
+
+    The way down from root is walked without following links, missing
+    folders are created, the file is opened with O_NOFOLLOW and the names
+    in protected (relative to root) are never replaced.  Returns None when
+    copied, else the reason.
+    """
+    parts = [p for p in os.path.normpath(dst_rel).split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        return "%s: not a valid destination in the job folder" % dst_rel
+    if "/".join(parts) in protected:
+        return "%s: belongs to the job and is not replaced" % "/".join(parts)
+    try:
+        source = open(home.resolve(src_rel, must_exist=True), "rb")
+    except MigError as exc:
+        return exc.message
+    except OSError as exc:
+        return "%s: cannot be read: %s" % (src_rel, exc.strerror or exc)
+    with source:
+        try:
+            for depth in range(1, len(parts)):
+                fd, name = _parent_beneath(root, "/".join(parts[:depth]))
+                try:
+                    os.mkdir(name, 0o755, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                finally:
+                    os.close(fd)
+            fd, name = _parent_beneath(root, "/".join(parts))
+            try:
+                out = os.fdopen(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW
+                                        | os.O_NONBLOCK, 0o644, dir_fd=fd), "wb")
+                if os.geteuid() == 0:  # the job's own account must be able to use it
+                    folder = os.fstat(fd)
+                    with contextlib.suppress(OSError):
+                        os.fchown(out.fileno(), folder.st_uid, folder.st_gid)
+            finally:
+                os.close(fd)
+            with out:
+                if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+                    return "%s: not a regular file in the job folder" % dst_rel
+                out.truncate(0)
+                shutil.copyfileobj(source, out, 1024 * 1024)
+        except OSError as exc:
+            return "%s: cannot be written in the job folder: %s" % (dst_rel,
+                                                                   exc.strerror or exc)
+    return None

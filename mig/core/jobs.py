@@ -87,6 +87,12 @@ class JobService:
         self.by_owner = collections.defaultdict(dict)  # owner -> {job_id: None} (ordered)
         # (owner, state) -> {job_id: None}, in the order jobs entered the state
         self.by_state = collections.defaultdict(dict)
+        # sweeps: job -> sweep, sweep -> {job_id: None}, sweep -> Counter of states
+        self.sweep_of = {}
+        self.sweep_members = collections.defaultdict(dict)
+        self.sweep_states = collections.defaultdict(collections.Counter)
+        # owner -> {job_id: changed}, least recently changed first (polite polling)
+        self.recent = collections.defaultdict(dict)
         self.counts = collections.defaultdict(collections.Counter)
         # owner -> {day number: [submitted, finished]} for the dashboard's chart
         self.activity = collections.defaultdict(dict)
@@ -141,6 +147,10 @@ class JobService:
             self.index[job_id] = entry
             self.by_owner[owner][job_id] = None
             self.by_state[(owner, state)][job_id] = None
+            sweep = record.get("SWEEP")
+            if sweep:
+                self.sweep_of[job_id] = sweep
+                self.sweep_members[sweep][job_id] = None
             self._count_activity(owner, record["RECEIVED_TIMESTAMP"], 0)
             if state == FINISHED:
                 self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or entry.changed, 1)
@@ -148,12 +158,20 @@ class JobService:
             if state == FINISHED and entry.state != FINISHED:
                 self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or 0, 1)
             self.counts[owner][entry.state] -= 1
+            sweep = self.sweep_of.get(job_id)
+            if sweep:
+                self.sweep_states[sweep][entry.state] -= 1
             if entry.state != state:
                 self.by_state[(owner, entry.state)].pop(job_id, None)
                 self.by_state[(owner, state)][job_id] = None
             entry.state = state
             entry.changed = record.get("CHANGED", 0)
         self.counts[owner][state] += 1
+        if job_id in self.sweep_of:
+            self.sweep_states[self.sweep_of[job_id]][state] += 1
+        recent = self.recent[owner]
+        recent.pop(job_id, None)
+        recent[job_id] = entry.changed
         if state in WAITING_STATES:
             if old_state not in WAITING_STATES:
                 self.queue.remove(job_id)  # (re)queued jobs go to the end
@@ -252,8 +270,8 @@ class JobService:
             self._wake()
 
     # -- submission -----------------------------------------------------------
-    def submit(self, owner, spec, source_text, idempotency_key=None, extra=None):
-        """Store a parsed job durably as QUEUED and return its record."""
+    def submit(self, owner, spec, source_text, idempotency_key=None, extra=None, durable=True):
+        """Store a parsed job as QUEUED (durably unless told otherwise) and return it."""
         with self.lock:
             if idempotency_key:
                 known = self.idempotency.get((owner, idempotency_key))
@@ -279,7 +297,7 @@ class JobService:
         # The write (and its fsync) happens outside the lock, so that many
         # submissions and state changes reach the disk side by side.
         try:
-            self._save(record)
+            self._save(record, durable)
         except BaseException:
             with self.lock:
                 self.idempotency.pop((owner, idempotency_key), None)
@@ -396,8 +414,23 @@ class JobService:
         with self.lock:
             return self.queue.records()
 
-    def changed_since(self, owner, since):
-        return [j for j in self.by_owner.get(owner, {}) if self.index[j].changed > since]
+    def changed_since(self, owner, since, limit=10000):
+        """Job ids of the owner changed after `since`, oldest change first; reads only
+        the changes after it (the newest are kept last)."""
+        recent = self.recent.get(owner, {})
+        found = []
+        for job_id in reversed(list(recent)):
+            if recent[job_id] <= since:
+                break
+            found.append(job_id)
+        found.reverse()
+        return found[:limit]
+
+    def sweep_counts(self, sweep_id):
+        return {state: n for state, n in self.sweep_states.get(sweep_id, {}).items() if n}
+
+    def sweep_job_ids(self, sweep_id):
+        return list(self.sweep_members.get(sweep_id, {}))
 
     # -- user actions -------------------------------------------------------------
     def act(self, owner, job_id, action):

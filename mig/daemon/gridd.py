@@ -11,16 +11,17 @@ import threading
 import time
 
 from mig.core import jobs as J
-from mig.core import scheduler
-from mig.errors import MigError, StateError
+from mig.core import jobspec, scheduler, submission
+from mig.errors import MigError, MrslError, StateError
 
 log = logging.getLogger("mig.gridd")
 
 
 class GridDaemon:
     def __init__(self, jobs, registry, policy, executors, expire_after=0,
-                 unfit_expire_after=86400, tick_seconds=5.0, clock=time.time):
+                 unfit_expire_after=86400, tick_seconds=5.0, clock=time.time, sweeps=None):
         self.jobs = jobs
+        self.sweeps = sweeps
         self.registry = registry
         self.policy = policy
         self.executors = executors  # kind -> Executor
@@ -90,7 +91,23 @@ class GridDaemon:
         if now - self.last_sweep >= self.tick_seconds:
             self.last_sweep = now
             self.sweep(now)
+        if self.sweeps is not None:
+            self.sweeps.top_up(self._make_sweep_job)
         self.dispatch(now)
+
+    def _make_sweep_job(self, owner, text, extra):
+        """One job of a parameter sweep; a job that does not check out is recorded
+        as FAILED with its reason, so the sweep's count stays right."""
+        try:
+            spec = submission.prepare(owner, text, self.registry.known_runtimeenvs(),
+                                      self.jobs.job_retries)
+        except MrslError as exc:
+            spec = dict(jobspec.default_spec(self.jobs.job_retries), EXECUTE=["false"])
+            record = self.jobs.submit(owner, spec, text, extra=extra, durable=False)
+            self.jobs.transition(record["JOB_ID"], J.EXECUTING, "not run", durable=False)
+            self.jobs.transition(record["JOB_ID"], J.FAILED, "invalid job: %s" % exc.message)
+            return
+        self.jobs.submit(owner, spec, text, extra=extra, durable=False)
 
     def generation(self, now):
         """Fit caches hold while the units are unchanged, within one hour (prices)."""

@@ -106,6 +106,9 @@ class Dispatcher:
 
     def _route(self, req):
         path = req.path
+        from mig.web import rpc  # here, not at the top: rpc builds on this module
+        if path in rpc.ENDPOINTS:
+            return rpc.handle(self, req, rpc.ENDPOINTS[path])
         for prefix in BACKEND_PREFIXES:
             if path.startswith(prefix) and path.endswith(".py"):
                 return self._backend(req, path[len(prefix):-3], "html")
@@ -192,21 +195,7 @@ class Dispatcher:
                 raise
             session = req.session_id if how == "session" else ""
             page = html_render.Page(user, auth.csrf_token(self.grid.secret, user, session), name)
-            if backend.state_changing:
-                if req.method != "POST":
-                    raise ClientError("%s changes state: use POST" % name)
-                needs_token = how == "session" or (how == "cert" and req.is_browser())
-                if needs_token and not auth.check_csrf(
-                        self.grid.secret, user, (fields.get("_csrf") or [""])[-1], session):
-                    raise AuthError("missing or invalid CSRF token for %s" % name)
-            args = backend.validate(fields)
-            ctx = self.context(user, req.method)
-            ctx.files, ctx.session = req.files, session
-            result = backend.run(ctx, args)
-            objects, code = result.objects, result.exit_code
-            if not any(o["object_type"] == "header" for o in objects):
-                objects = [header_object(backend.header)] + objects
-            description = result.description or describe(code)
+            objects, code, description = self.run_backend(req, name, fields, user, how)
         except MigError as exc:
             objects, code = [error_object(exc.message)], exc.exit_code
             description = exc.description
@@ -227,6 +216,36 @@ class Dispatcher:
             body = render(objects, code, description, title, time.monotonic() - start)
         timing = "app;dur=%.2f" % ((time.monotonic() - start) * 1000)
         return Response(200, body, ctype, {"Server-Timing": timing})
+
+    def run_backend(self, req, name, fields, user, how, browser=None):
+        """CSRF check, validation and run of one backend for an authenticated user.
+
+        Shared by the form/JSON routes and the RPC interfaces (mig.web.rpc);
+        browser: whether the request may come from a browser (default
+        req.is_browser()).  Returns (objects, exit_code, description); raises
+        MigError for every refusal.
+        """
+        backend = self.backends.get(name)
+        if backend is None:
+            raise ClientError("no such operation: %s" % name)
+        session = req.session_id if how == "session" else ""
+        if backend.state_changing:
+            if req.method != "POST":
+                raise ClientError("%s changes state: use POST" % name)
+            if browser is None:
+                browser = req.is_browser()
+            needs_token = how == "session" or (how == "cert" and browser)
+            if needs_token and not auth.check_csrf(
+                    self.grid.secret, user, (fields.get("_csrf") or [""])[-1], session):
+                raise AuthError("missing or invalid CSRF token for %s" % name)
+        args = backend.validate(fields)
+        ctx = self.context(user, req.method)
+        ctx.files, ctx.session = req.files, session
+        result = backend.run(ctx, args)
+        objects, code = result.objects, result.exit_code
+        if not any(o["object_type"] == "header" for o in objects):
+            objects = [header_object(backend.header)] + objects
+        return objects, code, result.description or describe(code)
 
     # -- files -------------------------------------------------------------------------
     def _download(self, req, rel):

@@ -1,0 +1,98 @@
+"""Parameter sweeps (sweep, sweepstatus, sweepaction) and polite polling
+(jobchanges): many jobs from one request, and one cheap call for what changed."""
+
+import time
+
+from mig.backends import Field, backend
+from mig.backends.jobs import asctime
+from mig.core import jobs as J
+from mig.errors import ClientError
+from mig.render import objects as O
+
+STATE_COLUMNS = ("PENDING",) + J.STATES
+
+
+def _rows(grid, sweeps):
+    rows = []
+    for sweep in sorted(sweeps, key=lambda s: s["CREATED"]):
+        counts = grid.sweeps.counts(sweep)
+        rows.append((sweep["SWEEP_ID"], sweep["STATUS"], sweep["COUNT"])
+                    + tuple(counts.get(state, 0) for state in STATE_COLUMNS))
+    return rows
+
+
+def _table(grid, sweeps):
+    table = O.table("sweeplist", ("Sweep ID", "Sweep status", "Jobs") + STATE_COLUMNS,
+                    _rows(grid, sweeps))
+    table["empty"] = "No sweeps."
+    return table
+
+
+@backend("sweep", title="Parameter Sweep", header="Parameter Sweep", state_changing=True,
+         fields={"mrsltextarea_0": Field("text", required=True,
+                                         help="the job, with +NAME+ where a value goes and "
+                                              "+INDEX+ for the job's number"),
+                 "params": Field("text", required=True,
+                                 help="one per line: NAME=v1,v2,... or NAME=start:stop[:step]"),
+                 "mode": Field("word", default=("product",), help="product or zip"),
+                 "idempotency_key": Field("word", help="a retried request makes no second sweep")})
+def sweep(ctx, args):
+    """Create a parameter sweep: one job per combination, made as the queue drains."""
+    grid = ctx.grid
+    record = grid.sweeps.create(ctx.user, args["mrsltextarea_0"].replace("\r\n", "\n"),
+                                args["params"], args["mode"], grid.config.job_retries,
+                                args["idempotency_key"] or None)
+    grid.daemon.poke()
+    return O.Result([O.text("Sweep %s accepted: %d jobs." % (record["SWEEP_ID"], record["COUNT"])),
+                     _table(grid, [record])])
+
+
+@backend("sweepstatus", title="Sweeps", header="Sweeps",
+         fields={"sweep_id": Field("job_id", default=("*",), multi=True)})
+def sweepstatus(ctx, args):
+    """Your sweeps with their jobs per state (PENDING: not made yet)."""
+    import fnmatch
+    sweeps = [s for s in ctx.grid.sweeps.owned(ctx.user)
+              if any(fnmatch.fnmatchcase(s["SWEEP_ID"], p) for p in args["sweep_id"])]
+    if not sweeps and args["sweep_id"] != ["*"]:
+        raise ClientError("%s: You do not have any matching sweeps!" % ", ".join(args["sweep_id"]))
+    return O.Result([_table(ctx.grid, sweeps)])
+
+
+@backend("sweepaction", title="Parameter Sweep", header="Parameter Sweep", state_changing=True,
+         fields={"sweep_id": Field("job_id", required=True),
+                 "action": Field("word", required=True, help="cancel or resubmit")})
+def sweepaction(ctx, args):
+    """Cancel a whole sweep, or submit it again as a new sweep."""
+    grid = ctx.grid
+    if args["action"] == "cancel":
+        cancelled = grid.sweeps.cancel(ctx.user, args["sweep_id"])
+        message = "Sweep %s canceled (%d jobs canceled)." % (args["sweep_id"], cancelled)
+        shown = [grid.sweeps.get(ctx.user, args["sweep_id"])]
+    elif args["action"] == "resubmit":
+        record = grid.sweeps.resubmit(ctx.user, args["sweep_id"], grid.config.job_retries)
+        grid.daemon.poke()
+        message = "Sweep %s submitted again as %s." % (args["sweep_id"], record["SWEEP_ID"])
+        shown = [record]
+    else:
+        raise ClientError("unknown action %r: use cancel or resubmit" % args["action"])
+    return O.Result([O.text(message), _table(grid, shown)])
+
+
+@backend("jobchanges", title="Job Changes", header="Job Changes",
+         fields={"since": Field("text", default=("0",),
+                                help="seconds since the epoch, from the previous reply")})
+def jobchanges(ctx, args):
+    """Jobs that changed state since a time: poll this instead of every job's status."""
+    try:
+        since = float(args["since"])
+    except ValueError:
+        raise ClientError("since must be a number of seconds, like 1790000000.5") from None
+    now = time.time()
+    jobs = ctx.grid.jobs
+    changed = jobs.changed_since(ctx.user, since)
+    rows = [(job_id, jobs.index[job_id].state, "%.6f" % jobs.index[job_id].changed,
+             asctime(jobs.index[job_id].changed)) for job_id in changed]
+    return O.Result([O.text("now: %.6f" % now),
+                     O.table("changedjobs", ("Job ID", "Status", "Changed", "Changed (UTC)"),
+                             rows)])
