@@ -259,8 +259,10 @@ class LocalGrid(_API):
     def __init__(self, folder=None, user="me", cores=None):
         from mig import config as cfg
         from mig.appliance import Grid, init_state
+        self.temporary = folder is None  # a folder we made is removed again on close
         folder = folder or tempfile.mkdtemp(prefix="mig-local-")
         config = cfg.load(folder, local_slots=cores)
+        self.folders = (folder, config.work_root)
         init_state(config)
         self.grid = Grid(config)
         if not self.grid.users.exists(user):
@@ -313,6 +315,10 @@ class LocalGrid(_API):
 
     def close(self):
         self.grid.stop()
+        if self.temporary:
+            import shutil
+            for folder in self.folders:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def connect(url=None, local=False, **options):
