@@ -153,7 +153,9 @@ def jobman(ctx, args):
                        "actions": [("cancel", "Cancel"), ("freeze", "Freeze"),
                                    ("thaw", "Thaw"), ("resubmit", "Resubmit")]}
     table["empty"] = "No jobs match."
-    return O.Result([form, O.text("%d job%s match." % (matched, "" if matched == 1 else "s")),
+    return O.Result([form, {"object_type": "links", "links": [(page_url("sweepstatus"),
+                                                                "Parameter sweeps")]},
+                     O.text("%d job%s match." % (matched, "" if matched == 1 else "s")),
                      table, {"object_type": "pager", "page": page, "pages": near,
                              "href": href}])
 
@@ -266,7 +268,18 @@ def _tabs(active):
     return {"object_type": "tabs", "tabs": [
         (page_url("submitjob", style=style), label, style == active)
         for style, label in (("fields", "Fields"), ("textarea", "mRSL text"),
-                             ("files", "Upload files"))]}
+                             ("files", "Upload files"), ("sweep", "Parameter sweep"))]}
+
+
+def sweep_form():
+    return {"object_type": "form", "action": "sweep", "submit": "Submit sweep", "fields": [
+        {"name": "mrsltextarea_0", "label": "Job description", "type": "textarea", "rows": 10,
+         "value": "::EXECUTE::\necho +x+ +y+\n\n::JOBNAME::\nsweep-+INDEX+\n",
+         "help": "+name+ is replaced by a parameter's value, +INDEX+ by the job's number"},
+        {"name": "params", "label": "Parameters", "type": "textarea", "rows": 4,
+         "value": "x=1:11\ny=a,b,c", "help": "one per line: name=v1,v2,... or name=start:stop[:step]"},
+        {"name": "mode", "label": "Combine", "type": "select", "value": "product",
+         "options": [("product", "every combination"), ("zip", "n-th values together")]}]}
 
 
 def textarea_form(ctx, text=None, error=None):
@@ -305,6 +318,8 @@ def submitjob(ctx, args):
         form = textarea_form(ctx)
     elif style == "files":
         form = files_form()
+    elif style == "sweep":
+        form = sweep_form()
     else:
         style, form = "fields", fields_form()
     return O.Result([_tabs(style), form])

@@ -44,7 +44,10 @@ def sweep(ctx, args):
                                 args["idempotency_key"] or None)
     grid.daemon.poke()
     return O.Result([O.text("Sweep %s accepted: %d jobs." % (record["SWEEP_ID"], record["COUNT"])),
-                     _table(grid, [record])])
+                     _table(grid, [record]),
+                     {"object_type": "links", "links": [
+                         ("/cgi-bin/sweepstatus.py?sweep_id=%s" % record["SWEEP_ID"],
+                          "Follow the sweep"), ("/cgi-bin/jobman.py", "Jobs")]}])
 
 
 @backend("sweepstatus", title="Sweeps", header="Sweeps",
@@ -56,7 +59,17 @@ def sweepstatus(ctx, args):
               if any(fnmatch.fnmatchcase(s["SWEEP_ID"], p) for p in args["sweep_id"])]
     if not sweeps and args["sweep_id"] != ["*"]:
         raise ClientError("%s: You do not have any matching sweeps!" % ", ".join(args["sweep_id"]))
-    return O.Result([_table(ctx.grid, sweeps)])
+    objects = [_table(ctx.grid, sweeps)]
+    for one in sweeps if len(sweeps) <= 20 else []:  # buttons for the sweeps on screen
+        if one["STATUS"] == "ACTIVE":
+            objects.append({"object_type": "post_button", "backend": "sweepaction",
+                            "fields": {"sweep_id": one["SWEEP_ID"], "action": "cancel"},
+                            "text": "Cancel %s" % one["SWEEP_ID"],
+                            "confirm": "Cancel every job of this sweep?"})
+        objects.append({"object_type": "post_button", "backend": "sweepaction",
+                        "fields": {"sweep_id": one["SWEEP_ID"], "action": "resubmit"},
+                        "text": "Resubmit %s" % one["SWEEP_ID"]})
+    return O.Result(objects)
 
 
 @backend("sweepaction", title="Parameter Sweep", header="Parameter Sweep", state_changing=True,

@@ -215,3 +215,16 @@ def test_whole_journey(browser, portal, tmp_path):
     browser.get(portal.url + "/cgi-bin/jobman.py?state=FINISHED")
     assert "3 jobs match." in page_text(browser)  # one per submit style
     step_output_cancel_password_logout(browser, portal)
+
+
+def test_sweep_from_the_portal(browser, portal):
+    login(browser, portal, "alice", "first-password")
+    wait_text(browser, "Welcome")
+    browser.get(portal.url + "/cgi-bin/submitjob.py?style=sweep")
+    fill(browser, "params", "x=1:4\ny=a,b")
+    browser.find_element(By.XPATH, "//button[text()='Submit sweep']").click()
+    wait_text(browser, "accepted: 6 jobs.")
+    browser.find_element(By.LINK_TEXT, "Follow the sweep").click()
+    WebDriverWait(browser, 60).until(lambda d: (d.refresh() or True) and
+                                     " 6 0 0 0 0 0 0 6 " in " ".join(page_text(d).split()) + " ")
+    assert "Resubmit sweep_" in page_text(browser)
