@@ -5,6 +5,7 @@ their own issues; the pages show what exists now."""
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime
 from mig.backends.portal import page_url
+from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import access, jobspec
 from mig.core import jobs as J
 from mig.errors import ClientError
@@ -181,7 +182,7 @@ def downloads(ctx, args):
     objects = [O.table("downloads", ("File", "What"), rows),
                O.text("The password of your PKCS#12 file: %s" % account.get("p12_password", "")),
                O.text("The MiG user scripts and a Python client are described in Docs.")]
-    return O.Result(objects)
+    return O.Result(objects + script_download_objects())
 
 
 @backend("download", title="Download", header="Download",
@@ -253,6 +254,20 @@ def docs(ctx, args):
     topic = args["topic"]
     builders = {"start": _docs_start, "mrsl": _docs_mrsl, "states": _docs_states,
                 "curl": _docs_curl}
+    titles = dict(DOC_TOPICS)
+    if args["search"] or args["show"]:  # MiG's migdoc: search=WORD (or *), show=TOPIC
+        wanted = args["show"] or args["search"]
+        found = [t for t, title in DOC_TOPICS if wanted == "*" or wanted.lower() in t or
+                 wanted.lower() in title.lower()]
+        if not found:
+            return O.Result([O.text("No topics matching %s" % wanted)])
+        if args["show"]:
+            objects = []
+            for name in found:
+                objects += [O.header(titles[name])] + builders[name]()
+            return O.Result(objects)
+        return O.Result([O.table("topics", ("Topic", "Title"),
+                                 [(name, titles[name]) for name in found])])
     if topic not in builders:
         raise ClientError("No topics matching %r" % topic)
     tabs = {"object_type": "tabs", "tabs": [(page_url("docs", topic=t), label, t == topic)

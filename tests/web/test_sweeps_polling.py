@@ -55,3 +55,16 @@ def test_sweep_runs_every_combination_and_can_be_cancelled(appliance_factory):
     assert exit_code(reply) == 0 and "canceled" in reply
     reply = call(conn, token, "sweepstatus", [("sweep_id", big)])
     assert re.search(r"^%s\s+CANCELED\s+100000\s+0\b" % big, reply, re.M), reply
+
+
+def test_docs_search_and_show_as_migdoc_uses_them(appliance_factory):
+    app = appliance_factory()
+    alice = app.add_user("alice")
+    app.start()
+    conn = https_connection(app)
+    topics = call(conn, alice["token"], "docs", [("search", "*")])
+    assert exit_code(topics) == 0 and "mrsl" in topics and "states" in topics
+    shown = call(conn, alice["token"], "docs", [("show", "states")])
+    assert "RETRY" in shown and "Can become" in shown
+    assert "No topics matching nothing-like-this" in call(conn, alice["token"], "docs",
+                                                          [("search", "nothing-like-this")])
