@@ -47,6 +47,13 @@ def _each(ctx, patterns, on_path, home=None):
     return _each_path(view, patterns, one)
 
 
+def _number(value, name):
+    """A 'number' field as an int (the field check already allows digits only)."""
+    if len(value) > 18:
+        raise InvalidArgument("%s: %s... is too large" % (name, value[:20]))
+    return int(value)
+
+
 def _result(name, flags, objects_code):
     """MiG's verbose flag adds '<op> using flag: X' lines before the output."""
     objects, code = objects_code
@@ -140,8 +147,10 @@ def grep(ctx, args):
 
 
 def _show_lines(ctx, args, name, function):
+    count = _number(args["lines"], "lines")
+
     def one(rel, _path):
-        return [O.file_output(function(ctx.home, rel, int(args["lines"])), rel)]
+        return [O.file_output(function(ctx.home, rel, count), rel)]
     return _result(name, args["flags"], _each(ctx, args["path"], one))
 
 
@@ -208,8 +217,10 @@ def touch(ctx, args):
                  "flags": Field("flags", help="v: name the flags used")})
 def truncate(ctx, args):
     """Cut files to size bytes (default 0)."""
+    size = _number(args["size"], "size")
+
     def one(rel, _path):
-        F.truncate_file(ctx.home, rel, int(args["size"]))
+        F.truncate_file(ctx.home, rel, size)
         return []
     return _result("truncate", args["flags"], _each(ctx, args["path"], one))
 
@@ -226,6 +237,21 @@ def rmdir(ctx, args):
 
 
 # -- archives ---------------------------------------------------------------------------
+def _changing(names, title, fields):
+    """Register one state-changing backend under several MiG names (zip is also pack)."""
+    def register(run):
+        for name in names:
+            backend(name, title=title, header=title, state_changing=True, fields=fields)(run)
+        return run
+    return register
+
+
+@_changing(("zip", "pack"), "ZIP/TAR archiver", {
+    "src": _paths("file(s) or folder(s) to pack; wildcards allowed"),
+    "dst": Field("path", required=True,
+                 help="the archive: .zip, .tar, .tar.gz, .tar.bz2 or .tar.xz"),
+    "current_dir": Field("path", default=(".",), help="the folder src and dst are relative to"),
+    "flags": Field("flags", help="v: name the flags used")})
 def _zip(ctx, args):
     """Pack files and folders into a .zip or tar archive (the name decides which)."""
     current = norm(args["current_dir"])
@@ -257,18 +283,10 @@ def _zip(ctx, args):
     return _result("zip", args["flags"], (objects, code))
 
 
-ZIP_FIELDS = {"src": _paths("file(s) or folder(s) to pack; wildcards allowed"),
-              "dst": Field("path", required=True,
-                           help="the archive: .zip, .tar, .tar.gz, .tar.bz2 or .tar.xz"),
-              "current_dir": Field("path", default=(".",),
-                                   help="the folder src and dst are relative to"),
-              "flags": Field("flags", help="v: name the flags used")}
-backend("pack", title="ZIP/TAR archiver", header="ZIP/TAR archiver", state_changing=True,
-        fields=ZIP_FIELDS)(_zip)
-backend("zip", title="ZIP/TAR archiver", header="ZIP/TAR archiver", state_changing=True,
-        fields=ZIP_FIELDS)(_zip)
-
-
+@_changing(("unzip", "unpack"), "ZIP/TAR unpacker", {
+    "src": _paths("archive(s); wildcards allowed"),
+    "dst": Field("path", default=(".",), help="the folder to unpack into (created when missing)"),
+    "flags": Field("flags", help="v: name the flags used")})
 def _unzip(ctx, args):
     """Unpack .zip and tar archives (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz) into dst."""
     dst = norm(args["dst"])
@@ -281,15 +299,6 @@ def _unzip(ctx, args):
             [O.text("The zip/tar archive %s was unpacked in %s" % (rel, dst))]
     return _result("unzip", args["flags"], _each(ctx, args["src"], one))
 
-
-UNZIP_FIELDS = {"src": _paths("archive(s); wildcards allowed"),
-                "dst": Field("path", default=(".",),
-                             help="the folder to unpack into (created when missing)"),
-                "flags": Field("flags", help="v: name the flags used")}
-backend("unpack", title="ZIP/TAR unpacker", header="ZIP/TAR unpacker", state_changing=True,
-        fields=UNZIP_FIELDS)(_unzip)
-backend("unzip", title="ZIP/TAR unpacker", header="ZIP/TAR unpacker", state_changing=True,
-        fields=UNZIP_FIELDS)(_unzip)
 
 
 def unpack_upload(ctx, rel, submit=False):

@@ -15,7 +15,7 @@ import re
 import time
 
 from mig.backends import Field, backend
-from mig.errors import ClientError, FileNotFound, InvalidArgument
+from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError
 from mig.render import objects as O
 
 QUEUE_DIR = "message_queues"
@@ -51,6 +51,8 @@ def _queue(home, name, must_exist=True):
         raise InvalidArgument("Invalid queue name: '%s' (letters, digits, '.', '_' and '-'; "
                               "not starting with '.')" % name[:80])
     path = home.resolve(os.path.join(QUEUE_DIR, name))
+    if os.path.islink(path):
+        raise ClientError("'%s' is a link, not a queue" % name)
     if must_exist and not os.path.isdir(path):
         raise FileNotFound("No such queue: '%s' (create it first)" % name)
     return path
@@ -144,13 +146,17 @@ def mqueue(ctx, args):
         return O.Result([header, O.error('Invalid action "%s" (supported: %s)'
                                          % (action, ", ".join(ACTIONS)))],
                         ClientError.exit_code)
-    if args["iosessionid"]:
-        raise ClientError("job session access (iosessionid) is not supported here: call "
-                          "mqueue with your own certificate")
-    with _locked(ctx.home) as base:
-        try:
+    code = 0
+    try:
+        if args["iosessionid"]:
+            raise ClientError("job session access (iosessionid) is not supported here: call "
+                              "mqueue with your own certificate")
+        with _locked(ctx.home) as base:
             objects = _act(ctx.home, base, action, args["queue"], args["msg"], args["msg_id"])
-        except OSError as exc:
-            raise ClientError("Could not %s on '%s' queue: %s"
-                              % (action, args["queue"], exc.strerror or exc)) from None
-    return O.Result([header] + objects)
+    except MigError as exc:
+        objects, code = [O.error(exc.message)], exc.exit_code
+    except OSError as exc:
+        objects = [O.error("Could not %s on '%s' queue: %s"
+                           % (action, args["queue"], exc.strerror or exc))]
+        code = ClientError.exit_code
+    return O.Result([header] + objects, code)

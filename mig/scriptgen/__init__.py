@@ -12,6 +12,7 @@ of scripts.
 import importlib.resources
 import io
 import string
+import textwrap
 import time
 import zipfile
 
@@ -62,7 +63,8 @@ def help_text(op):
     lines = ["Usage: %s [OPTIONS] %s" % (script_name(op), spec.args), spec.summary, "",
              "Options:"]
     lines += ["  %s%s" % (flag.ljust(width), text) for flag, text in spec.options + COMMON_OPTIONS]
-    lines += ["", "Request: %s" % spec.request, "Exit status: %s" % EXIT_STATUS]
+    lines += [""] + textwrap.wrap("Request: %s" % spec.request, 78, subsequent_indent="  ")
+    lines += textwrap.wrap("Exit status: %s" % EXIT_STATUS, 78, subsequent_indent="  ")
     lines += ["Example: %s" % example for example in spec.examples]
     return "\n".join(lines)
 
@@ -71,7 +73,8 @@ def render_script(op):
     spec = OPS[op]
     return template("script.sh").substitute(
         script=script_name(op), summary=spec.summary, version=__version__, help=help_text(op),
-        optspec=optspec(op), flags=spec.flags, min_args=spec.min_args, body=spec.body.strip())
+        optspec=optspec(op), flags=spec.flags + ("v" if spec.verbose_flag else ""),
+        min_args=spec.min_args, body=spec.body.strip())
 
 
 def user_conf(server, user):

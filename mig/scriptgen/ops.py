@@ -22,6 +22,7 @@ class Op:
     body: str = ""
     examples: tuple = ()
     upstream: bool = True  # False: an operation upstream MiG has no script for
+    verbose_flag: bool = True  # False: the backend takes no flags, so -v stays local
 
 
 PATHS = 'mig_post %s "" "${@/#/path=}"'
@@ -158,19 +159,21 @@ OPS = {
                    "JOBID...", min_args=1, request="POST jobfeasible.py: job_id",
                    body=JOBS % ("jobfeasible", ""), examples=("migfeasible.sh JOBID",),
                    upstream=False),
-    "liveio": Op("Copy files from or to a running job.",
-                 "get|put JOBID SRC... DST", min_args=4,
+    "liveio": Op("Exchange files with a running job: get copies files of your home into "
+                 "the job's folder, put copies the job's files (e.g. JOBID.stdout) into your "
+                 "home.", "get|put JOBID SRC... DST", min_args=4,
                  request="POST liveio.py: action (raw), src, job_id, dst",
                  body='mig_word "$1"\naction=$1 job=$2\nshift 2\nsources=("${@:1:$#-1}")\n'
                       'mig_post liveio "&action=$action" "${sources[@]/#/src=}" '
                       '"job_id=$job" "dst=${!#}"',
-                 examples=("migliveio.sh get JOBID JOBID.stdout out",)),
+                 examples=("migliveio.sh put JOBID JOBID.stdout live",
+                           "migliveio.sh get JOBID hello.txt ."), verbose_flag=False),
     "mqueue": Op("Use message queues: create, remove, send, receive, show, listqueues, "
                  "listmessages.", "ACTION [QUEUE [MESSAGE]]", min_args=1,
                  request="POST mqueue.py: action (raw), queue, msg",
                  body='mig_word "$1"\nmig_post mqueue "&action=$1" "queue=$2" "msg=$3"',
                  examples=("migmqueue.sh create q1", "migmqueue.sh send q1 hello",
-                           "migmqueue.sh receive q1")),
+                           "migmqueue.sh receive q1"), verbose_flag=False),
     "doc": Op("Show the built-in documentation (the topics when no TOPIC is given).",
               "[TOPIC...]", request="POST docs.py: search, show",
               body='if [ $# -eq 0 ]; then\n'
@@ -178,7 +181,7 @@ OPS = {
                    'else\n'
                    '    mig_post docs "" "search=" "show=$*"\n'
                    'fi',
-              examples=("migdoc.sh",)),
+              examples=("migdoc.sh",), verbose_flag=False),
     "test": Op("Test the scripts against the server in a scratch folder (all operations "
                "when no OP is given); exits non-zero if a test fails.", "[OP...]",
                (("-p PREFIX", "the scratch folder in your home (default migtest-PID); "

@@ -24,18 +24,20 @@ mig_die() {  # MESSAGE: a usage or configuration error
     exit 2
 }
 
-mig_main() {  # OPTSPEC FLAGLETTERS MIN_ARGS ARGS...: options, arguments, configuration
+mig_main() {  # OPTSPEC FLAGS MIN_ARGS ARGS...: options, arguments, configuration
+    # FLAGS: the options that are also server flags (sent in flags=)
     local spec="c:s:vVh$1" flags=$2 min=$3 opt OPTIND=1
     shift 3
     while getopts ":$spec" opt; do
         case $opt in
             c) MIG_CONF=$OPTARG ;;
             s) MIG_SERVER=$OPTARG ;;
-            v) MIG_VERBOSE=1 MIG_FLAGS+=v ;;
+            v) MIG_VERBOSE=1  # and the server's flag v, where the backend takes flags
+               case $flags in *v*) MIG_FLAGS+=v ;; esac ;;
             V) echo "MiG appliance user scripts @@version"; exit 0 ;;
             h) mig_usage; exit 0 ;;
-            :) mig_usage >&2; mig_die "option -$OPTARG needs a value" ;;
-            \?) mig_usage >&2; mig_die "unknown option -$OPTARG" ;;
+            :) mig_die "option -$OPTARG needs a value (see $MIG_SCRIPT -h)" ;;
+            \?) mig_die "unknown option -$OPTARG (see $MIG_SCRIPT -h)" ;;
             *) # MIG_OPT_x holds the value of option -x (1 for a switch)
                printf -v "MIG_OPT_$opt" '%s' "${OPTARG:-1}"
                # server flags are lower case letters: migstatus -S sends s
@@ -44,7 +46,7 @@ mig_main() {  # OPTSPEC FLAGLETTERS MIN_ARGS ARGS...: options, arguments, config
         unset OPTARG
     done
     shift $((OPTIND - 1))
-    [ $# -ge "$min" ] || { mig_usage >&2; mig_die "missing arguments"; }
+    [ $# -ge "$min" ] || { mig_usage | head -n 1 >&2; mig_die "missing arguments"; }
     MIG_ARGS=("$@")
     mig_configure
 }
@@ -265,7 +267,7 @@ mig_selftest() {  # PREFIX [OP...]: run the other scripts against the server in 
             truncate) step truncate truncate -n 0 "$prefix/empty.txt" ;;
             cp) step cp cp "$prefix/hello.txt" "$prefix/copy.txt" ;;
             mv) step mv mv "$prefix/hello.txt" "$prefix/moved.txt"
-                step mv mv "$prefix/moved.txt" "$prefix/hello.txt" ;;
+                step "mv back" mv "$prefix/moved.txt" "$prefix/hello.txt" ;;
             zip) step zip zip "$prefix/hello.txt" "$prefix/test.zip" ;;
             unzip) step unzip unzip "$prefix/test.zip" "$prefix/unzipped" ;;
             get) step get get "$prefix/hello.txt" "$local_dir/got"
