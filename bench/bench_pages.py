@@ -18,7 +18,10 @@ them.  The state folder is generated once under build/ and reused:
 Then the benchmark starts the appliance on that folder (and times the
 start: the server reads every record), logs both users in with their
 passwords (POST /login, cookie mig_session) and GETs every portal page
-several times on one keep-alive connection per user.  The server time is
+(Dashboard, Jobs with paging and filters, the job page, Submit Job, Settings,
+the listing pages, Docs, Files, Shell, Sweeps, one job's txt status)
+several times on one keep-alive connection per user.  A page whose backend
+is not in this version's registry is skipped with a note.  The server time is
 the ``Server-Timing: app;dur=<ms>`` header (dispatch: from reading the form
 to the rendered body); the client wall time includes TLS and HTTP.
 
@@ -30,10 +33,14 @@ is stopped by its PID in a finally block.
     python3 bench/bench_pages.py [--jobs 1000000] [--repeat 5] [--fresh]
                                  [--state build/bench-pages-state] [--json FILE]
 
-``--fresh`` deletes the state folder and generates it again (about a minute
-for the files, plus the time to delete the old ones).  Without it the folder
-is reused when its marker (bench_pages.json) matches --jobs and the seed and
-is less than 30 days old.  Not part of ``make bench``: it is too slow.
+``--fresh`` deletes the state folder and generates it again.  Without it the
+folder is reused when its marker (bench_pages.json, written last) matches
+--jobs and the seed and is less than 30 days old.  The server's stderr goes
+to build/bench-pages-server.stderr.  Not part of ``make bench``: too slow.
+On the 2-core reference VM generating takes about 1.5 minutes (plus about
+2 minutes to delete an old folder with --fresh), and the appliance's own
+start on a million record files takes 3 to 5 minutes, because it reads
+every file (see docs/performance.md); the pages themselves take under 30 s.
 
 Not measured as a page: ``jobstatus.py`` without a job_id, which lists every
 job of the caller (a script API; for heavy that is 1,000,000 jobs).
@@ -269,10 +276,12 @@ def generate(state, jobs, seed=SEED):
 
 
 def remove_state(state):
-    """The state folder and its job work folder (beside it when running as root)."""
+    """The state folder and its job work folder (outside it when running as root)."""
     started = time.perf_counter()
-    for path in (state, state.rstrip("/") + "-work"):
-        if os.path.isdir(path):
+    work = cfg.load(state).work_root if os.path.exists(os.path.join(state, "config.ini")) \
+        else None
+    for path in (state, work):
+        if path and os.path.isdir(path):
             shutil.rmtree(path)
     return time.perf_counter() - started
 
@@ -448,6 +457,7 @@ def pages(samples, name_part, now):
         ("docs topic=mrsl", lambda s: "/cgi-bin/docs.py?topic=mrsl"),
         ("fileman", lambda s: "/cgi-bin/fileman.py"),
         ("shell", lambda s: "/cgi-bin/shell.py"),
+        ("sweepstatus (no sweeps)", lambda s: "/cgi-bin/sweepstatus.py"),
         ("jobstatus one job (txt)",
          lambda s: "/cgi-bin/jobstatus.py?output_format=txt&job_id=" + s["finished"]),
     ]
@@ -522,8 +532,8 @@ def main(argv=None):
                 except C.BenchError as exc:
                     row[user] = {"error": str(exc).splitlines()[0][:300]}
                 row[user]["path"] = path
-            if label == "fileman" and "no such operation" in row["heavy"].get("error", ""):
-                skipped.append((label, "not in the backend registry"))
+            if "no such operation" in row["heavy"].get("error", ""):
+                skipped.append((label, "not in the backend registry of this version"))
                 continue
             results.append(row)
             print("  %-30s heavy %8s ms   light %6s ms" % (

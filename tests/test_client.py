@@ -114,3 +114,24 @@ def test_conf_file_is_read(tmp_path):
     assert values["migserver"] == "https://grid.example:8443"
     assert values["certfile"].endswith("/x.crt") and not values["certfile"].startswith("~")
     assert json.dumps(values)
+
+
+def test_client_is_downloadable_and_works_as_one_file(appliance_factory, tmp_path):
+    """The Downloads page serves client.py; that single file is a working client."""
+    import subprocess
+    import sys
+    app = appliance_factory()
+    alice = app.add_user("alice")
+    app.start()
+    data = app.curl(alice, "--fail", "URL/cgi-bin/download.py?what=client")
+    (tmp_path / "client.py").write_text(data)
+    program = ("import client\n"
+               "g = client.connect(%r, token=%r, ca=%r)\n"
+               "j = g.submit('::EXECUTE::\\necho standalone\\n')\n"
+               "g.wait(j, timeout=60)\n"
+               "print(g.output(j), end='')\n" % (app.url, alice["token"], app.ca))
+    result = subprocess.run([sys.executable, "-c", program], cwd=str(tmp_path),
+                            capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "standalone\n"

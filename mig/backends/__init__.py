@@ -112,7 +112,7 @@ def backend(name, title=None, fields=None, state_changing=False, header="", help
 
 def load_all():
     """Import every backend module so that they register themselves."""
-    from mig.backends import fileman, fileops, files, jobs, mqueue, pages, portal, scripts, shell, sweeps  # noqa: F401  (registration side effect)
+    from mig.backends import fileman, fileops, files, jobs, mqueue, pages, portal, scripts, shell, sweeps, transfer  # noqa: F401  (registration side effect)
     return REGISTRY
 
 

@@ -2,6 +2,8 @@
 Downloads and the built-in Docs.  Their management features arrive with
 their own issues; the pages show what exists now."""
 
+import importlib.resources
+
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime
 from mig.backends.portal import page_url
@@ -170,7 +172,9 @@ DOWNLOADS = (("ca", "The grid's CA certificate (PEM): let curl and browsers trus
              ("key", "Your private key (PEM); keep it secret", "user.key",
               "application/x-pem-file"),
              ("p12", "Your certificate and key as PKCS#12 for browsers", "user.p12",
-              "application/x-pkcs12"))
+              "application/x-pkcs12"),
+             ("client", "The Python client (one stdlib-only file; see Docs)", "client.py",
+              "text/x-python"))
 
 
 @backend("downloads", title="Downloads", header="Downloads")
@@ -191,11 +195,14 @@ def download(ctx, args):
     """One of the files listed on the Downloads page, as a file."""
     for what, _text, filename, ctype in DOWNLOADS:
         if what == args["what"]:
-            account = ctx.grid.users.get(ctx.user)
-            path = (ctx.grid.config.path("ca", "ca.crt") if what == "ca"
-                    else account[{"cert": "cert", "key": "key", "p12": "p12"}[what]])
-            with open(path, "rb") as handle:
-                data = handle.read()
+            if what == "client":  # from the package, so it also works from the zipapp
+                data = importlib.resources.files("mig").joinpath("client.py").read_bytes()
+            else:
+                account = ctx.grid.users.get(ctx.user)
+                path = (ctx.grid.config.path("ca", "ca.crt") if what == "ca"
+                        else account[{"cert": "cert", "key": "key", "p12": "p12"}[what]])
+                with open(path, "rb") as handle:
+                    data = handle.read()
             return O.Result([{"object_type": "binary", "data": data, "filename": filename,
                               "content_type": ctype}])
     raise ClientError("nothing to download as %r" % args["what"])

@@ -46,23 +46,13 @@ def _write(path, data, mode):
                  "script_dir": Field("path", default=("AUTO",),
                                      help="the folder in your home (AUTO: %s)"
                                           % scriptgen.FOLDER),
-                 "flags": Field("flags")},
-         help="The MiG user scripts: GET lists what can be made; POST writes every script, "
+                 "flags": Field("flags")}, state_changing=True,
+         help="The MiG user scripts: writes every script, "
               "miglib.sh and your miguser.conf into script_dir (default mig_user_scripts/) "
               "in your home, and all of them into script_dir.zip beside it.")
 def scripts(ctx, args):
     """Make the user scripts (see the help above)."""
     _check(args["lang"], args["flavor"])
-    if ctx.method != "POST":
-        rows = [(lang, flavor, "%s; %s" % (LANGS[lang], FLAVORS[flavor]))
-                for lang in LANGS for flavor in FLAVORS]
-        table = O.table("scriptkinds", ("lang", "flavor", "What"), rows)
-        ops = O.table("scripts", ("Script", "What"),
-                      [(scriptgen.script_name(op), spec.summary)
-                       for op, spec in scriptgen.OPS.items()])
-        return O.Result([table, O.text("POST to make them in your home, in %s/ and %s.zip; "
-                                       "or download them with scriptsdownload."
-                                       % (scriptgen.FOLDER, scriptgen.FOLDER)), ops])
     rel = args["script_dir"]
     rel = scriptgen.FOLDER if rel in ("", "AUTO") else rel.strip("/")
     folder = ctx.home.resolve(rel)

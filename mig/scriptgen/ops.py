@@ -175,13 +175,18 @@ OPS = {
                  examples=("migmqueue.sh create q1", "migmqueue.sh send q1 hello",
                            "migmqueue.sh receive q1"), verbose_flag=False),
     "doc": Op("Show the built-in documentation (the topics when no TOPIC is given).",
-              "[TOPIC...]", request="POST docs.py: search, show",
+              "[TOPIC...]",
+              request="POST docs.py: search, show (one request per TOPIC)",
               body='if [ $# -eq 0 ]; then\n'
                    '    mig_post docs "" "search=*" "show="\n'
-                   'else\n'
-                   '    mig_post docs "" "search=" "show=$*"\n'
-                   'fi',
-              examples=("migdoc.sh",), verbose_flag=False),
+                   '    exit\n'
+                   'fi\n'
+                   'status=0\n'
+                   'for topic in "$@"; do\n'
+                   '    mig_post docs "" "search=" "show=$topic" || status=$?\n'
+                   'done\n'
+                   'exit $status',
+              examples=("migdoc.sh", "migdoc.sh mrsl"), verbose_flag=False),
     "test": Op("Test the scripts against the server in a scratch folder (all operations "
                "when no OP is given); exits non-zero if a test fails.", "[OP...]",
                (("-p PREFIX", "the scratch folder in your home (default migtest-PID); "

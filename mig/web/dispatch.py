@@ -2,7 +2,10 @@
 
 Routes: ``/cgi-bin/NAME.py`` and ``/wsgi-bin/NAME.py`` (MiG's URLs, txt or
 html by ``output_format``), ``/api/NAME`` (JSON by default), file GET and
-PUT/CERTPUT under ``/cert_redirect/``, and the public landing page.
+PUT/CERTPUT under ``/cert_redirect/``, share link GET and SHAREPUT/PUT under
+``/share_redirect/ID/`` (no credentials: the link id is the key), and the
+public landing page.  Backends in transfer.SHARE_ACCESS also run for a
+``share_id`` field instead of credentials, on the shared folder only.
 Backends never see HTTP: they get validated arguments and a Context, and
 return output objects; every MigError becomes a MiG error reply here.
 """
@@ -16,6 +19,7 @@ import time
 import urllib.parse
 
 from mig import backends as B
+from mig.backends import transfer as T
 from mig.backends.files import put_file
 from mig.core import auth
 from mig.core.files import Home
@@ -114,6 +118,8 @@ class Dispatcher:
                 return self._backend(req, path[len(prefix):-3], "html")
         if path.startswith("/api/"):
             return self._backend(req, path[len("/api/"):].strip("/"), "json")
+        if path.startswith("/share_redirect/"):
+            return self._share_file(req, path[len("/share_redirect/"):])
         if path.startswith("/cert_redirect/") or path == "/cert_redirect":
             rel = path[len("/cert_redirect"):].lstrip("/")
             if req.method in ("GET", "HEAD"):
@@ -160,7 +166,7 @@ class Dispatcher:
     # -- backends --------------------------------------------------------------------
     def _read_fields(self, req):
         fields = parse_form(req.query)
-        if req.method in ("POST", "PUT"):
+        if req.method in ("POST", "PUT") and not getattr(req, "keep_body", False):
             length = req.content_length()
             if length > MAX_FORM_BYTES:
                 raise ClientError("request body too large")
@@ -177,6 +183,8 @@ class Dispatcher:
 
     def _backend(self, req, name, default_format):
         start = time.monotonic()
+        # rangefileaccess reads a PUT body itself (raw bytes, not a form): ctx.body
+        req.keep_body = req.method == "PUT" and name in T.RAW_BODY
         fields = self._read_fields(req)
         fmt = (fields.get("output_format") or [default_format])[-1]
         if fmt not in FORMATS:
@@ -187,14 +195,20 @@ class Dispatcher:
         try:
             if backend is None:
                 raise ClientError("no such operation: %s" % name)
-            try:
-                user, how = self.authenticate(req)
-            except AuthError:
-                if fmt == "html" and req.method == "GET":
-                    return redirect("/login?" + urllib.parse.urlencode({"next": req.path}))
-                raise
+            share_id = (fields.get("share_id") or [""])[-1] if name in T.SHARE_ACCESS else ""
+            if share_id:  # a share link, not a login: the owner's files, confined to the share
+                req.share_home = T.share_home(self.grid, share_id, name)
+                user, how = req.share_home.owner, "share"
+            else:
+                try:
+                    user, how = self.authenticate(req)
+                except AuthError:
+                    if fmt == "html" and req.method == "GET":
+                        return redirect("/login?" + urllib.parse.urlencode({"next": req.path}))
+                    raise
             session = req.session_id if how == "session" else ""
-            page = html_render.Page(user, auth.csrf_token(self.grid.secret, user, session), name)
+            page = html_render.Page(active=name) if how == "share" else \
+                html_render.Page(user, auth.csrf_token(self.grid.secret, user, session), name)
             objects, code, description = self.run_backend(req, name, fields, user, how)
         except MigError as exc:
             objects, code = [error_object(exc.message)], exc.exit_code
@@ -238,9 +252,18 @@ class Dispatcher:
             if needs_token and not auth.check_csrf(
                     self.grid.secret, user, (fields.get("_csrf") or [""])[-1], session):
                 raise AuthError("missing or invalid CSRF token for %s" % name)
+        if how == "share" and "share_id" not in backend.fields:
+            fields = {k: v for k, v in fields.items() if k != "share_id"}
         args = backend.validate(fields)
         ctx = self.context(user, req.method)
         ctx.files, ctx.session = req.files, session
+        ctx.base_url = request_base_url(req, self.grid.config)
+        # transfer backends: Content-Range (uploadchunked), the raw PUT body (rangefileaccess)
+        ctx.headers = req.headers
+        if getattr(req, "keep_body", False):
+            ctx.body, ctx.body_length = req.rfile, req.content_length()
+        if how == "share":
+            ctx.home = req.share_home
         result = backend.run(ctx, args)
         objects, code = result.objects, result.exit_code
         if not any(o["object_type"] == "header" for o in objects):
@@ -278,6 +301,41 @@ class Dispatcher:
         except MigError as exc:
             ok, lines = False, [exc.message]
         return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)))
+
+    def _share_file(self, req, rest):
+        """GET/HEAD or SHAREPUT/PUT /share_redirect/ID/PATH: no credentials, the id is the key.
+
+        Unknown, expired or deleted links and missing files are HTTP 404, a
+        missing access right 403; upload replies are CERTPUT's 0/1 lines.
+        """
+        share_id, _sep, rel = rest.partition("/")
+        headers = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
+        if req.method in ("GET", "HEAD"):
+            try:
+                handle, size, name = T.share_download(self.grid, share_id, rel)
+            except MigError as exc:
+                return Response(exc.http_status, "%s\n" % exc.message, headers=headers)
+            headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+            return Response(200, content_type=content_type(name), headers=headers,
+                            stream=handle, length=size)
+        if req.method not in ("PUT", "SHAREPUT"):
+            return Response(405, "use GET to download or SHAREPUT/PUT to upload\n",
+                            headers=dict(headers, Allow="GET, HEAD, PUT, SHAREPUT"))
+        if "Content-Length" not in req.headers:
+            return Response(411, "1\nContent-Length required\n", headers=headers)
+        length = req.content_length()
+        if length > self.grid.config.max_upload_mb * 1024 * 1024:
+            return Response(413, "1\nfile larger than %d MB\n" % self.grid.config.max_upload_mb,
+                            headers=headers)
+        try:
+            ok, lines = T.share_upload(self.grid, share_id, rel, req.rfile, length)
+        except AuthError as exc:  # no write access
+            return Response(exc.http_status, "1\n%s\n" % exc.message, headers=headers)
+        except MigError as exc:
+            if exc.http_status == 404:
+                return Response(404, "1\n%s\n" % exc.message, headers=headers)
+            ok, lines = False, [exc.message]
+        return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)), headers=headers)
 
     def _home(self, req):
         try:
@@ -377,3 +435,12 @@ def content_type(path):
     if path.lower().endswith(TEXT_SUFFIXES):
         return "text/plain; charset=utf-8"
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
+
+
+def request_base_url(req, config):
+    """https://HOST:PORT as the client reached us (for generated configs), else the
+    configured URL.  Only a plain host[:port] Host header is trusted."""
+    host = req.header("Host")
+    if host and all(c.isalnum() or c in ".-:[]" for c in host) and len(host) < 256:
+        return "https://" + host
+    return config.url

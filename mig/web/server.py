@@ -105,7 +105,7 @@ class Handler(BaseHTTPRequestHandler):
             if resp.stream is not None:
                 resp.stream.close()
 
-    do_GET = do_HEAD = do_POST = do_PUT = do_CERTPUT = do_DELETE = _dispatch
+    do_GET = do_HEAD = do_POST = do_PUT = do_CERTPUT = do_SHAREPUT = do_DELETE = _dispatch
 
 
 class GridHTTPServer(ThreadingHTTPServer):

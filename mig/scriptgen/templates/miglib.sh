@@ -41,7 +41,7 @@ mig_main() {  # OPTSPEC FLAGS MIN_ARGS ARGS...: options, arguments, configuratio
             *) # MIG_OPT_x holds the value of option -x (1 for a switch)
                printf -v "MIG_OPT_$opt" '%s' "${OPTARG:-1}"
                # server flags are lower case letters: migstatus -S sends s
-               case $flags in *"$opt"*) MIG_FLAGS+=$(printf '%s' "$opt" | tr A-Z a-z) ;; esac ;;
+               case $flags in *"$opt"*) MIG_FLAGS+=$(printf '%s' "$opt" | tr '[:upper:]' '[:lower:]') ;; esac ;;
         esac
         unset OPTARG
     done
@@ -77,7 +77,8 @@ mig_configure() {  # read MIG_CONF: "key value" lines, '#' comments; a key's fir
     case $MIG_CONF_cacertfile in
         AUTO) ;;  # curl's own CA bundle
         '') MIG_CURL+=(--insecure)
-            echo "$MIG_SCRIPT: warning: no cacertfile in $MIG_CONF: the server is not verified" >&2 ;;
+            echo "$MIG_SCRIPT: warning: no cacertfile in $MIG_CONF:" \
+                 "the server is not verified" >&2 ;;
         *) MIG_CURL+=(--cacert "$MIG_CONF_cacertfile") ;;
     esac
     [ -z "$MIG_CONF_connect_timeout" ] || MIG_CURL+=(--connect-timeout "$MIG_CONF_connect_timeout")
@@ -226,9 +227,11 @@ mig_get() {  # PATTERN... LOCALDIR: expand each remote pattern, then download ea
         while IFS= read -r line; do
             case $line in *"$MIG_SEP"*) ;; *) continue ;; esac
             src=${line%%"$MIG_SEP"*} dst=${line#*"$MIG_SEP"}
-            case /$dst/ in
-                *'/../'*|//*) echo "$MIG_SCRIPT: skipping unsafe name $dst" >&2; status=1; continue ;;
-            esac
+            if [[ /$dst/ == *'/../'* || $dst == /* ]]; then
+                echo "$MIG_SCRIPT: skipping the unsafe name $dst" >&2
+                status=1
+                continue
+            fi
             mig_download "$src" "$dest/$dst" || status=$?
         done < "$MIG_REPLY"
     done
