@@ -86,20 +86,6 @@ def dashboard(ctx, args):
     return O.Result(objects)
 
 
-def _filtered_jobs(ctx, state, name, since, until):
-    since_ts = _date(since, "since")
-    until_ts = _date(until, "until") + 86400 if until else None
-    name = name.lower()
-    for job_id, entry in ctx.grid.jobs.owner_jobs(ctx.user, state or None):
-        if name and name not in entry.name.lower() and name not in job_id.lower():
-            continue
-        if since_ts and entry.received < since_ts:
-            continue
-        if until_ts and entry.received >= until_ts:
-            continue
-        yield job_id, entry
-
-
 def _date(text, what):
     if not text:
         return 0
@@ -122,19 +108,23 @@ def jobman(ctx, args):
         raise ClientError("unknown state %r" % args["state"])
     page = max(1, int(args["page"] or 1))
     start = (page - 1) * PER_PAGE
-    rows, matched = [], 0
-    filtering = args["name"] or args["since"] or args["until"]
-    for job_id, entry in _filtered_jobs(ctx, state, args["name"], args["since"], args["until"]):
-        if start <= matched < start + PER_PAGE:
-            rows.append([{"checkbox": "job_id", "value": job_id},
-                         {"text": job_id, "href": page_url("jobview", job_id=job_id)},
-                         {"text": entry.state, "state": entry.state}, entry.name,
-                         asctime(entry.received)])
-        matched += 1
-        if not filtering and matched >= start + PER_PAGE:
-            # Without name/date filters the total is known without counting.
-            matched = ctx.grid.jobs.owner_job_count(ctx.user, state or None)
-            break
+    jobs = ctx.grid.jobs
+    if args["name"] or args["since"] or args["until"]:
+        since = _date(args["since"], "since")
+        until = _date(args["until"], "until") + 86400 if args["until"] else None
+        ids = jobs.find_jobs(ctx.user, args["name"], since, until, state or None)
+        matched, page_ids = len(ids), ids[start:start + PER_PAGE]
+    else:  # the common case reads only the page
+        matched = jobs.owner_job_count(ctx.user, state or None)
+        page_ids = [j for j, _e in jobs.owner_jobs(ctx.user, state or None,
+                                                   start + PER_PAGE)][start:]
+    rows = []
+    for job_id in page_ids:
+        entry = jobs.index[job_id]
+        rows.append([{"checkbox": "job_id", "value": job_id},
+                     {"text": job_id, "href": page_url("jobview", job_id=job_id)},
+                     {"text": entry.state, "state": entry.state}, entry.name,
+                     asctime(entry.received)])
     form = {"object_type": "form", "action": "jobman", "method": "get", "submit": "Filter",
             "fields": [
                 {"name": "state", "label": "State", "type": "select", "value": state,

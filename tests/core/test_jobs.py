@@ -496,3 +496,25 @@ def test_resubmit_new_id_same_spec(service, clock):
     assert new["RESUBMITTED_FROM"] == original["JOB_ID"]
     assert new["MRSL"] == original["MRSL"]
     assert service.record(original["JOB_ID"])["STATUS"] == J.FINISHED
+
+
+def test_find_jobs_by_name_date_and_state(store, clock):
+    service = JobService(store, SERVER, clock=clock)
+    ids = []
+    for n in range(30):
+        clock.now += 3600
+        spec = parse_mrsl("::EXECUTE::\ntrue\n\n::JOBNAME::\n%s-%d\n" % ("alpha" if n % 3 else "Beta", n))
+        ids.append(service.submit("alice", spec, "x")["JOB_ID"])
+    service.transition(ids[4], J.FROZEN, "freeze")
+    assert service.find_jobs("alice", "beta") == [ids[n] for n in (27, 24, 21, 18, 15, 12, 9, 6, 3, 0)]
+    assert service.find_jobs("alice", "ALPHA-1") == [ids[19], ids[17], ids[16], ids[14],
+                                                     ids[13], ids[11], ids[10], ids[1]]
+    since, until = service.index[ids[5]].received, service.index[ids[8]].received
+    assert service.find_jobs("alice", "", since, until) == [ids[7], ids[6], ids[5]]
+    assert service.find_jobs("alice", "alpha", since, until) == [ids[7], ids[5]]
+    assert service.find_jobs("alice", state=J.FROZEN) == [ids[4]]
+    assert service.find_jobs("alice", ids[29][:4]) and service.find_jobs("bob") == []
+    assert service.find_jobs("alice", "a\nb") == []
+    assert [j for j, _e in service.owner_jobs("alice", limit=3)] == [ids[29], ids[28], ids[27]]
+    again = JobService(store, SERVER, clock=clock)  # rebuilt the same after a restart
+    assert again.find_jobs("alice", "beta") == service.find_jobs("alice", "beta")
