@@ -54,6 +54,14 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "MiGAppliance"
     sys_version = ""
 
+    def handle_expect_100(self):
+        """Answer 'Expect: 100-continue' at once: replies are buffered, so flush it,
+        or curl waits a second before every upload."""
+        self.send_response_only(100)
+        self.end_headers()
+        self.wfile.flush()
+        return True
+
     def setup(self):
         super().setup()
         self.connection.settimeout(self.server.idle_timeout)

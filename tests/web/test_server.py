@@ -180,3 +180,28 @@ def test_textarea_takes_many_numbered_jobs_in_one_request(grid):
     status, reply = post(conn, "/cgi-bin/textarea.py",
                          urllib.parse.urlencode([("output_format", "txt")] + too_many))
     assert exit_code(reply) == 100 and "at most 1000 jobs per request" in reply
+
+
+def test_expect_100_continue_is_answered_at_once(grid):
+    """curl sends 'Expect: 100-continue' with uploads and waits up to 1 s for it."""
+    app, alice = grid
+    ctx = ssl.create_default_context(cafile=app.ca)
+    ctx.load_cert_chain(alice["cert"], alice["key"])
+    with socket.create_connection(host_port(app), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+            body = b"x" * 5000
+            tls.sendall(b"CERTPUT /cert_redirect/expect.bin HTTP/1.1\r\nHost: localhost\r\n"
+                        b"User-Agent: curl/8\r\nContent-Length: %d\r\n"
+                        b"Expect: 100-continue\r\n\r\n" % len(body))
+            tls.settimeout(0.5)
+            first = tls.recv(64)
+            assert first.startswith(b"HTTP/1.1 100"), first
+            tls.settimeout(5)
+            tls.sendall(body)
+            reply = b""
+            while b"\r\n\r\n0\n" not in reply and b"uploaded" not in reply:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            assert b"uploaded" in reply
