@@ -43,6 +43,8 @@ SECURITY_HEADERS = {
 }
 BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")
 MAX_FORM_BYTES = 256 * 1024 * 1024
+ANONYMOUS_BODY_BYTES = 65 * 1024 * 1024  # a share-link chunk (64 MiB) and its form
+ANONYMOUS_FORM_BYTES = 64 * 1024  # enough to say which format the refusal should take
 SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
 
 
@@ -185,6 +187,20 @@ class Dispatcher:
         start = time.monotonic()
         # rangefileaccess reads a PUT body itself (raw bytes, not a form): ctx.body
         req.keep_body = req.method == "PUT" and name in T.RAW_BODY
+        if not self._has_credentials(req):
+            # Read nothing big for strangers: only share-link requests come without
+            # credentials, and only to the few backends a share link may use.
+            limit = ANONYMOUS_BODY_BYTES if name in T.SHARE_ACCESS else ANONYMOUS_FORM_BYTES
+            if req.content_length() > limit:
+                fmt = (parse_form(req.query).get("output_format") or [default_format])[-1]
+                if fmt == "html" and req.method == "GET":
+                    return redirect("/login?" + urllib.parse.urlencode({"next": req.path}))
+                render, ctype = FORMATS.get(fmt, FORMATS[default_format])
+                error = AuthError("authentication required: present a client certificate of "
+                                  "this grid or an 'Authorization: Bearer TOKEN' header")
+                body = render([error_object(error.message)], error.exit_code, error.description,
+                              name, time.monotonic() - start)
+                return Response(401, body, ctype, {"WWW-Authenticate": "Bearer"})
         fields = self._read_fields(req)
         fmt = (fields.get("output_format") or [default_format])[-1]
         if fmt not in FORMATS:
@@ -230,6 +246,11 @@ class Dispatcher:
             body = render(objects, code, description, title, time.monotonic() - start)
         timing = "app;dur=%.2f" % ((time.monotonic() - start) * 1000)
         return Response(200, body, ctype, {"Server-Timing": timing})
+
+    def _has_credentials(self, req):
+        """A certificate, a token header or a live session (checked properly later)."""
+        return bool(req.client_dn or req.header("Authorization")
+                    or self.sessions.user(req.session_id))
 
     def run_backend(self, req, name, fields, user, how, browser=None):
         """CSRF check, validation and run of one backend for an authenticated user.

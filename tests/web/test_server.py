@@ -205,3 +205,16 @@ def test_expect_100_continue_is_answered_at_once(grid):
                     break
                 reply += chunk
             assert b"uploaded" in reply
+
+
+def test_strangers_cannot_make_the_server_read_big_bodies(grid):
+    app, _ = grid
+    raw = socket.create_connection(host_port(app), timeout=5)
+    ctx = ssl.create_default_context(cafile=app.ca)
+    with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        # claims 200 MB but sends only the headers: refused at once, nothing read
+        tls.sendall(b"POST /cgi-bin/mkdir.py HTTP/1.1\r\nHost: localhost\r\n"
+                    b"Content-Type: application/x-www-form-urlencoded\r\n"
+                    b"Content-Length: 200000000\r\n\r\n")
+        reply = tls.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 401")
