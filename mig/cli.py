@@ -58,7 +58,54 @@ def build_parser():
     _state_arg(pw)
     pw.add_argument("name")
     pw.add_argument("--password", default=None, help="new password (default: prompt)")
+    res = sub.add_parser("resource", help="register remote resources",
+                         description="Register resources in MiG's configuration format.")
+    rsub = res.add_subparsers(dest="resource_command", metavar="ACTION")
+    rsub.required = True
+    radd = rsub.add_parser("add", help="check and register a resource configuration")
+    _state_arg(radd)
+    radd.add_argument("--conf", required=True, help="the configuration file")
+    radd.add_argument("--owner", required=True, help="the user who owns the resource")
+    radd.add_argument("--json", action="store_true", help="print one JSON object")
+    rlist = rsub.add_parser("list", help="list registered resources")
+    _state_arg(rlist)
+    rlist.add_argument("--json", action="store_true")
+    rshow = rsub.add_parser("show", help="show one resource's configuration")
+    _state_arg(rshow)
+    rshow.add_argument("name")
+    rshow.add_argument("--json", action="store_true")
     return parser
+
+
+def cmd_resource(args):
+    from mig.appliance import init_state
+    from mig.core.resourcedb import ResourceDB
+    from mig.core.users import UserDB
+    from mig.store.pickledb import PickleStore
+    config = cfg.load(args.state)
+    init_state(config)
+    store = PickleStore(config.path("db"))
+    resources = ResourceDB(store)
+    if args.resource_command == "add":
+        if not UserDB(store, config).exists(args.owner):
+            raise MigError("no such user: %s" % args.owner)
+        with open(args.conf, encoding="utf-8") as handle:
+            record = resources.add(handle.read(), args.owner)
+        summary = {"name": record["NAME"], "owners": record["OWNERS"],
+                   "exe_units": [u["name"] for u in record["CONF"]["EXECONFIG"]],
+                   "lrms": record["CONF"]["LRMSTYPE"]}
+        print(json.dumps(summary) if args.json else "registered %s (exe units: %s)"
+              % (record["NAME"], ", ".join(summary["exe_units"])))
+    elif args.resource_command == "list":
+        rows = [{"name": n, "owners": resources.get(n)["OWNERS"],
+                 "host": resources.get(n)["CONF"]["HOSTURL"]} for n in resources.names()]
+        print(json.dumps(rows) if args.json else "\n".join(
+            "%s\t%s\t%s" % (r["name"], r["host"], ",".join(r["owners"])) for r in rows))
+    elif args.resource_command == "show":
+        record = resources.get(args.name)
+        print(json.dumps({"name": record["NAME"], "owners": record["OWNERS"],
+                          "conf": record["CONF"]}) if args.json else record["TEXT"])
+    return 0
 
 
 def _open_users(state):
@@ -146,6 +193,8 @@ def main(argv=None):
     try:
         if args.command == "serve":
             return cmd_serve(args)
+        if args.command == "resource":
+            return cmd_resource(args)
         return cmd_user(args)
     except MigError as exc:
         print("error: %s" % exc.message, file=sys.stderr)
