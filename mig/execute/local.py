@@ -17,19 +17,17 @@ import shutil
 import signal
 import threading
 import time
-import urllib.request
 
-from mig.core.files import Home, move_confined, move_regular_files, open_beneath
-from mig.core.jobspec import expand_variables, split_file_line
-from mig.core.verify import verify_results
+from mig.core.files import Home, open_beneath
+from mig.core.jobspec import expand_variables
 from mig.execute.base import Executor, Outcome
-from mig.execute.jobscript import job_script, parse_status
+from mig.execute.jobscript import job_script
+from mig.execute.staging import collect_outputs, stage_inputs, write_small
 from mig.execute.runner import RunnerLost, RunnerPool
 from mig.errors import ConfigError
 
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL", "TERM")
-URL_TIMEOUT = 60
 
 
 def kill_group(pgid):
@@ -70,28 +68,6 @@ def chown_tree(folder, uid, gid):
         os.chown(root, uid, gid)
         for name in files:
             os.lchown(os.path.join(root, name), uid, gid)
-
-
-def write_small(path, text, mode=0o600):
-    """Write a small file with plain system calls (this runs several times per job)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
-def read_small(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks).decode("utf-8", "replace")
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
 
 
 class Watchdog:
@@ -245,7 +221,7 @@ class LocalExecutor(Executor):
         home = Home(self.home_of(record["OWNER"]))
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder, mode=0o700)
-        io_status = self._stage_inputs(home, spec, folder)
+        io_status = stage_inputs(home, spec, folder)
         staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
         script = os.path.join(folder, job_id + ".job")
         write_small(script, job_script(job_id, spec, unit.unit_id), 0o644)
@@ -273,7 +249,7 @@ class LocalExecutor(Executor):
             return Outcome("RETRY", "cancelled")
         if not os.path.exists(os.path.join(folder, job_id + ".status")):
             return Outcome("RETRY", "the job script could not start on the local resource")
-        outcome = self._collect(home, job_id, spec, folder, io_status)
+        outcome = collect_outputs(home, job_id, spec, folder, io_status)
         if timed_out:
             outcome.state = "RETRY"
             outcome.message = ("JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
@@ -285,64 +261,3 @@ class LocalExecutor(Executor):
         job.pgid = pgid  # the runner also leaves it in the job folder's .pgid
         if job.cancelled:
             kill_group(pgid)
-
-    def _stage_inputs(self, home, spec, folder):
-        failures = {"INPUTFILES": 0, "EXECUTABLES": 0}
-        for key in ("INPUTFILES", "EXECUTABLES"):
-            for line in spec[key]:
-                src, dst = split_file_line(line)
-                if "://" in src and dst == src:
-                    dst = src.split("://", 1)[1].lstrip("/")
-                target = os.path.realpath(os.path.join(folder, dst))
-                if not target.startswith(os.path.realpath(folder) + os.sep):
-                    failures[key] += 1
-                    continue
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                try:
-                    if "://" in src:
-                        self._fetch_url(src, target)
-                    else:
-                        source = home.resolve(src, must_exist=True)
-                        shutil.copyfile(source, target)
-                    if key == "EXECUTABLES":
-                        os.chmod(target, 0o755)
-                except Exception:  # counted in io-status, as MiG does
-                    failures[key] += 1
-        return [("get_input_files", failures["INPUTFILES"]),
-                ("get_executables", failures["EXECUTABLES"])]
-
-    @staticmethod
-    def _fetch_url(url, target):
-        if not url.lower().startswith(("http://", "https://", "ftp://")):
-            raise ValueError("unsupported URL scheme")
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response, \
-                open(target, "wb") as out:
-            shutil.copyfileobj(response, out)
-
-    def _collect(self, home, job_id, spec, folder, io_status):
-        out_dir = home.resolve(os.path.join("job_output", job_id))
-        try:
-            os.mkdir(out_dir)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:
-            os.makedirs(out_dir, exist_ok=True)
-        missing = 0
-        for line in spec["OUTPUTFILES"]:
-            src, dst = split_file_line(line)
-            if "://" in dst:
-                missing += 1  # uploads to URLs are not supported by the local resource
-                continue
-            if move_confined(folder, src, home, dst):
-                missing += 1
-        io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
-        names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
-        rel_out = home.relative(out_dir)
-        for name in move_regular_files(folder, names, out_dir):
-            if move_confined(folder, name, home, os.path.join(rel_out, name)):
-                open(os.path.join(out_dir, name), "ab").close()
-        write_small(os.path.join(out_dir, job_id + ".io-status"),
-                    "".join("%s %d\n" % item for item in io_status), 0o644)
-        exit_codes = parse_status(read_small(os.path.join(out_dir, job_id + ".status")))
-        return Outcome("FINISHED", "", exit_codes, io_status,
-                       verify_results(home, job_id, spec))
