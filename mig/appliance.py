@@ -12,6 +12,8 @@ import secrets
 
 from mig.core import certs
 from mig.core.jobs import JobService
+from mig.core.resconf import exe_units
+from mig.core.resourcedb import ResourceDB
 from mig.core.resources import ResourceRegistry, local_exe_unit
 from mig.core.scheduler import make_policy
 from mig.core.sweeps import SweepService
@@ -19,6 +21,7 @@ from mig.core.users import UserDB
 from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
 from mig.execute.local import LocalExecutor
+from mig.execute.ssh import SshExecutor, ensure_grid_key
 from mig.store.pickledb import PickleStore, atomic_write_bytes
 from mig import config as cfg
 
@@ -96,12 +99,28 @@ class Grid:
                            if r.strip()]
             self.registry.add(local_exe_unit(config.state_dir, config.local_slots or None,
                                              config.local_cputime, runtimeenvs))
+        self._add_ssh_resources(config)
         self.sweeps = SweepService(self.store, self.jobs)
         self.daemon = GridDaemon(self.jobs, self.registry, make_policy(config.scheduler_policy),
                                  self.executors, expire_after=config.expire_after,
                                  unfit_expire_after=config.unfit_expire_after,
                                  tick_seconds=config.scheduler_tick, sweeps=self.sweeps)
         self.checkpointer = CheckpointDaemon(self.jobs)
+
+    def _add_ssh_resources(self, config):
+        """Registered resources reached over ssh (native LRMS) join the scheduler."""
+        remote = {}
+        for name in ResourceDB(self.store).names():
+            conf = ResourceDB(self.store).get(name)["CONF"]
+            if conf["LRMSTYPE"] == "native":
+                remote[name] = conf
+        if remote:
+            ensure_grid_key(config.path("ssh"))
+            self.executors["ssh"] = SshExecutor(config.path("work-ssh"), self.users.home,
+                                                config.path("ssh"), remote)
+            for name, conf in remote.items():
+                for unit in exe_units(name, conf, "ssh"):
+                    self.registry.add(unit)
 
     def start(self):
         self.daemon.start()

@@ -91,11 +91,16 @@ def cmd_resource(args):
             raise MigError("no such user: %s" % args.owner)
         with open(args.conf, encoding="utf-8") as handle:
             record = resources.add(handle.read(), args.owner)
+        from mig.execute.ssh import ensure_grid_key
         summary = {"name": record["NAME"], "owners": record["OWNERS"],
                    "exe_units": [u["name"] for u in record["CONF"]["EXECONFIG"]],
-                   "lrms": record["CONF"]["LRMSTYPE"]}
-        print(json.dumps(summary) if args.json else "registered %s (exe units: %s)"
-              % (record["NAME"], ", ".join(summary["exe_units"])))
+                   "lrms": record["CONF"]["LRMSTYPE"],
+                   "grid_public_key": ensure_grid_key(config.path("ssh"))}
+        print(json.dumps(summary) if args.json else
+              "registered %s (exe units: %s); authorize the grid's key %s for %s on %s; "
+              "restart the grid to use it" % (record["NAME"], ", ".join(summary["exe_units"]),
+                                              summary["grid_public_key"],
+                                              record["CONF"]["MIGUSER"], record["CONF"]["HOSTURL"]))
     elif args.resource_command == "list":
         rows = [{"name": n, "owners": resources.get(n)["OWNERS"],
                  "host": resources.get(n)["CONF"]["HOSTURL"]} for n in resources.names()]

@@ -111,7 +111,10 @@ def load(state_dir=None, **overrides):
     parser = configparser.ConfigParser()
     ini = os.path.join(state_dir, "config.ini")
     if os.path.exists(ini):
-        parser.read(ini, encoding="utf-8")
+        try:
+            parser.read(ini, encoding="utf-8")
+        except configparser.Error as exc:
+            raise ConfigError("%s: %s" % (ini, str(exc).splitlines()[0])) from None
     values = {}
     types = {f.name: type(f.default) for f in fields(Config) if f.name != "state_dir"}
     if parser.has_section(_SECTION):

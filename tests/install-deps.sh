@@ -6,7 +6,8 @@ PYTHON=${1:-python3}
 VENV=${2:-.venv}
 need=()
 for tool in curl:curl openssl:openssl bash:bash setpriv:util-linux \
-            /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver; do
+            /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver \
+            /usr/sbin/sshd:openssh-server ssh:openssh-client; do
   cmd=${tool%%:*}; pkg=${tool##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -64,3 +64,12 @@ def test_flags_hold_for_one_run_only(tmp_path):
     state = tmp_path / "s"
     assert run("user", "list", "--state", str(state)).returncode == 0
     assert "port = 8443" in (state / "config.ini").read_text()
+
+
+def test_a_broken_config_file_is_refused_clearly(tmp_path):
+    state = tmp_path / "s"
+    state.mkdir()
+    (state / "config.ini").write_text("[appliance]\nport = 1\nport = 2\n")
+    result = run("user", "list", "--state", str(state))
+    assert result.returncode == 2 and "config.ini" in result.stderr
+    assert "Traceback" not in result.stderr

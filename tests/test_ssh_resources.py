@@ -1,0 +1,157 @@
+"""Remote resources over ssh, against a real sshd on loopback started here."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from conftest import IN_CI, exit_code, require_tool, stop_pid, wait_for
+
+USER = "gridu"
+
+
+def need_root():
+    if os.geteuid() != 0:
+        message = "these tests create a user and start sshd: run them as root"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+class Sshd:
+    """A private sshd on 127.0.0.1 for USER, stopped by PID."""
+
+    def __init__(self):
+        need_root()
+        require_tool("/usr/sbin/sshd", "apt-get install openssh-server openssh-client")
+        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
+        subprocess.run(["usermod", "-p", "*", USER], check=True)  # unlocked, no password
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="mig-sshd-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        self.host_key = os.path.join(self.dir, "host_ed25519_key")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.host_key],
+                       check=True)
+        os.makedirs(os.path.join(self.dir, "authkeys"), mode=0o755)
+        import socket
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.proc = None
+
+    def public_host_key(self):
+        return " ".join(open(self.host_key + ".pub").read().split()[:2])
+
+    def authorize(self, public_key_file):
+        path = os.path.join(self.dir, "authkeys", USER)
+        shutil.copyfile(public_key_file, path)
+        os.chmod(path, 0o644)
+
+    def start(self):
+        config = os.path.join(self.dir, "sshd_config")
+        with open(config, "w") as handle:
+            handle.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s/sshd.pid\n"
+                         "AuthorizedKeysFile %s/authkeys/%%u\nPubkeyAuthentication yes\n"
+                         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                         "PermitRootLogin no\nUsePAM no\nAllowUsers %s\nMaxStartups 100:30:200\n"
+                         "MaxSessions 50\nStrictModes no\n"  # its files live under /tmp
+                         % (self.port, self.host_key, self.dir, self.dir, USER))
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, 10,
+                 what="sshd to listen")
+
+    def stop(self):
+        if self.proc is not None:
+            stop_pid(self.proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def resource_conf(sshd, host_key):
+    return ("::HOSTURL::\n127.0.0.1\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
+            "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"
+            "::CPUCOUNT::\n2\n\n::MEMORY::\n2048\n\n::EXECONFIG::\nname=exe\ncputime=3600\n"
+            "slots=2\n" % (host_key, sshd.port, USER, USER))
+
+
+@pytest.fixture
+def ssh_grid(appliance_factory, tmp_path):
+    sshd = Sshd()
+    app = appliance_factory()
+    try:
+        alice = app.add_user("alice")
+        ini = os.path.join(app.state, "config.ini")
+        with open(ini) as handle:
+            text = handle.read()
+        assert "local_resource = True" in text
+        with open(ini, "w") as handle:  # only the ssh resource runs jobs
+            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        conf = tmp_path / "res.conf"
+        conf.write_text(resource_conf(sshd, sshd.public_host_key()))
+        added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
+                                   "--json").stdout)
+        wrong = tmp_path / "wrong_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+        conf.write_text(resource_conf(sshd, " ".join(open(str(wrong) + ".pub").read().split()[:2])))
+        impostor = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
+                                      "--json").stdout)
+        sshd.authorize(added["grid_public_key"])
+        sshd.start()
+        app.start()
+        yield app, alice, added["name"], impostor["name"]
+    finally:
+        app.stop()
+        sshd.stop()
+        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
+
+
+def state_of(app, user, job_id):
+    reply = app.backend(user, "jobstatus", [("job_id", job_id)])
+    match = re.search(r"^Status: (\w+)$", reply, re.M)
+    return match.group(1) if match else None
+
+
+def submit(app, user, text):
+    reply = app.backend(user, "textarea", [("mrsltextarea_0", text)])
+    assert exit_code(reply) == 0, reply
+    return re.search(r"^textarea\s+1\s+(\S+)", reply, re.M).group(1)
+
+
+def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, tmp_path):
+    app, alice, good, impostor = ssh_grid
+    local = tmp_path / "in.txt"
+    local.write_text("over ssh\n")
+    assert app.curl(alice, "-T", str(local), "-X", "CERTPUT", "URL/cert_redirect/in.txt")[0] == "0"
+    job = submit(app, alice, "::EXECUTE::\nwhoami\ncat in.txt | tr a-z A-Z > out.txt\n\n"
+                             "::INPUTFILES::\nin.txt\n\n::OUTPUTFILES::\nout.txt results/out.txt\n\n"
+                             "::RESOURCE::\n%s_*\n" % good)
+    wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the ssh job")
+    assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job)) \
+        == "%s\n" % USER
+    assert app.curl(alice, "--fail", "URL/cert_redirect/results/out.txt") == "OVER SSH\n"
+    assert "Resource: %s_exe" % good in app.backend(alice, "jobstatus", [("job_id", job)])
+    assert not os.path.exists("/home/%s/mig/job-%s" % (USER, job))  # cleaned up there
+
+    marker = "%d.%d" % (700, uuid.uuid4().int % 100000 + 1)
+    long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n\n::RESOURCE::\n%s_*\n" % (marker, good))
+    wait_for(lambda: subprocess.run(["pgrep", "-u", USER, "-f", "sleep %s" % marker],
+                                    capture_output=True).returncode == 0, 30, what="remote sleep")
+    reply = app.backend(alice, "jobaction", [("job_id", long_job)],
+                        raw_prefix="_=certauth;output_format=txt&action=cancel")
+    assert exit_code(reply) == 0 and state_of(app, alice, long_job) == "CANCELED"
+    wait_for(lambda: subprocess.run(["pgrep", "-u", USER, "-f", "sleep %s" % marker],
+                                    capture_output=True).returncode == 1, 15,
+             what="the remote process to be gone")
+
+    refused = submit(app, alice, "::EXECUTE::\ntrue\n\n::RETRIES::\n0\n\n"
+                                 "::RESOURCE::\n%s_*\n" % impostor)
+    wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the refusal")
+    status = app.backend(alice, "jobstatus", [("job_id", refused)])
+    assert "host key" in status, status
