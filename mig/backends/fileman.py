@@ -12,9 +12,10 @@ import time
 import urllib.parse
 
 from mig.backends import Field, backend
+from mig.backends.files import _each_path
 from mig.backends.jobs import MAX_MRSL_BYTES, SUBMIT_COLUMNS, _submit_rows
 from mig.core import files as F
-from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError
+from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 
 EDIT_LIMIT = 2 * 1024 * 1024
@@ -281,26 +282,8 @@ def fileaction(ctx, args):
 
 def _each_source(ctx, patterns, force, run):
     """run(rel) over every expansion; MiG-style file_not_found and error objects."""
-    objects, code = [], 0
-    for pattern in patterns:
-        try:
-            matches = ctx.home.expand(pattern)
-        except FileNotFound:
-            if not force:
-                objects.append(O.file_not_found(pattern))
-                code = code or FileNotFound.exit_code
-            continue
-        except MigError as exc:
-            objects.append(O.error(exc.message))
-            code = code or exc.exit_code
-            continue
-        for path in matches:
-            try:
-                objects.extend(run(ctx.home.relative(path)))
-            except MigError as exc:
-                objects.append(O.error(exc.message))
-                code = code or exc.exit_code
-    return objects, code
+    return _each_path(ctx, patterns, lambda path: run(ctx.home.relative(path)),
+                      missing_ok=force)
 
 
 def _several_need_folder(ctx, patterns, dst):

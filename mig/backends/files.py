@@ -11,15 +11,17 @@ from mig.render import objects as O
 CAT_LIMIT = 64 * 1024 * 1024
 
 
-def _each_path(ctx, patterns, on_path):
-    """Run on_path over every expansion of every pattern; collect MiG-style errors."""
+def _each_path(ctx, patterns, on_path, missing_ok=False):
+    """Run on_path over every expansion of every pattern; collect MiG-style errors
+    (a pattern that matches nothing is one, unless missing_ok, as with -f)."""
     objects, code = [], 0
     for pattern in patterns:
         try:
             paths = ctx.home.expand(pattern)
         except FileNotFound:
-            objects.append(O.file_not_found(pattern))
-            code = code or FileNotFound.exit_code
+            if not missing_ok:
+                objects.append(O.file_not_found(pattern))
+                code = code or FileNotFound.exit_code
             continue
         except MigError as exc:
             objects.append(O.error(exc.message))

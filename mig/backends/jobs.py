@@ -7,7 +7,7 @@ import time
 from mig.backends import Field, backend
 from mig.core import jobspec, scheduler, submission
 from mig.core import jobs as J
-from mig.errors import ClientError, FileNotFound, MigError, MrslError
+from mig.errors import ClientError, FileNotFound, MigError
 from mig.render import objects as O
 
 SUBMIT_COLUMNS = ("File", "Status", "Job ID", "Message")

@@ -219,7 +219,7 @@ def test_lookups(world):
     assert "alice" in db.names()
 
 
-def test_check_password(world):
+def test_userdb_check_password(world):
     db = world["db"]
     assert db.check_password("alice", "alice-pw") is True
     assert db.check_password("alice", "wrong") is False
