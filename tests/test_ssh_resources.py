@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -155,3 +156,71 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
     wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the refusal")
     status = app.backend(alice, "jobstatus", [("job_id", refused)])
     assert "host key" in status, status
+
+
+def kill_tree(pid):
+    """SIGKILL a process and everything below it: a host dying mid-job."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    todo, doomed = [pid], []
+    while todo:
+        current = todo.pop()
+        doomed.append(current)
+        todo.extend(children.get(current, []))
+    for victim in doomed:
+        try:
+            os.kill(victim, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_factory, tmp_path):
+    hosts = [Sshd(), Sshd()]
+    app = appliance_factory()
+    try:
+        alice = app.add_user("alice")
+        ini = os.path.join(app.state, "config.ini")
+        with open(ini) as handle:
+            text = handle.read()
+        with open(ini, "w") as handle:
+            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        names = []
+        for host in hosts:
+            conf = tmp_path / ("res-%d.conf" % host.port)
+            conf.write_text(resource_conf(host, host.public_host_key()))
+            added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner",
+                                       "alice", "--json").stdout)
+            names.append(added["name"])
+            host.authorize(added["grid_public_key"])
+            host.start()
+        app.start()
+        job = submit(app, alice, "::EXECUTE::\nsleep 4\necho survived\n\n::RETRIES::\n1\n")
+        wait_for(lambda: state_of(app, alice, job) == "EXECUTING", 30, what="the first run")
+        first = re.search(r"^Resource: (\S+)_exe$", app.backend(alice, "jobstatus",
+                                                                [("job_id", job)]), re.M).group(1)
+        victim = hosts[names.index(first)]
+        time.sleep(1)
+        kill_tree(victim.proc.pid)  # the host dies while the job runs
+        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the retry elsewhere")
+        status = app.backend(alice, "jobstatus", [("job_id", job)])
+        other = [n for n in names if n != first][0]
+        assert "Resource: %s_exe" % other in status, status
+        assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                        % (job, job)) == "survived\n"
+        # the dead host is tried again after its back-off, and the job fails there
+        refused = submit(app, alice, "::EXECUTE::\ntrue\n\n::RETRIES::\n0\n\n"
+                                     "::RESOURCE::\n%s_*\n" % first)
+        wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the final failure")
+        reason = app.backend(alice, "jobstatus", [("job_id", refused)])
+        assert "RESOURCE DIED" in reason and "gave up after 0 retries" in reason, reason
+    finally:
+        app.stop()
+        for host in hosts:
+            host.stop()
+        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)

@@ -42,6 +42,8 @@ class ExeUnit:
     slots: int = 1
     online: bool = True
     down_reason: str = ""
+    down_until: float = 0.0  # when to try an offline unit again
+    failures: int = 0  # consecutive failures: the back-off doubles with each
     running: set = field(default_factory=set)
     last_seen: float = 0.0
 
@@ -51,6 +53,16 @@ class ExeUnit:
 
     def free_slots(self):
         return max(0, self.slots - len(self.running)) if self.online else 0
+
+    def mark_down(self, reason, now, first_backoff=5.0, max_backoff=300.0):
+        """Take the unit out of scheduling for a while; the wait doubles each time."""
+        self.failures += 1
+        self.online = False
+        self.down_reason = reason
+        self.down_until = now + min(max_backoff, first_backoff * 2 ** (self.failures - 1))
+
+    def mark_up(self):
+        self.online, self.down_reason, self.failures, self.down_until = True, "", 0, 0.0
 
     def specs_text(self):
         return ("%s, %d node(s) x %d core(s), %d MB memory, %d GB disk, %d s max"

@@ -132,6 +132,8 @@ class GridDaemon:
         """Fill every free slot with the job the policy picks for it."""
         generation = self.generation(now)
         for unit in self.registry.all():
+            if not unit.online and unit.down_until and now >= unit.down_until:
+                unit.online = True  # try it again; a new failure doubles the wait
             while unit.free_slots() > 0:
                 with self.jobs.lock:
                     if not len(self.jobs.queue):
@@ -203,6 +205,12 @@ class GridDaemon:
             unit.running.discard(job_id)
 
     def _done(self, job_id, outcome):
+        unit = self.registry.get(self.placement.get(job_id, ""))
+        if unit is not None:
+            if outcome.resource_down:
+                unit.mark_down(outcome.message, self.clock())
+            elif outcome.state == J.FINISHED:
+                unit.mark_up()
         self._free(job_id)
         try:
             if outcome.state == J.FINISHED:

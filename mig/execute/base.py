@@ -19,6 +19,7 @@ class Outcome:
     exit_codes: list = field(default_factory=list)
     io_status: list = field(default_factory=list)
     verified: str = "NO"  # VERIFYFILES verdict
+    resource_down: bool = False  # the resource failed (not the job): take it out a while
 
 
 class Executor:

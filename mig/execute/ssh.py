@@ -192,4 +192,4 @@ class SshExecutor(Executor):
         if "host key" in " ".join(reason).lower() or "REMOTE HOST IDENTIFICATION" in " ".join(reason):
             detail = "the resource's host key does not match the pinned HOSTKEY: refused (%s)" \
                 % detail
-        return Outcome("RETRY", "RESOURCE DIED: %s: %s" % (what, detail))
+        return Outcome("RETRY", "RESOURCE DIED: %s: %s" % (what, detail), resource_down=True)
