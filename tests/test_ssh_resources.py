@@ -25,14 +25,20 @@ def need_root():
 
 
 class Sshd:
-    """A private sshd on 127.0.0.1 for USER, stopped by PID."""
+    """A private sshd for one user, on 127.0.0.1 or alone in a network namespace
+    (a separate "host" with its own address), stopped by PID."""
 
-    def __init__(self):
+    def __init__(self, user=USER, netns=False):
         need_root()
         require_tool("/usr/sbin/sshd", "apt-get install openssh-server openssh-client")
-        if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True)
-        subprocess.run(["usermod", "-p", "*", USER], check=True)  # unlocked, no password
+        self.user = user
+        if subprocess.run(["id", user], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", user], check=True)
+        subprocess.run(["usermod", "-p", "*", user], check=True)  # unlocked, no password
+        self.netns = None
+        self.address = "127.0.0.1"
+        if netns:
+            self._make_namespace()
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix="mig-sshd-", dir="/tmp")
         os.chmod(self.dir, 0o755)
@@ -46,40 +52,78 @@ class Sshd:
             self.port = probe.getsockname()[1]
         self.proc = None
 
+    def _make_namespace(self):
+        """A namespace with a veth pair: the host side 10.213.N.1, the sshd at .2."""
+        require_tool("ip", "apt-get install iproute2")
+        taken = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        for number in range(60, 250):
+            name = "migtest%d" % number
+            if name not in taken and subprocess.run(
+                    ["ip", "link", "show", "mt%dh" % number], capture_output=True).returncode:
+                break
+        host_if, ns_if = "mt%dh" % number, "mt%dn" % number
+        for command in (["ip", "netns", "add", name],
+                        ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
+                        ["ip", "link", "set", ns_if, "netns", name],
+                        ["ip", "addr", "add", "10.213.%d.1/24" % number, "dev", host_if],
+                        ["ip", "link", "set", host_if, "up"],
+                        ["ip", "netns", "exec", name, "ip", "addr", "add",
+                         "10.213.%d.2/24" % number, "dev", ns_if],
+                        ["ip", "netns", "exec", name, "ip", "link", "set", ns_if, "up"],
+                        ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"]):
+            subprocess.run(command, check=True, capture_output=True)
+        self.netns, self.host_if = name, host_if
+        self.address = "10.213.%d.2" % number
+
+    def remove_namespace(self):
+        if self.netns:
+            subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+            subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+            self.netns = None
+
     def public_host_key(self):
         return " ".join(open(self.host_key + ".pub").read().split()[:2])
 
     def authorize(self, public_key_file):
-        path = os.path.join(self.dir, "authkeys", USER)
+        path = os.path.join(self.dir, "authkeys", self.user)
         shutil.copyfile(public_key_file, path)
         os.chmod(path, 0o644)
 
     def start(self):
         config = os.path.join(self.dir, "sshd_config")
         with open(config, "w") as handle:
-            handle.write("Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s/sshd.pid\n"
+            handle.write("Port %d\nListenAddress %s\nHostKey %s\nPidFile %s/sshd.pid\n"
                          "AuthorizedKeysFile %s/authkeys/%%u\nPubkeyAuthentication yes\n"
                          "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
                          "PermitRootLogin no\nUsePAM no\nAllowUsers %s\nMaxStartups 100:30:200\n"
                          "MaxSessions 50\nStrictModes no\n"  # its files live under /tmp
-                         % (self.port, self.host_key, self.dir, self.dir, USER))
-        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config],
+                         % (self.port, self.address, self.host_key, self.dir, self.dir,
+                            self.user))
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen(prefix + ["/usr/sbin/sshd", "-D", "-e", "-f", config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import socket
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, 10,
-                 what="sshd to listen")
+
+        def listening():
+            with socket.socket() as probe:
+                probe.settimeout(1)
+                return probe.connect_ex((self.address, self.port)) == 0
+        wait_for(listening, 10, what="sshd to listen")
 
     def stop(self):
         if self.proc is not None:
-            stop_pid(self.proc)
+            kill_tree(self.proc.pid)
+            self.proc.wait()
+        self.remove_namespace()
+        subprocess.run(["pkill", "-KILL", "-u", self.user], capture_output=True)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def resource_conf(sshd, host_key):
-    return ("::HOSTURL::\n127.0.0.1\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
+    return ("::HOSTURL::\n%s\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
             "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"
             "::CPUCOUNT::\n2\n\n::MEMORY::\n2048\n\n::EXECONFIG::\nname=exe\ncputime=3600\n"
-            "slots=2\n" % (host_key, sshd.port, USER, USER))
+            "slots=2\n" % (sshd.address, host_key, sshd.port, sshd.user, sshd.user))
 
 
 @pytest.fixture
@@ -181,7 +225,7 @@ def kill_tree(pid):
 
 
 def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_factory, tmp_path):
-    hosts = [Sshd(), Sshd()]
+    hosts = [Sshd("gridns1", netns=True), Sshd("gridns2", netns=True)]
     app = appliance_factory()
     try:
         alice = app.add_user("alice")
@@ -206,11 +250,13 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
                                                                 [("job_id", job)]), re.M).group(1)
         victim = hosts[names.index(first)]
         time.sleep(1)
-        kill_tree(victim.proc.pid)  # the host dies while the job runs
+        kill_tree(victim.proc.pid)  # the host dies while the job runs ...
+        victim.remove_namespace()  # ... and its network with it
         wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the retry elsewhere")
         status = app.backend(alice, "jobstatus", [("job_id", job)])
         other = [n for n in names if n != first][0]
         assert "Resource: %s_exe" % other in status, status
+        assert first.startswith("10.213.") and other.startswith("10.213.")
         assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
                         % (job, job)) == "survived\n"
         # the dead host is tried again after its back-off, and the job fails there
@@ -223,4 +269,3 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
         app.stop()
         for host in hosts:
             host.stop()
-        subprocess.run(["pkill", "-KILL", "-u", USER], capture_output=True)
