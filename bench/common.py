@@ -73,8 +73,9 @@ class Appliance:
     with Appliance() as app:  app.port, app.user (the `user add --json` reply)
     """
 
-    def __init__(self, user="bench", keep_state=False):
+    def __init__(self, user="bench", keep_state=False, prepare=None):
         self.user_name = user
+        self.prepare = prepare  # prepare(state folder) runs before the server starts
         self.keep_state = keep_state
         self.tmp = None
         self.state = None
@@ -110,6 +111,8 @@ class Appliance:
         if made.returncode != 0:
             raise BenchError("user add failed (%d): %s" % (made.returncode, made.stderr.strip()))
         self.user = json.loads(made.stdout)
+        if self.prepare is not None:
+            self.prepare(self.state)
         self._stderr = open(os.path.join(self.tmp, "server.stderr"), "w+b")
         self.proc = subprocess.Popen(
             [PYTHON, SERVE_ENTRY, "serve", "--state", self.state, "--port", "0"],

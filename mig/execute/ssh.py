@@ -25,7 +25,6 @@ from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs, write_small
 
 CONNECT_TIMEOUT = 10
-SSH_FAILED = 255  # ssh's own exit code for connection and authentication failures
 
 
 def key_paths(ssh_dir):
@@ -146,40 +145,34 @@ class SshExecutor(Executor):
         write_small(os.path.join(staged, job_id + ".job"), job_script(job_id, spec, unit.unit_id),
                     0o644)
         folder = shlex.quote(remote.folder(job_id))
-        # 1. inputs and script in one stream
-        send = subprocess.run(remote.ssh("mkdir -p %s && tar -C %s -xf -" % (folder, folder)),
-                              input=_tar_folder(staged), capture_output=True, timeout=600)
-        if send.returncode != 0:
-            return self._failed(send, "could not send the job")
-        # 2. run it in its own session; the ssh connection waits for it
+        # One connection per job: the inputs and script arrive as a tar stream on
+        # stdin, the job runs in its own session while the connection waits, and
+        # the job folder goes back as a tar stream on stdout and is removed.
         state["proc"] = subprocess.Popen(
-            remote.ssh("cd %s && exec setsid bash -c 'echo $$ > .pgid; exec bash ./%s.job'"
-                       % (folder, job_id)),
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            remote.ssh("mkdir -p %s && tar -C %s -xf - && cd %s && "
+                       "{ setsid -w bash -c 'echo $$ > .pgid; exec bash ./%s.job' "
+                       "</dev/null >/dev/null 2>&1; cd / && tar -C %s -cf - . && rm -rf %s; }"
+                       % (folder, folder, folder, job_id, folder, folder)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            _out, err = state["proc"].communicate(timeout=spec["CPUTIME"])
+            out, err = state["proc"].communicate(_tar_folder(staged), timeout=spec["CPUTIME"])
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
             self._kill_remote(remote, job_id)
             state["proc"].kill()
-            _out, err = state["proc"].communicate()
+            out, err = state["proc"].communicate()
         if state["cancelled"]:
             return Outcome("RETRY", "cancelled")
         if timed_out:
             return Outcome("RETRY", "JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
                            "and was stopped" % spec["CPUTIME"])
-        if state["proc"].returncode == SSH_FAILED:
-            return self._failed(subprocess.CompletedProcess([], SSH_FAILED, b"", err),
-                                "lost the connection while the job ran")
-        # 3. everything back in one stream, unpacked safely, then the folder goes
-        fetch = subprocess.run(remote.ssh("tar -C %s -cf - . && rm -rf %s" % (folder, folder)),
-                               capture_output=True, timeout=600)
-        if fetch.returncode != 0:
-            return self._failed(fetch, "could not fetch the results")
+        if state["proc"].returncode != 0:
+            return self._failed(subprocess.CompletedProcess([], state["proc"].returncode, b"", err),
+                                "could not run the job there, or lost the resource meanwhile")
         results = os.path.join(local, "out")
         os.makedirs(results)
-        with tarfile.open(fileobj=io.BytesIO(fetch.stdout), mode="r") as archive:
+        with tarfile.open(fileobj=io.BytesIO(out), mode="r") as archive:
             archive.extractall(results, filter="data")
         if not os.path.exists(os.path.join(results, job_id + ".status")):
             return Outcome("RETRY", "RESOURCE DIED: the job left no status on %s" % remote.name)
