@@ -108,12 +108,11 @@ class Grid:
         self.checkpointer = CheckpointDaemon(self.jobs)
 
     def _add_ssh_resources(self, config):
-        """Registered resources reached over ssh (native LRMS) join the scheduler."""
+        """Registered resources, reached over ssh (native or Slurm), join the scheduler."""
         remote = {}
         for name in ResourceDB(self.store).names():
             conf = ResourceDB(self.store).get(name)["CONF"]
-            if conf["LRMSTYPE"] == "native":
-                remote[name] = conf
+            remote[name] = conf  # native and slurm both go through ssh
         if remote:
             ensure_grid_key(config.path("ssh"))
             self.executors["ssh"] = SshExecutor(config.path("work-ssh"), self.users.home,

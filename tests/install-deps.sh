@@ -7,7 +7,8 @@ VENV=${2:-.venv}
 need=()
 for tool in curl:curl openssl:openssl bash:bash setpriv:util-linux \
             /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver \
-            /usr/sbin/sshd:openssh-server ssh:openssh-client; do
+            /usr/sbin/sshd:openssh-server ssh:openssh-client \
+            /usr/sbin/slurmctld:slurm-wlm; do
   cmd=${tool%%:*}; pkg=${tool##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -28,10 +28,11 @@ class Sshd:
     """A private sshd for one user, on 127.0.0.1 or alone in a network namespace
     (a separate "host" with its own address), stopped by PID."""
 
-    def __init__(self, user=USER, netns=False):
+    def __init__(self, user=USER, netns=False, extra_config=""):
         need_root()
         require_tool("/usr/sbin/sshd", "apt-get install openssh-server openssh-client")
         self.user = user
+        self.extra_config = extra_config
         if subprocess.run(["id", user], capture_output=True).returncode != 0:
             subprocess.run(["useradd", "-m", "-s", "/bin/bash", user], check=True)
         subprocess.run(["usermod", "-p", "*", user], check=True)  # unlocked, no password
@@ -98,7 +99,7 @@ class Sshd:
                          "PermitRootLogin no\nUsePAM no\nAllowUsers %s\nMaxStartups 100:30:200\n"
                          "MaxSessions 50\nStrictModes no\n"  # its files live under /tmp
                          % (self.port, self.address, self.host_key, self.dir, self.dir,
-                            self.user))
+                            self.user) + self.extra_config)
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(prefix + ["/usr/sbin/sshd", "-D", "-e", "-f", config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -46,6 +46,8 @@ class Remote:
 
     def __init__(self, name, conf, ssh_dir):
         self.name = name
+        self.lrms = conf["LRMSTYPE"]
+        self.partitions = {u["name"]: u["partition"] for u in conf["EXECONFIG"]}
         self.host, self.port, self.user = conf["HOSTURL"], conf["SSHPORT"], conf["MIGUSER"]
         self.home = conf["RESOURCEHOME"].rstrip("/") or "."
         self.known_hosts = os.path.join(ssh_dir, "known_hosts-%s" % name)
@@ -64,6 +66,25 @@ class Remote:
 
     def folder(self, job_id):
         return "%s/job-%s" % (self.home, job_id)
+
+    def run_command(self, job_id, exe, spec):
+        """The remote command that runs the job and waits for it to end."""
+        if self.lrms == "slurm":
+            minutes = max(1, (int(spec["CPUTIME"]) + 59) // 60)
+            # sbatch --wait returns when the batch job ends; the batch job is named
+            # after the grid job, so a cancel finds it by name
+            return ("sbatch --wait --quiet --job-name=%s --partition=%s --time=%d "
+                    "--nodes=%d --output=/dev/null --error=/dev/null --chdir=. ./%s.job"
+                    % (shlex.quote(job_id), shlex.quote(self.partitions[exe]),
+                       minutes, int(spec["NODECOUNT"]), job_id))
+        return "setsid -w bash -c 'echo $$ > .pgid; exec bash ./%s.job'" % job_id
+
+    def cancel_command(self, job_id):
+        folder = shlex.quote(self.folder(job_id))
+        if self.lrms == "slurm":
+            return "scancel --name=%s; rm -rf %s" % (shlex.quote(job_id), folder)
+        return "test -f %s/.pgid && kill -KILL -- -$(cat %s/.pgid); rm -rf %s" % (
+            folder, folder, folder)
 
 
 def _tar_folder(folder):
@@ -115,10 +136,7 @@ class SshExecutor(Executor):
                             "%s@%s" % (remote.user, remote.host)], capture_output=True, timeout=10)
 
     def _kill_remote(self, remote, job_id):
-        folder = shlex.quote(remote.folder(job_id))
-        subprocess.run(remote.ssh("test -f %s/.pgid && kill -KILL -- -$(cat %s/.pgid); "
-                                  "rm -rf %s" % (folder, folder, folder)),
-                       capture_output=True, timeout=60)
+        subprocess.run(remote.ssh(remote.cancel_command(job_id)), capture_output=True, timeout=60)
 
     def _run(self, record, unit, remote, state, done):
         job_id = record["JOB_ID"]
@@ -150,9 +168,9 @@ class SshExecutor(Executor):
         # the job folder goes back as a tar stream on stdout and is removed.
         state["proc"] = subprocess.Popen(
             remote.ssh("mkdir -p %s && tar -C %s -xf - && cd %s && "
-                       "{ setsid -w bash -c 'echo $$ > .pgid; exec bash ./%s.job' "
-                       "</dev/null >/dev/null 2>&1; cd / && tar -C %s -cf - . && rm -rf %s; }"
-                       % (folder, folder, folder, job_id, folder, folder)),
+                       "{ %s </dev/null >/dev/null 2>&1; cd / && tar -C %s -cf - . && rm -rf %s; }"
+                       % (folder, folder, folder, remote.run_command(job_id, unit.name, spec),
+                          folder, folder)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             out, err = state["proc"].communicate(_tar_folder(staged), timeout=spec["CPUTIME"])

@@ -1,0 +1,149 @@
+"""A Slurm cluster as a grid resource: a real single-node Slurm (munge,
+slurmctld, slurmd) started here, reached through sshd on loopback."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from conftest import exit_code, require_tool, wait_for
+from test_ssh_resources import USER, Sshd, kill_tree, need_root, submit, state_of
+
+SLURM_CONF = """\
+ClusterName=grid
+SlurmctldHost=localhost
+SlurmUser=slurm
+AuthType=auth/munge
+CryptoType=crypto/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=1
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MinJobAge=300
+SlurmctldPort={ctld_port}
+SlurmdPort={d_port}
+StateSaveLocation={s}/state
+SlurmdSpoolDir={s}/spool
+SlurmctldPidFile={s}/slurmctld.pid
+SlurmdPidFile={s}/slurmd.pid
+SlurmctldLogFile={s}/log/slurmctld.log
+SlurmdLogFile={s}/log/slurmd.log
+NodeName=gridnode NodeAddr=127.0.0.1 CPUs=2 RealMemory=4000 State=UNKNOWN
+PartitionName=debug Nodes=gridnode Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Slurm:
+    def __init__(self):
+        need_root()
+        for tool in ("/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged"):
+            require_tool(tool, "apt-get install slurm-wlm")
+        self.dir = tempfile.mkdtemp(prefix="mig-slurm-", dir="/tmp")
+        os.chmod(self.dir, 0o755)
+        for sub in ("state", "spool", "log"):
+            os.makedirs(os.path.join(self.dir, sub))
+        subprocess.run(["chown", "-R", "slurm:slurm", self.dir], check=True)
+        self.conf = os.path.join(self.dir, "slurm.conf")
+        with open(self.conf, "w") as handle:
+            handle.write(SLURM_CONF.format(s=self.dir, ctld_port=free_port(), d_port=free_port()))
+        self.env = dict(os.environ, SLURM_CONF=self.conf)
+        self.munged = None
+
+    def start(self):
+        os.makedirs("/run/munge", exist_ok=True)
+        subprocess.run(["chown", "munge:munge", "/run/munge"], check=True)
+        if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0:
+            subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+            self.munged = int(open("/run/munge/munged.pid").read())
+        subprocess.run(["/usr/sbin/slurmctld", "-f", self.conf], check=True, env=self.env)
+        subprocess.run(["/usr/sbin/slurmd", "-N", "gridnode", "-f", self.conf], check=True,
+                       env=self.env)
+        wait_for(lambda: "idle" in subprocess.run(["sinfo", "-h", "-o", "%T"], env=self.env,
+                                                  capture_output=True, text=True).stdout,
+                 30, what="the Slurm node to be idle")
+
+    def queue(self):
+        return subprocess.run(["squeue", "-h", "-o", "%i %j %T"], env=self.env,
+                              capture_output=True, text=True).stdout
+
+    def stop(self):
+        for name in ("slurmd.pid", "slurmctld.pid"):
+            try:
+                kill_tree(int(open(os.path.join(self.dir, name)).read()))
+            except (OSError, ValueError):
+                pass
+        if self.munged:
+            kill_tree(self.munged)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_grid_jobs_run_through_sbatch_and_cancel_reaches_scancel(appliance_factory, tmp_path):
+    slurm = Slurm()
+    sshd = Sshd(extra_config="SetEnv SLURM_CONF=%s\n" % slurm.conf)
+    app = appliance_factory()
+    try:
+        slurm.start()
+        alice = app.add_user("alice")
+        ini = os.path.join(app.state, "config.ini")
+        with open(ini) as handle:
+            text = handle.read()
+        with open(ini, "w") as handle:
+            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        conf = tmp_path / "cluster.conf"
+        conf.write_text("::HOSTURL::\n127.0.0.1\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
+                        "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"
+                        "::LRMSTYPE::\nslurm\n\n::CPUCOUNT::\n2\n\n::EXECONFIG::\nname=debug\n"
+                        "cputime=3600\npartition=debug\nslots=2\n"
+                        % (sshd.public_host_key(), sshd.port, USER, USER))
+        added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
+                                   "--json").stdout)
+        sshd.authorize(added["grid_public_key"])
+        sshd.start()
+        app.start()
+        local = tmp_path / "in.txt"
+        local.write_text("via slurm\n")
+        assert app.curl(alice, "-T", str(local), "-X", "CERTPUT", "URL/cert_redirect/in.txt")[0] == "0"
+        job = submit(app, alice, "::EXECUTE::\necho job $SLURM_JOB_ID on $SLURMD_NODENAME\n"
+                                 "rev in.txt > out.txt\n\n::INPUTFILES::\nin.txt\n\n"
+                                 "::OUTPUTFILES::\nout.txt slurm-out.txt\n")
+        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 90, what="the Slurm job")
+        stdout = app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job))
+        assert re.match(r"^job \d+ on gridnode\n$", stdout), stdout
+        assert app.curl(alice, "--fail", "URL/cert_redirect/slurm-out.txt") == "mruls aiv\n"
+
+        marker = "%d.%d" % (900, uuid.uuid4().int % 100000 + 1)
+        long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n" % marker)
+        wait_for(lambda: " RUNNING" in slurm.queue(), 60, what="the batch job to run")
+        batch_id = slurm.queue().split()[0]
+        reply = app.backend(alice, "jobaction", [("job_id", long_job)],
+                            raw_prefix="_=certauth;output_format=txt&action=cancel")
+        assert exit_code(reply) == 0 and state_of(app, alice, long_job) == "CANCELED"
+        wait_for(lambda: batch_id not in slurm.queue(), 30, what="scancel to end the batch job")
+        wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep %s" % marker],
+                                        capture_output=True).returncode == 1, 30,
+                 what="the sleep to be gone")
+    finally:
+        app.stop()
+        sshd.stop()
+        slurm.stop()
+        time.sleep(0.1)
