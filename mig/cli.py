@@ -74,6 +74,11 @@ def build_parser():
     _state_arg(rshow)
     rshow.add_argument("name")
     rshow.add_argument("--json", action="store_true")
+    for action, text in (("status", "check that the grid can log in to the resource"),
+                         ("clean", "remove job folders left on the resource")):
+        extra = rsub.add_parser(action, help=text)
+        _state_arg(extra)
+        extra.add_argument("name")
     return parser
 
 
@@ -106,6 +111,21 @@ def cmd_resource(args):
                  "host": resources.get(n)["CONF"]["HOSTURL"]} for n in resources.names()]
         print(json.dumps(rows) if args.json else "\n".join(
             "%s\t%s\t%s" % (r["name"], r["host"], ",".join(r["owners"])) for r in rows))
+    elif args.resource_command in ("status", "clean"):
+        import shlex
+        import subprocess
+        from mig.execute.ssh import Remote, ensure_grid_key
+        record = resources.get(args.name)
+        ensure_grid_key(config.path("ssh"))
+        remote = Remote(record["NAME"], record["CONF"], config.path("ssh"))
+        command = "true" if args.resource_command == "status" else \
+            "rm -rf %s/job-*" % shlex.quote(remote.home)
+        result = subprocess.run(remote.ssh(command), capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            raise MigError("%s: %s" % (record["NAME"], (result.stderr.strip().splitlines()
+                                                       or ["ssh exit code %d" % result.returncode])[-1]))
+        print("%s: %s" % (record["NAME"], "reachable" if args.resource_command == "status"
+                          else "job folders removed"))
     elif args.resource_command == "show":
         record = resources.get(args.name)
         print(json.dumps({"name": record["NAME"], "owners": record["OWNERS"],

@@ -184,6 +184,10 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
     assert app.curl(alice, "--fail", "URL/cert_redirect/results/out.txt") == "OVER SSH\n"
     assert "Resource: %s_exe" % good in app.backend(alice, "jobstatus", [("job_id", job)])
     assert not os.path.exists("/home/%s/mig/job-%s" % (USER, job))  # cleaned up there
+    monitor = json.loads(app.curl(alice, "URL/api/monitor"))
+    rows = [o for o in monitor if o.get("kind") == "monitor"][0]["rows"]
+    seen = [r for r in rows if r[0] == good][0]
+    assert seen[2] == "online" and seen[3] != "-" and seen[4] != "-"
 
     marker = "%d.%d" % (700, uuid.uuid4().int % 100000 + 1)
     long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n\n::RESOURCE::\n%s_*\n" % (marker, good))
@@ -196,6 +200,13 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
                                     capture_output=True).returncode == 1, 15,
              what="the remote process to be gone")
 
+    status = app.cli("resource", "status", good)
+    assert status.returncode == 0 and "reachable" in status.stdout
+    os.makedirs("/home/%s/mig/job-left-over" % USER, exist_ok=True)
+    assert "removed" in app.cli("resource", "clean", good).stdout
+    assert not os.path.exists("/home/%s/mig/job-left-over" % USER)
+    wrong = app.cli("resource", "status", impostor, check=False)
+    assert wrong.returncode == 2 and "Host key verification failed" in wrong.stderr
     refused = submit(app, alice, "::EXECUTE::\ntrue\n\n::RETRIES::\n0\n\n"
                                  "::RESOURCE::\n%s_*\n" % impostor)
     wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the refusal")

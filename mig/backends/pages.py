@@ -132,8 +132,33 @@ def resources(ctx, args):
     table = O.table("resources", ("Resource", "Exe unit", "Arch", "Cores", "Nodes", "MB", "GB",
                                   "Max s", "Runtime envs", "VGrids", "Busy", "State"), rows)
     table["empty"] = "No resources."
-    return O.Result([table, O.text("Remote resources (ssh, Slurm) and sandboxes are added by "
-                                   "their owners; see the admin guide.")])
+    return O.Result([table, {"object_type": "links", "links": [
+        ("/cgi-bin/monitor.py", "Monitor: who is up, what runs where")]},
+        O.text("Remote resources (ssh, Slurm) are added by their owners; see the admin guide.")])
+
+
+@backend("monitor", title="Monitor", header="Resource Monitor")
+def monitor(ctx, args):
+    """Every exe unit: state, last seen, last job request, VGrids, specs, jobs, time left."""
+    import time
+    now = time.time()
+    rows = []
+    for unit in ctx.grid.registry.all():
+        left = []
+        for job_id in sorted(unit.running):
+            record = ctx.grid.jobs.record(job_id)
+            ends = (record.get("EXECUTING_TIMESTAMP") or now) + int(record["SPEC"]["CPUTIME"])
+            left.append("%s (%d s left)" % (job_id, max(0, ends - now)))
+        state = "online" if unit.online else "offline: %s" % unit.down_reason
+        rows.append((unit.resource, unit.name, state, asctime(unit.last_seen) or "-",
+                     asctime(unit.last_request) or "-", ", ".join(unit.vgrids),
+                     unit.specs_text(), "%d of %d" % (len(unit.running), unit.slots),
+                     "; ".join(left) or "-"))
+    table = O.table("monitor", ("Resource", "Exe unit", "Status", "Last seen (UTC)",
+                                "Last job request (UTC)", "VGrids", "Specs", "Busy",
+                                "Jobs and time left"), rows)
+    table["empty"] = "No resources."
+    return O.Result([table])
 
 
 @backend("runtimeenvs", title="Runtime Envs", header="Runtime Environments")

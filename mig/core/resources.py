@@ -45,7 +45,8 @@ class ExeUnit:
     down_until: float = 0.0  # when to try an offline unit again
     failures: int = 0  # consecutive failures: the back-off doubles with each
     running: set = field(default_factory=set)
-    last_seen: float = 0.0
+    last_seen: float = 0.0  # the last time the unit answered (a job ended there)
+    last_request: float = 0.0  # the last time it was given a job
 
     @property
     def unit_id(self):

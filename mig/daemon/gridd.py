@@ -157,6 +157,7 @@ class GridDaemon:
         except StateError:
             return  # cancelled or frozen meanwhile
         unit.running.add(job_id)
+        unit.last_request = self.clock()
         self.placement[job_id] = unit.unit_id
         run = dict(record, SPEC=scheduler.apply_maxfill(record["SPEC"], unit))
         executor.start(run, unit, self._done)
@@ -209,8 +210,10 @@ class GridDaemon:
         if unit is not None:
             if outcome.resource_down:
                 unit.mark_down(outcome.message, self.clock())
-            elif outcome.state == J.FINISHED:
-                unit.mark_up()
+            else:
+                unit.last_seen = self.clock()
+                if outcome.state == J.FINISHED:
+                    unit.mark_up()
         self._free(job_id)
         try:
             if outcome.state == J.FINISHED:
