@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import common as C  # noqa: E402
-from test_ssh_resources import Sshd, resource_conf  # noqa: E402
+from test_ssh_resources import Sshd, only_remote_resources, resource_conf  # noqa: E402
 
 GOAL_RATE, GOAL_OVERHEAD_MS = 25.0, 40.0
 JOB = "::EXECUTE::\necho hello\n\n::RETRIES::\n0\n"
@@ -77,11 +77,7 @@ def main(argv=None):
 
     def prepare(state):
         """Only the ssh resource runs jobs; register it and authorize the grid's key."""
-        ini = os.path.join(state, "config.ini")
-        with open(ini) as handle:
-            text = handle.read()
-        with open(ini, "w") as handle:
-            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        only_remote_resources(state)
         conf = os.path.join(os.path.dirname(state), "res.conf")
         with open(conf, "w") as handle:
             handle.write(resource_conf(sshd, sshd.public_host_key()))

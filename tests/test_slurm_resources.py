@@ -10,10 +10,9 @@ import tempfile
 import time
 import uuid
 
-import pytest
-
 from conftest import exit_code, require_tool, wait_for
-from test_ssh_resources import USER, Sshd, kill_tree, need_root, submit, state_of
+from test_ssh_resources import (USER, Sshd, kill_tree, need_root, only_remote_resources,
+                                submit, state_of)
 
 SLURM_CONF = """\
 ClusterName=grid
@@ -104,11 +103,7 @@ def test_grid_jobs_run_through_sbatch_and_cancel_reaches_scancel(appliance_facto
     try:
         slurm.start()
         alice = app.add_user("alice")
-        ini = os.path.join(app.state, "config.ini")
-        with open(ini) as handle:
-            text = handle.read()
-        with open(ini, "w") as handle:
-            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        only_remote_resources(app.state)
         conf = tmp_path / "cluster.conf"
         conf.write_text("::HOSTURL::\n127.0.0.1\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
                         "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import IN_CI, exit_code, require_tool, stop_pid, wait_for
+from conftest import IN_CI, exit_code, require_tool, wait_for
 
 USER = "gridu"
 
@@ -120,6 +120,16 @@ class Sshd:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def only_remote_resources(state):
+    """Switch the embedded local resource off, so that jobs go to the remote ones."""
+    ini = os.path.join(state, "config.ini")
+    with open(ini) as handle:
+        text = handle.read()
+    assert "local_resource = True" in text
+    with open(ini, "w") as handle:
+        handle.write(text.replace("local_resource = True", "local_resource = False"))
+
+
 def resource_conf(sshd, host_key):
     return ("::HOSTURL::\n%s\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
             "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"
@@ -133,12 +143,7 @@ def ssh_grid(appliance_factory, tmp_path):
     app = appliance_factory()
     try:
         alice = app.add_user("alice")
-        ini = os.path.join(app.state, "config.ini")
-        with open(ini) as handle:
-            text = handle.read()
-        assert "local_resource = True" in text
-        with open(ini, "w") as handle:  # only the ssh resource runs jobs
-            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        only_remote_resources(app.state)
         conf = tmp_path / "res.conf"
         conf.write_text(resource_conf(sshd, sshd.public_host_key()))
         added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
@@ -241,11 +246,7 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
     app = appliance_factory()
     try:
         alice = app.add_user("alice")
-        ini = os.path.join(app.state, "config.ini")
-        with open(ini) as handle:
-            text = handle.read()
-        with open(ini, "w") as handle:
-            handle.write(text.replace("local_resource = True", "local_resource = False"))
+        only_remote_resources(app.state)
         names = []
         for host in hosts:
             conf = tmp_path / ("res-%d.conf" % host.port)
