@@ -110,8 +110,9 @@ class Grid:
     def _add_ssh_resources(self, config):
         """Registered resources, reached over ssh (native or Slurm), join the scheduler."""
         remote = {}
-        for name in ResourceDB(self.store).names():
-            conf = ResourceDB(self.store).get(name)["CONF"]
+        resources = ResourceDB(self.store)
+        for name in resources.names():
+            conf = resources.get(name)["CONF"]
             remote[name] = conf  # native and slurm both go through ssh
         if remote:
             ensure_grid_key(config.path("ssh"))

@@ -194,3 +194,12 @@ def portal(appliance_factory):
     app.cli("user", "add", "alice", "--password", "first-password")
     app.start()
     return app
+
+
+def write_home_file(user, rel, data):
+    """Put a file straight into a user's home (text or bytes), parents made."""
+    path = os.path.join(user["home"], rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb" if isinstance(data, bytes) else "w") as handle:
+        handle.write(data)
+    return path

@@ -16,6 +16,7 @@ import urllib.parse
 import pytest
 
 from conftest import ENTRY, Appliance, exit_code, https_connection, require_tool
+from conftest import write_home_file as write
 
 DOCS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "docs")
@@ -43,14 +44,6 @@ def home(grid, request):
     name = re.sub(r"[^A-Za-z0-9]", "", request.node.name)
     os.makedirs(os.path.join(grid[1]["alice"]["home"], name))
     return name
-
-
-def write(user, rel, data):
-    path = os.path.join(user["home"], rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb" if isinstance(data, bytes) else "w") as handle:
-        handle.write(data)
-    return path
 
 
 def read(user, rel):

@@ -18,6 +18,7 @@ import zipfile
 import pytest
 
 from conftest import ENTRY, Appliance, exit_code, require_tool, wait_for
+from conftest import write_home_file as write
 
 PREFIX = "_=certauth;output_format=txt"
 
@@ -41,14 +42,6 @@ def home(wire, request):
     name = re.sub(r"[^A-Za-z0-9]", "", request.node.name)
     os.makedirs(os.path.join(alice["home"], name))
     return name
-
-
-def write(alice, rel, data):
-    path = os.path.join(alice["home"], rel)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb" if isinstance(data, bytes) else "w") as handle:
-        handle.write(data)
-    return path
 
 
 def call(wire, name, fields=(), flags="", raw=""):
