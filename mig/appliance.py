@@ -93,12 +93,16 @@ class Grid:
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
         run_as = config.local_job_user if os.geteuid() == 0 else ""
-        self.executors = {"local": LocalExecutor(config.work_root, self.users.home, run_as)}
+        local = None
         if config.local_resource:
             runtimeenvs = [r.strip().upper() for r in config.local_runtimeenvs.split(",")
                            if r.strip()]
-            self.registry.add(local_exe_unit(config.state_dir, config.local_slots or None,
-                                             config.local_cputime, runtimeenvs))
+            local = local_exe_unit(config.state_dir, config.local_slots or None,
+                                   config.local_cputime, runtimeenvs,
+                                   None if config.local_staging < 0 else config.local_staging)
+            self.registry.add(local)
+        self.executors = {"local": LocalExecutor(config.work_root, self.users.home, run_as,
+                                                 slots=local.slots if local else 0)}
         self._add_ssh_resources(config)
         self.sweeps = SweepService(self.store, self.jobs)
         self.daemon = GridDaemon(self.jobs, self.registry, make_policy(config.scheduler_policy),

@@ -25,6 +25,7 @@ class Config:
     scheduler_policy: str = "FairFit"
     local_resource: bool = True
     local_slots: int = 0  # 0: one per core
+    local_staging: int = -1  # jobs staged ahead of free slots; -1: one per slot
     local_cputime: int = 7 * 86400
     local_runtimeenvs: str = ""
     local_job_user: str = "nobody"  # jobs run as this user when the appliance runs as root
@@ -145,6 +146,8 @@ def validate(config):
                  "unfit_expire_after", "max_upload_mb"):
         if getattr(config, name) < 0:
             raise ConfigError("%s must not be negative" % name)
+    if config.local_staging < -1:
+        raise ConfigError("local_staging must be -1 (one per slot), 0 or more")
 
 
 def write_default(config):

@@ -363,7 +363,8 @@ def _live_get(ctx, job_id, folder, args):
     """Copy home files into the job folder (dst is a folder there); the job's own
     script, status and process files are never replaced."""
     dst = norm(args["dst"])
-    protected = {"%s.job" % job_id, "%s.status" % job_id, ".pgid"}
+    # The local resource names its script .mig-job, the ssh one JOBID.job.
+    protected = {"%s.job" % job_id, ".mig-job", "%s.status" % job_id, ".pgid"}
 
     def one(rel, path):
         if os.path.isdir(path):

@@ -20,28 +20,34 @@ def asctime(ts):
     return time.asctime(time.gmtime(ts)) if ts else ""
 
 
-def submit_text(ctx, text, idempotency_key=None):
+def submit_text(ctx, text, idempotency_key=None, durable=True):
     """Parse, check rights and runtime environments, store: the one submit path."""
     grid = ctx.grid
     spec = submission.prepare(ctx.user, text, grid.registry.known_runtimeenvs(),
                               grid.config.job_retries)
-    return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key)
+    return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key,
+                            durable=durable)
 
 
 def _submit_rows(ctx, items):
-    """items: [(display name, text or exception)] -> (rows, exit code)."""
+    """items: [(display name, text or exception)] -> (rows, exit code).
+
+    The jobs of one request share one journal sync, made before the reply."""
     rows, code = [], 0
+    durable_each = len(items) == 1
     for name, text in items:
         if isinstance(text, MigError):
             rows.append((name, 0, "", text.message))
             code = code or text.exit_code
             continue
         try:
-            record = submit_text(ctx, text)
+            record = submit_text(ctx, text, durable=durable_each)
             rows.append((name, 1, record["JOB_ID"], ""))
         except MigError as exc:
             rows.append((name, 0, "", "parse failed: %s" % exc.message))
             code = code or exc.exit_code
+    if not durable_each:
+        ctx.grid.jobs.sync()
     return rows, code
 
 

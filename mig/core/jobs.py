@@ -281,6 +281,10 @@ class JobService:
             self.unwritten[record["JOB_ID"]] = record
         self.journal.append(("job", record["JOB_ID"]), record, durable)
 
+    def sync(self):
+        """Make every change journaled so far durable (after a batch of non-durable ones)."""
+        self.journal.sync()
+
     def checkpoint(self):
         """Write the newest version of every journaled record to its file, sync,
         and drop the journal segments this covered."""

@@ -40,6 +40,7 @@ class ExeUnit:
     jobtype: str = "all"
     minprice: str = "0"
     slots: int = 1
+    staging: int = 0  # jobs taken beyond the slots, to stage while others run
     online: bool = True
     down_reason: str = ""
     down_until: float = 0.0  # when to try an offline unit again
@@ -53,7 +54,8 @@ class ExeUnit:
         return "%s_%s" % (self.resource, self.name)
 
     def free_slots(self):
-        return max(0, self.slots - len(self.running)) if self.online else 0
+        """Jobs the unit takes now: its slots, plus the ones it may stage ahead."""
+        return max(0, self.slots + self.staging - len(self.running)) if self.online else 0
 
     def mark_down(self, reason, now, first_backoff=5.0, max_backoff=300.0):
         """Take the unit out of scheduling for a while; the wait doubles each time."""
@@ -82,14 +84,20 @@ def machine_memory_mb():
         return 1024
 
 
-def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=()):
-    """The appliance host as a resource: its cores, memory, free disk."""
+def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), staging=None):
+    """The appliance host as a resource: its cores, memory, free disk.
+
+    By default it takes one job per slot beyond its slots: that job's folder
+    and inputs are made ready while the slots are busy, so a slot that frees
+    up starts the next job at once."""
     cores = os.cpu_count() or 1
+    slots = slots or cores
     disk_gb = shutil.disk_usage(state_dir).free // (1024 ** 3)
     return ExeUnit(resource=LOCAL_RESOURCE, name=LOCAL_EXE, executor="local",
                    architecture=machine_architecture(), nodecount=1, cpucount=cores,
                    memory=machine_memory_mb(), disk=int(disk_gb), cputime=cputime,
-                   runtimeenvs=tuple(runtimeenvs), slots=slots or cores)
+                   runtimeenvs=tuple(runtimeenvs), slots=slots,
+                   staging=slots if staging is None else staging)
 
 
 class ResourceRegistry:

@@ -12,6 +12,7 @@ import threading
 import time
 
 from mig.core import auth, certs
+from mig.core.files import Home
 from mig.errors import ClientError, ConflictError, SystemFailure
 
 USERS_RECORD = "users/db"
@@ -34,6 +35,7 @@ class UserDB:
         self._mtime = -1
         self._by_dn = {}
         self._by_token = {}
+        self._homes = {}
 
     # -- cross-process cache ----------------------------------------------------
     def _refresh(self):
@@ -80,6 +82,13 @@ class UserDB:
     # -- paths ----------------------------------------------------------------------
     def home(self, name):
         return os.path.join(self.config.home_root, name)
+
+    def home_folder(self, name):
+        """The user's Home (path confinement), its real path looked up once."""
+        home = self._homes.get(name)
+        if home is None:
+            home = self._homes[name] = Home(self.home(name))
+        return home
 
     def cert_dir(self, name):
         return self.config.path("users", name)

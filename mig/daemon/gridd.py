@@ -215,6 +215,7 @@ class GridDaemon:
                 if outcome.state == J.FINISHED:
                     unit.mark_up()
         self._free(job_id)
+        self.poke()  # the slot is free now; the next job need not wait for this fsync
         try:
             if outcome.state == J.FINISHED:
                 self.jobs.transition(job_id, J.FINISHED, outcome.message or "finished",
@@ -224,7 +225,6 @@ class GridDaemon:
                 self._requeue(self.jobs.record(job_id), outcome.message, count=True)
         except (StateError, MigError):
             pass  # cancelled while finishing: the cancel wins, nothing finishes twice
-        self.poke()
 
     def _requeue(self, record, message, count=True):
         """RETRY (queued again) while retries remain, else FAILED with the reason."""

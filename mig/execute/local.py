@@ -11,8 +11,10 @@ confined to the home, and the job folder is removed.
 import contextlib
 import heapq
 import itertools
+import logging
 import os
 import pwd
+import queue
 import shutil
 import signal
 import threading
@@ -21,11 +23,13 @@ import time
 from mig.core.files import Home, open_beneath
 from mig.core.jobspec import expand_variables
 from mig.execute.base import Executor, Outcome
+from mig.execute.jobfolders import PGID, SCRIPT, FolderPool, is_spare, read_pgid, write_in_place
 from mig.execute.jobscript import job_script
-from mig.execute.staging import collect_outputs, stage_inputs, write_small
+from mig.execute.staging import collect_outputs, stage_inputs
 from mig.execute.runner import RunnerLost, RunnerPool
 from mig.errors import ConfigError
 
+log = logging.getLogger("mig.local")
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "SHELL", "TERM")
 
@@ -64,9 +68,12 @@ def check_reachable(folder):
 
 
 def chown_tree(folder, uid, gid):
+    """Give the staged files to the job user; the script and .pgid stay ours."""
     for root, dirs, files in os.walk(folder):
         os.chown(root, uid, gid)
         for name in files:
+            if root == folder and name in (SCRIPT, PGID):
+                continue
             os.lchown(os.path.join(root, name), uid, gid)
 
 
@@ -80,12 +87,15 @@ class Watchdog:
         self.thread = None
 
     def watch(self, job, seconds):
+        entry = (time.monotonic() + seconds, next(self.sequence), job)
         with self.cond:
-            heapq.heappush(self.deadlines, (time.monotonic() + seconds, next(self.sequence), job))
+            earliest = not self.deadlines or entry < self.deadlines[0]
+            heapq.heappush(self.deadlines, entry)
             if self.thread is None:
                 self.thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
                 self.thread.start()
-            self.cond.notify()
+            if earliest:  # otherwise the thread already wakes early enough
+                self.cond.notify()
 
     def forget(self, job):
         with self.cond:
@@ -109,18 +119,49 @@ class Watchdog:
 
 
 class LocalJob:
-    __slots__ = ("job_id", "pgid", "cancelled", "thread", "timed_out")
+    __slots__ = ("job_id", "pgid", "cancelled", "timed_out")
 
     def __init__(self, job_id):
-        self.job_id, self.pgid, self.cancelled, self.thread = job_id, 0, False, None
-        self.timed_out = False
+        self.job_id, self.pgid, self.cancelled, self.timed_out = job_id, 0, False, False
+
+
+class Workers:
+    """Threads that are reused from job to job (starting a thread per job costs
+    a clone and a round of GIL hand-offs); a new one only when none is idle."""
+
+    def __init__(self, name):
+        self.name = name
+        self.tasks = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle = 0
+
+    def submit(self, function, *args):
+        with self.lock:
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1  # that idle thread takes this task
+        self.tasks.put((function, args))
+        if spawn:
+            threading.Thread(target=self._loop, name=self.name, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            function, args = self.tasks.get()
+            try:
+                function(*args)
+            except Exception:  # the thread stays for the next job
+                log.exception("a local job worker failed")
+            with self.lock:
+                self.idle += 1
 
 
 class LocalExecutor(Executor):
     kind = "local"
 
-    def __init__(self, work_root, home_of, run_as=""):
+    def __init__(self, work_root, home_of, run_as="", slots=0):
         self.work_root = work_root
+        # Jobs beyond the slots (staged ahead) wait here for a free one; 0: no limit.
+        self.slots = threading.BoundedSemaphore(slots) if slots else None
         self.home_of = home_of  # owner -> home folder path
         self.account = job_account(run_as)
         os.makedirs(work_root, mode=0o700, exist_ok=True)
@@ -130,7 +171,10 @@ class LocalExecutor(Executor):
             check_reachable(work_root)
         self.lock = threading.Lock()
         self.jobs = {}
+        self.homes = {}  # owner -> Home: the home's real path is looked up once
+        self.folders = FolderPool(work_root)
         self.watchdog = Watchdog()
+        self.workers = Workers("local-job")
         env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         prefix = []
@@ -145,9 +189,7 @@ class LocalExecutor(Executor):
         job = LocalJob(record["JOB_ID"])
         with self.lock:
             self.jobs[job.job_id] = job
-        job.thread = threading.Thread(target=self._run, args=(job, record, unit, done),
-                                      name="job-%s" % job.job_id, daemon=True)
-        job.thread.start()
+        self.workers.submit(self._run, job, record, unit, done)
 
     def cancel(self, job_id):
         with self.lock:
@@ -184,32 +226,42 @@ class LocalExecutor(Executor):
         deadline = time.monotonic() + 10
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.05)  # let cancelled jobs remove their folders
+        self.folders.close()
         with contextlib.suppress(OSError):
             os.rmdir(self.work_root)  # only when empty: leftovers stay for recovery
 
     def recover_leftovers(self):
         """After a crash: stop and remove every job folder a previous run left."""
         for name in os.listdir(self.work_root):
-            self.recover(name)
+            if not is_spare(name):
+                self.recover(name)
 
     def recover(self, job_id):
         """Kill what a previous run of the appliance left of a job, and clean up."""
         folder = os.path.join(self.work_root, job_id)
-        with contextlib.suppress(OSError, ValueError):
-            with open(os.path.join(folder, ".pgid"), encoding="ascii") as handle:
-                kill_group(int(handle.read().strip()))
+        pgid = read_pgid(folder)
+        if pgid:
+            kill_group(pgid)
         shutil.rmtree(folder, ignore_errors=True)
+
+    def _home(self, owner):
+        home = self.homes.get(owner)
+        if home is None:
+            home = self.homes[owner] = Home(self.home_of(owner))
+        return home
 
     # -- one job ----------------------------------------------------------------
     def _run(self, job, record, unit, done):
         job_id = job.job_id
-        folder = os.path.join(self.work_root, job_id)
+        folder = None
         try:
+            folder = self.folders.take(job_id)
             outcome = self._execute(job, record, unit, folder)
         except Exception as exc:  # a broken job must never take the executor down
             outcome = Outcome("RETRY", "local resource error: %s" % exc)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            if folder is not None:
+                self.folders.give_back(folder)
             with self.lock:
                 self.jobs.pop(job_id, None)
         if not job.cancelled:
@@ -217,14 +269,12 @@ class LocalExecutor(Executor):
 
     def _execute(self, job, record, unit, folder):
         job_id, spec = job.job_id, record["SPEC"]
-        spec = expand_variables(spec, job_id, spec.get("JOBNAME") or "")
-        home = Home(self.home_of(record["OWNER"]))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder, mode=0o700)
+        if "+JOB" in record.get("MRSL", "+JOB"):
+            spec = expand_variables(spec, job_id, spec.get("JOBNAME") or "")
+        home = self._home(record["OWNER"])
         io_status = stage_inputs(home, spec, folder)
         staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
-        script = os.path.join(folder, job_id + ".job")
-        write_small(script, job_script(job_id, spec, unit.unit_id), 0o644)
+        write_in_place(folder, SCRIPT, job_script(job_id, spec, unit.unit_id))
         if job.cancelled:
             return Outcome("RETRY", "cancelled before start")
         if self.account:
@@ -232,16 +282,19 @@ class LocalExecutor(Executor):
                 chown_tree(folder, *self.account)
             else:  # the script may stay ours (bash only reads it): no walk needed
                 os.chown(folder, *self.account)
-        runner = self.runners.acquire()
-        self.watchdog.watch(job, spec["CPUTIME"])
-        try:
-            runner.run(folder, job_id + ".job", lambda pgid: self._started(job, folder, pgid))
-        except RunnerLost:
-            self.runners.discard(runner)
-        else:
-            self.runners.release(runner)
-        finally:
-            self.watchdog.forget(job)
+        with self.slots or contextlib.nullcontext():
+            if job.cancelled:
+                return Outcome("RETRY", "cancelled before start")
+            runner = self.runners.acquire()
+            self.watchdog.watch(job, spec["CPUTIME"])
+            try:
+                runner.run(folder, SCRIPT, lambda pgid: self._started(job, folder, pgid))
+            except RunnerLost:
+                self.runners.discard(runner)
+            else:
+                self.runners.release(runner)
+            finally:
+                self.watchdog.forget(job)
         timed_out = job.timed_out
         if job.pgid:
             kill_group(job.pgid)  # leftovers of the job (background processes) go too
@@ -258,6 +311,9 @@ class LocalExecutor(Executor):
 
     @staticmethod
     def _started(job, folder, pgid):
-        job.pgid = pgid  # the runner also leaves it in the job folder's .pgid
+        job.pgid = pgid
         if job.cancelled:
             kill_group(pgid)
+        # For recovery after a crash of the appliance (the file is reused per job).
+        with contextlib.suppress(OSError):
+            write_in_place(folder, PGID, "%d\n" % pgid, 0o600)

@@ -19,7 +19,6 @@ RUNNER_SCRIPT = r"""
 set -m
 while IFS= read -r __mig_d && IFS= read -r __mig_s; do
   ( set +m; trap - INT QUIT; cd -- "$__mig_d" || exit 97
-    echo "$BASHPID" > .pgid  # for recovery after a crash of the appliance
     export HOME="$__mig_d" TMPDIR="$__mig_d"
     __mig_x=$__mig_s; unset __mig_d __mig_s; . "./$__mig_x" ) </dev/null >/dev/null 2>&1 &
   __mig_p=$!

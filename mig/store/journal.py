@@ -74,6 +74,12 @@ class Journal:
         if durable:
             self._sync(number, mine)
 
+    def sync(self):
+        """Make every append so far durable (one fdatasync for a batch of them)."""
+        with self.lock:
+            mine, number = self.written, self.number
+        self._sync(number, mine)
+
     def _sync(self, number, upto):
         """Group commit: one fdatasync covers every append made before it."""
         with self.sync_lock:

@@ -22,7 +22,6 @@ from mig import backends as B
 from mig.backends import transfer as T
 from mig.backends.files import put_file
 from mig.core import auth
-from mig.core.files import Home
 from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe
 from mig.render import FORMATS
 from mig.render import html as html_render
@@ -163,7 +162,7 @@ class Dispatcher:
                         "or an 'Authorization: Bearer TOKEN' header")
 
     def context(self, user, method):
-        return B.Context(user, self.grid, Home(self.grid.users.home(user)), method)
+        return B.Context(user, self.grid, self.grid.users.home_folder(user), method)
 
     # -- backends --------------------------------------------------------------------
     def _read_fields(self, req):
@@ -294,7 +293,7 @@ class Dispatcher:
     # -- files -------------------------------------------------------------------------
     def _download(self, req, rel):
         user, _how = self.authenticate(req)
-        home = Home(self.grid.users.home(user))
+        home = self.grid.users.home_folder(user)
         try:
             path = home.resolve(rel, must_exist=True)
         except MigError as exc:

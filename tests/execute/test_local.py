@@ -187,3 +187,28 @@ def test_runners_are_reused_and_stopped(tmp_path):
         assert not os.path.exists("/proc/%d" % pid) or \
             open("/proc/%d/stat" % pid).read().split()[2] == "Z"
     assert not os.path.exists(work)  # the empty work root is removed at shutdown
+
+
+def test_jobs_staged_ahead_wait_for_a_free_slot(tmp_path):
+    """The local unit takes more jobs than slots (to stage them early), but only
+    `slots` of them run at once."""
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True)
+    executor = LocalExecutor(str(tmp_path / "work"), lambda owner: str(home_root / owner),
+                             slots=1)
+    unit = ExeUnit(resource="localhost.0", name="local", executor="local", slots=1, staging=2)
+    results = queue.Queue()
+    text = "::EXECUTE::\ndate +%s.%N\nsleep 0.3\ndate +%s.%N\n"
+    ids = ["%d_1_1_2026__0_0_0_stage.0" % n for n in range(3)]
+    try:
+        for job_id in ids:
+            record = {"JOB_ID": job_id, "OWNER": "alice", "SPEC": jobspec.parse_mrsl(text)}
+            executor.start(record, unit, lambda jid, outcome: results.put((jid, outcome)))
+        outcomes = dict(results.get(timeout=30) for _ in ids)
+    finally:
+        executor.shutdown()
+    assert {o.state for o in outcomes.values()} == {"FINISHED"}
+    spans = sorted(tuple(float(t) for t in read_output(home_root / "alice", j, "stdout").split())
+                   for j in ids)
+    for (_start, end), (next_start, _end) in zip(spans, spans[1:]):
+        assert next_start >= end  # never two at once

@@ -404,6 +404,9 @@ def test_liveio_send_and_get_with_a_running_job(wire, home):
     code, body = liveio(wire, "input", job_id, [home + "/%s.job" % job_id], ".")
     assert code == 100 and body[1] == "** %s.job: belongs to the job and is not replaced **" \
         % job_id
+    write(alice, "%s/.mig-job" % home, "echo replaced\n")
+    code, body = liveio(wire, "input", job_id, [home + "/.mig-job"], ".")
+    assert code == 100 and body[1] == "** .mig-job: belongs to the job and is not replaced **"
     code, body = liveio(wire, "get", job_id, [home + "/data.txt"])
     assert (code, body) == (100, ["Requesting live I/O for %s" % job_id,
                                   "** src and dst parameters required for live input **"])
