@@ -25,6 +25,7 @@ FINISHED, FAILED, CANCELED, EXPIRED = "FINISHED", "FAILED", "CANCELED", "EXPIRED
 STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING, FINISHED, FAILED, CANCELED, EXPIRED)
 PENDING_STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING)
 FINAL_STATES = (FINISHED, FAILED, CANCELED, EXPIRED)
+MAX_CARRIED = 10000  # records a checkpoint carries in the journal rather than writing
 WAITING_STATES = (QUEUED, RETRY)
 
 TRANSITIONS = {
@@ -285,23 +286,47 @@ class JobService:
         """Make every change journaled so far durable (after a batch of non-durable ones)."""
         self.journal.sync()
 
-    def checkpoint(self):
-        """Write the newest version of every journaled record to its file, sync,
-        and drop the journal segments this covered."""
+    def checkpoint(self, settle=0.0):
+        """Write the newest version of journaled records to their files, sync,
+        and drop the journal segments this covered.  Returns the files written.
+
+        With ``settle``, a job that is not final and changed less than that
+        many seconds ago is carried into the new journal segment instead of
+        written: most such jobs change again within seconds (queued, then
+        running, then finished), and each file rewrite costs a new inode and
+        the deletion of the old one.
+        """
         with self.checkpoint_lock:
             with self.lock:
                 pending = dict(self.unwritten)
                 segments = self.journal.rotate()
+            now = self.clock()
+            write, carry = [], []
             for job_id, record in pending.items():
+                if (settle and record["STATUS"] not in FINAL_STATES
+                        and now - record.get("CHANGED", 0) < settle):
+                    carry.append((job_id, record))
+                else:
+                    write.append((job_id, record))
+            if len(carry) > MAX_CARRIED:  # a burst: carrying it would bloat the journal
+                write, carry = write + carry, []
+            for job_id, record in write:
                 self.store.write("jobs/%s/%s" % (record["OWNER"], job_id), record,
                                  durable=False)
-            os.sync()  # one sync for all the files written above
+            with self.lock:
+                # Under the lock, so that a newer version of the job is always
+                # journaled after the carried one (replay keeps the last).
+                for job_id, record in carry:
+                    if self.unwritten.get(job_id) is record:
+                        self.journal.append(("job", job_id), record, durable=False)
+            os.sync()  # one sync for all the files (and carried entries) written above
+            self.journal.sync()
             self.journal.drop(segments)
             with self.lock:
-                for job_id, record in pending.items():
+                for job_id, record in write:
                     if self.unwritten.get(job_id) is record:
                         del self.unwritten[job_id]
-            return len(pending)
+            return len(write)
 
     def close(self):
         self.checkpoint()

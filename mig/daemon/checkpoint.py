@@ -12,16 +12,17 @@ log = logging.getLogger("mig.checkpoint")
 
 
 class CheckpointDaemon:
-    def __init__(self, jobs, interval=2.0, max_entries=20000):
+    def __init__(self, jobs, interval=2.0, max_entries=20000, settle=10.0):
         self.jobs = jobs
         self.interval = interval
+        self.settle = settle  # jobs still changing stay in the journal this long
         self.max_entries = max_entries
         self.stopping = threading.Event()
         self.thread = None
 
     def tick(self):
         if self.jobs.unwritten:
-            return self.jobs.checkpoint()
+            return self.jobs.checkpoint(self.settle)
         return 0
 
     def start(self):

@@ -119,11 +119,19 @@ def write_in_place(folder, name, text, mode=0o644):
 
 
 def read_pgid(folder):
-    """The process group recorded in a job folder, or None."""
+    """The process group the appliance recorded in a job folder, or None.
+
+    The folder belongs to the job while it runs, so the job could put its own
+    .pgid there, naming any process group: only a file that we own and that
+    is not a link to another file is believed."""
     with contextlib.suppress(OSError, ValueError):
         fd = os.open(os.path.join(folder, PGID), os.O_RDONLY | _NOFOLLOW)
         try:
-            return int(os.read(fd, 64).decode("ascii").strip())
+            info = os.fstat(fd)
+            if info.st_uid != os.geteuid() or info.st_nlink != 1:
+                return None
+            pgid = int(os.read(fd, 64).decode("ascii").strip())
+            return pgid if pgid > 1 else None
         finally:
             os.close(fd)
     return None

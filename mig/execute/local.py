@@ -240,9 +240,18 @@ class LocalExecutor(Executor):
         """Kill what a previous run of the appliance left of a job, and clean up."""
         folder = os.path.join(self.work_root, job_id)
         pgid = read_pgid(folder)
-        if pgid:
+        if pgid and self._runs_as_job_user(pgid):
             kill_group(pgid)
         shutil.rmtree(folder, ignore_errors=True)
+
+    def _runs_as_job_user(self, pgid):
+        """Whether the group's leader still runs as the job user (not a reused id)."""
+        if not self.account:
+            return True  # jobs run as ourselves: we may signal only our own anyway
+        try:
+            return os.stat("/proc/%d" % pgid).st_uid == self.account[0]
+        except OSError:
+            return False
 
     def _home(self, owner):
         home = self.homes.get(owner)

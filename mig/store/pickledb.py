@@ -65,6 +65,7 @@ class PickleStore:
 
     def __init__(self, root):
         self.root = os.path.abspath(root)
+        self._folders = set()  # folders known to exist
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         os.chmod(self.root, 0o700)
         self._check_schema()
@@ -93,8 +94,18 @@ class PickleStore:
 
     def write(self, relpath, obj, durable=True):
         path = self.path(relpath)
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        atomic_write_bytes(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), durable)
+        folder = os.path.dirname(path)
+        if folder not in self._folders:  # a checkpoint writes thousands into one folder
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            self._folders.add(folder)
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            atomic_write_bytes(path, data, durable)
+        except SystemFailure:
+            if os.path.isdir(folder):
+                raise
+            os.makedirs(folder, mode=0o700, exist_ok=True)  # removed meanwhile
+            atomic_write_bytes(path, data, durable)
 
     def read(self, relpath, default=_MISSING):
         try:

@@ -518,3 +518,32 @@ def test_find_jobs_by_name_date_and_state(store, clock):
     assert [j for j, _e in service.owner_jobs("alice", limit=3)] == [ids[29], ids[28], ids[27]]
     again = JobService(store, SERVER, clock=clock)  # rebuilt the same after a restart
     assert again.find_jobs("alice", "beta") == service.find_jobs("alice", "beta")
+
+
+def test_checkpoint_carries_jobs_still_changing_in_the_journal(store, clock):
+    """With settle, a fresh non-final job is not written to a file (it will change
+    again soon) but stays durable in the journal; final or settled ones are written."""
+    service = JobService(store, SERVER, clock=clock)
+    fresh = submit(service)["JOB_ID"]
+    done = submit(service)["JOB_ID"]
+    service.transition(done, J.CANCELED, "user")
+    assert service.checkpoint(settle=10) == 1
+    assert not store.exists("jobs/alice/%s" % fresh)
+    assert store.read("jobs/alice/%s" % done)["STATUS"] == J.CANCELED
+    assert len(service.journal.segments()) == 1  # the old segment is gone all the same
+    service.transition(fresh, J.FROZEN, "hold")
+    assert service.checkpoint(settle=10) == 0  # changed again just now: still carried
+    assert not store.exists("jobs/alice/%s" % fresh)
+    clock.now += 11
+    assert service.checkpoint(settle=10) == 1
+    assert store.read("jobs/alice/%s" % fresh)["STATUS"] == J.FROZEN
+
+
+def test_carried_jobs_survive_a_crash(store, clock):
+    service = JobService(store, SERVER, clock=clock)
+    fresh = submit(service)["JOB_ID"]
+    service.checkpoint(settle=10)
+    service.checkpoint(settle=10)  # carried twice; every older segment dropped
+    assert not store.exists("jobs/alice/%s" % fresh)
+    again = JobService(store, SERVER, clock=clock)  # as after a kill -9
+    assert again.record(fresh)["STATUS"] == J.QUEUED

@@ -80,3 +80,22 @@ def test_a_folder_the_job_user_owned_is_taken_back_before_the_check(tmp_path):
     spare = pool.spares[0]
     info = os.stat(spare)
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700)
+
+
+def test_a_pgid_file_the_job_wrote_itself_is_not_believed(tmp_path):
+    write_in_place(str(tmp_path), PGID, "4242\n", 0o600)
+    assert read_pgid(str(tmp_path)) == 4242
+    os.unlink(tmp_path / PGID)
+    (tmp_path / "other").write_text("1\n")
+    os.link(tmp_path / "other", tmp_path / PGID)  # a second name for another file
+    assert read_pgid(str(tmp_path)) is None
+    os.unlink(tmp_path / PGID)
+    write_in_place(str(tmp_path), PGID, "1\n", 0o600)  # init's group: never
+    assert read_pgid(str(tmp_path)) is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown); run the tests as root")
+def test_a_pgid_file_owned_by_the_job_user_is_not_believed(tmp_path):
+    write_in_place(str(tmp_path), PGID, "4242\n", 0o600)
+    os.chown(tmp_path / PGID, 65534, 65534)
+    assert read_pgid(str(tmp_path)) is None

@@ -212,3 +212,36 @@ def test_jobs_staged_ahead_wait_for_a_free_slot(tmp_path):
                    for j in ids)
     for (_start, end), (next_start, _end) in zip(spans, spans[1:]):
         assert next_start >= end  # never two at once
+
+
+def test_recovery_after_a_crash_kills_the_jobs_left_running(tmp_path):
+    """A new executor on the same work folder (as after kill -9 and a restart)
+    stops the process groups the old one left, and removes their folders."""
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True)
+    work = str(tmp_path / "work")
+    old = LocalExecutor(work, lambda owner: str(home_root / owner), slots=2)
+    unit = ExeUnit(resource="localhost.0", name="local", executor="local")
+    job_id = "1_1_1_2026__0_0_0_crash.0"
+    record = {"JOB_ID": job_id, "OWNER": "alice",
+              "SPEC": jobspec.parse_mrsl("::EXECUTE::\nsleep 600\n")}
+    results = queue.Queue()
+    old.start(record, unit, lambda jid, outcome: results.put(outcome))
+    try:
+        deadline = time.monotonic() + 10
+        while not (old.jobs.get(job_id) and old.jobs[job_id].pgid):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        pgid = old.jobs[job_id].pgid
+        os.killpg(pgid, 0)  # running
+        new = LocalExecutor(work, lambda owner: str(home_root / owner), slots=2)
+        new.recover_leftovers()
+        with pytest.raises(ProcessLookupError):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                os.killpg(pgid, 0)
+                time.sleep(0.02)
+        assert not os.path.exists(os.path.join(work, job_id))
+        new.shutdown()
+    finally:
+        old.shutdown()

@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import pickle
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -327,3 +328,11 @@ def test_kill_9_during_writes_never_leaves_a_torn_record(tmp_path):
         # a torn temp file may remain, but it is never listed as a record
         assert [name for name, _ in store.records("")] == ["victim"]
     assert seen == sorted(seen)
+
+
+def test_write_makes_a_folder_again_after_it_was_removed(tmp_path):
+    store = PickleStore(str(tmp_path / "db"))
+    store.write("jobs/alice/1", {"a": 1})
+    shutil.rmtree(tmp_path / "db" / "jobs" / "alice")
+    store.write("jobs/alice/2", {"a": 2})
+    assert store.read("jobs/alice/2") == {"a": 2}
