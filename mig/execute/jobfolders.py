@@ -10,7 +10,6 @@ it in place.  A folder comes back only when it holds nothing but what the
 appliance put there, owned by the appliance; anything else is removed whole.
 """
 
-import contextlib
 import itertools
 import os
 import shutil
@@ -18,9 +17,8 @@ import stat
 import threading
 
 SCRIPT = ".mig-job"  # the job script's name inside every job folder
-PGID = ".pgid"  # the job's process group, for recovery after a crash
 SPARE_PREFIX = ".spare-"
-_KEPT = {SCRIPT, PGID}
+_KEPT = {SCRIPT}
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -116,22 +114,3 @@ def write_in_place(folder, name, text, mode=0o644):
         os.ftruncate(fd, len(data))
     finally:
         os.close(fd)
-
-
-def read_pgid(folder):
-    """The process group the appliance recorded in a job folder, or None.
-
-    The folder belongs to the job while it runs, so the job could put its own
-    .pgid there, naming any process group: only a file that we own and that
-    is not a link to another file is believed."""
-    with contextlib.suppress(OSError, ValueError):
-        fd = os.open(os.path.join(folder, PGID), os.O_RDONLY | _NOFOLLOW)
-        try:
-            info = os.fstat(fd)
-            if info.st_uid != os.geteuid() or info.st_nlink != 1:
-                return None
-            pgid = int(os.read(fd, 64).decode("ascii").strip())
-            return pgid if pgid > 1 else None
-        finally:
-            os.close(fd)
-    return None

@@ -23,10 +23,11 @@ import time
 from mig.core.files import Home, open_beneath
 from mig.core.jobspec import expand_variables
 from mig.execute.base import Executor, Outcome
-from mig.execute.jobfolders import PGID, SCRIPT, FolderPool, is_spare, read_pgid, write_in_place
+from mig.execute.jobfolders import SCRIPT, FolderPool, write_in_place
+from mig.execute.leftovers import kill_leftovers
 from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs
-from mig.execute.runner import RunnerLost, RunnerPool
+from mig.execute.runner import Request, RunnerPool
 from mig.errors import ConfigError
 
 log = logging.getLogger("mig.local")
@@ -68,11 +69,11 @@ def check_reachable(folder):
 
 
 def chown_tree(folder, uid, gid):
-    """Give the staged files to the job user; the script and .pgid stay ours."""
+    """Give the staged files to the job user; the script stays ours."""
     for root, dirs, files in os.walk(folder):
         os.chown(root, uid, gid)
         for name in files:
-            if root == folder and name in (SCRIPT, PGID):
+            if root == folder and name == SCRIPT:
                 continue
             os.lchown(os.path.join(root, name), uid, gid)
 
@@ -119,10 +120,11 @@ class Watchdog:
 
 
 class LocalJob:
-    __slots__ = ("job_id", "pgid", "cancelled", "timed_out")
+    __slots__ = ("job_id", "pgid", "cancelled", "timed_out", "request")
 
     def __init__(self, job_id):
         self.job_id, self.pgid, self.cancelled, self.timed_out = job_id, 0, False, False
+        self.request = None
 
 
 class Workers:
@@ -160,8 +162,6 @@ class LocalExecutor(Executor):
 
     def __init__(self, work_root, home_of, run_as="", slots=0):
         self.work_root = work_root
-        # Jobs beyond the slots (staged ahead) wait here for a free one; 0: no limit.
-        self.slots = threading.BoundedSemaphore(slots) if slots else None
         self.home_of = home_of  # owner -> home folder path
         self.account = job_account(run_as)
         os.makedirs(work_root, mode=0o700, exist_ok=True)
@@ -182,7 +182,10 @@ class LocalExecutor(Executor):
             # Runners start once as the job user, so no per-job privilege drop.
             uid, gid = self.account
             prefix = [SETPRIV, "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups", "--"]
-        self.runners = RunnerPool(prefix, env)
+        # One runner per slot (0: no limit); jobs staged ahead wait for a free one.
+        self.runner_records = os.path.join(work_root, ".runners")
+        os.makedirs(self.runner_records, mode=0o700, exist_ok=True)
+        self.runners = RunnerPool(prefix, env, slots, self.runner_records)
 
     # -- contract -------------------------------------------------------------
     def start(self, record, unit, done):
@@ -199,6 +202,8 @@ class LocalExecutor(Executor):
         job.cancelled = True
         if job.pgid:
             kill_group(job.pgid)
+        elif job.request is not None:
+            self.runners.withdraw(job.request)  # still waiting for a slot
 
     def running(self):
         with self.lock:
@@ -228,30 +233,22 @@ class LocalExecutor(Executor):
             time.sleep(0.05)  # let cancelled jobs remove their folders
         self.folders.close()
         with contextlib.suppress(OSError):
+            os.rmdir(self.runner_records)  # empty once every runner has stopped
             os.rmdir(self.work_root)  # only when empty: leftovers stay for recovery
 
     def recover_leftovers(self):
-        """After a crash: stop and remove every job folder a previous run left."""
+        """After a crash: stop the jobs a previous run left running, and remove
+        every job folder it left."""
+        with self.runners.lock:
+            ours = {runner.proc.pid for runner in self.runners.all}
+        kill_leftovers(self.runner_records, self.account[0] if self.account else None, ours)
         for name in os.listdir(self.work_root):
-            if not is_spare(name):
+            if not name.startswith("."):  # spares and the runner records stay
                 self.recover(name)
 
     def recover(self, job_id):
         """Kill what a previous run of the appliance left of a job, and clean up."""
-        folder = os.path.join(self.work_root, job_id)
-        pgid = read_pgid(folder)
-        if pgid and self._runs_as_job_user(pgid):
-            kill_group(pgid)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    def _runs_as_job_user(self, pgid):
-        """Whether the group's leader still runs as the job user (not a reused id)."""
-        if not self.account:
-            return True  # jobs run as ourselves: we may signal only our own anyway
-        try:
-            return os.stat("/proc/%d" % pgid).st_uid == self.account[0]
-        except OSError:
-            return False
+        shutil.rmtree(os.path.join(self.work_root, job_id), ignore_errors=True)
 
     def _home(self, owner):
         home = self.homes.get(owner)
@@ -291,19 +288,15 @@ class LocalExecutor(Executor):
                 chown_tree(folder, *self.account)
             else:  # the script may stay ours (bash only reads it): no walk needed
                 os.chown(folder, *self.account)
-        with self.slots or contextlib.nullcontext():
-            if job.cancelled:
-                return Outcome("RETRY", "cancelled before start")
-            runner = self.runners.acquire()
-            self.watchdog.watch(job, spec["CPUTIME"])
-            try:
-                runner.run(folder, SCRIPT, lambda pgid: self._started(job, folder, pgid))
-            except RunnerLost:
-                self.runners.discard(runner)
-            else:
-                self.runners.release(runner)
-            finally:
-                self.watchdog.forget(job)
+        ended = threading.Event()
+        job.request = Request(folder, SCRIPT,
+                              lambda pgid: self._started(job, folder, pgid, spec["CPUTIME"]),
+                              lambda _code: ended.set())
+        if job.cancelled:
+            return Outcome("RETRY", "cancelled before start")
+        self.runners.submit(job.request)  # runs now, or when a slot frees up
+        ended.wait()
+        self.watchdog.forget(job)
         timed_out = job.timed_out
         if job.pgid:
             kill_group(job.pgid)  # leftovers of the job (background processes) go too
@@ -318,11 +311,10 @@ class LocalExecutor(Executor):
                                "and was stopped" % spec["CPUTIME"])
         return outcome
 
-    @staticmethod
-    def _started(job, folder, pgid):
+    def _started(self, job, folder, pgid, cputime):
+        """In the runner's reader thread, as the job starts: keep its process
+        group for cancel and time-out, and start the CPUTIME clock."""
         job.pgid = pgid
         if job.cancelled:
             kill_group(pgid)
-        # For recovery after a crash of the appliance (the file is reused per job).
-        with contextlib.suppress(OSError):
-            write_in_place(folder, PGID, "%d\n" % pgid, 0o600)
+        self.watchdog.watch(job, cputime)

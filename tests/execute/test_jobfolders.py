@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from mig.execute.jobfolders import PGID, SCRIPT, FolderPool, read_pgid, write_in_place
+from mig.execute.jobfolders import SCRIPT, FolderPool, write_in_place
 
 
 def test_an_emptied_folder_comes_back_for_the_next_job(tmp_path):
@@ -14,7 +14,6 @@ def test_an_emptied_folder_comes_back_for_the_next_job(tmp_path):
     first = pool.take("job1")
     assert os.listdir(first) == [] and stat.S_IMODE(os.stat(first).st_mode) == 0o700
     write_in_place(first, SCRIPT, "echo one\n")
-    write_in_place(first, PGID, "123\n", 0o600)
     inode = os.stat(first).st_ino
     pool.give_back(first)
     assert not os.path.exists(first)
@@ -24,7 +23,6 @@ def test_an_emptied_folder_comes_back_for_the_next_job(tmp_path):
     write_in_place(second, SCRIPT, "ls\n")
     with open(os.path.join(second, SCRIPT)) as handle:
         assert handle.read() == "ls\n"
-    assert read_pgid(second) == 123
     pool.close()
     assert [n for n in os.listdir(tmp_path) if n != "job2"] == []
 
@@ -41,7 +39,7 @@ def test_a_folder_with_anything_else_is_removed_not_reused(tmp_path, tamper):
     elif tamper == "link as script":
         os.symlink(outside, os.path.join(folder, SCRIPT))
     elif tamper == "hard link":
-        os.link(outside, os.path.join(folder, PGID))
+        os.link(outside, os.path.join(folder, SCRIPT))
     else:
         os.mkdir(os.path.join(folder, "sub"))
     pool.give_back(folder)
@@ -80,22 +78,3 @@ def test_a_folder_the_job_user_owned_is_taken_back_before_the_check(tmp_path):
     spare = pool.spares[0]
     info = os.stat(spare)
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (0, 0o700)
-
-
-def test_a_pgid_file_the_job_wrote_itself_is_not_believed(tmp_path):
-    write_in_place(str(tmp_path), PGID, "4242\n", 0o600)
-    assert read_pgid(str(tmp_path)) == 4242
-    os.unlink(tmp_path / PGID)
-    (tmp_path / "other").write_text("1\n")
-    os.link(tmp_path / "other", tmp_path / PGID)  # a second name for another file
-    assert read_pgid(str(tmp_path)) is None
-    os.unlink(tmp_path / PGID)
-    write_in_place(str(tmp_path), PGID, "1\n", 0o600)  # init's group: never
-    assert read_pgid(str(tmp_path)) is None
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown); run the tests as root")
-def test_a_pgid_file_owned_by_the_job_user_is_not_believed(tmp_path):
-    write_in_place(str(tmp_path), PGID, "4242\n", 0o600)
-    os.chown(tmp_path / PGID, 65534, 65534)
-    assert read_pgid(str(tmp_path)) is None
