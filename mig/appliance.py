@@ -9,10 +9,10 @@ web/server.py know how the layers fit.
 import json
 import os
 import secrets
+import time
 
 from mig.core import certs
 from mig.core.jobs import JobService
-from mig.core.resconf import exe_units
 from mig.core.resourcedb import ResourceDB
 from mig.core.resources import ResourceRegistry, local_exe_unit
 from mig.core.scheduler import make_policy
@@ -20,6 +20,10 @@ from mig.core.sweeps import SweepService
 from mig.core.users import UserDB
 from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
+from mig.daemon.keepalive import KeepAlive
+from mig.daemon.resourcesync import ResourceSync
+from mig.errors import ClientError, MigError
+from mig.execute import sshcontrol
 from mig.execute.local import LocalExecutor
 from mig.execute.ssh import SshExecutor, ensure_grid_key
 from mig.store.pickledb import PickleStore, atomic_write_bytes
@@ -103,34 +107,84 @@ class Grid:
             self.registry.add(local)
         self.executors = {"local": LocalExecutor(config.work_root, self.users.home, run_as,
                                                  slots=local.slots if local else 0)}
-        self._add_ssh_resources(config)
+        # Registered resources, reached over ssh (native or Slurm), join the
+        # scheduler now and follow their records while the grid runs.
+        self.resources = ResourceDB(self.store, self.users, sshcontrol.scan_host_key,
+                                    config.users_register_resources)
+        self.resource_sync = ResourceSync(self.resources, self.registry, self._set_remotes,
+                                          tick_seconds=config.scheduler_tick)
+        self.resource_sync.sync()
         self.sweeps = SweepService(self.store, self.jobs)
         self.daemon = GridDaemon(self.jobs, self.registry, make_policy(config.scheduler_policy),
                                  self.executors, expire_after=config.expire_after,
                                  unfit_expire_after=config.unfit_expire_after,
                                  tick_seconds=config.scheduler_tick, sweeps=self.sweeps)
+        self.resource_sync.on_change = self.daemon.poke
+        self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
+                                   on_change=self.daemon.poke)
         self.checkpointer = CheckpointDaemon(self.jobs)
 
-    def _add_ssh_resources(self, config):
-        """Registered resources, reached over ssh (native or Slurm), join the scheduler."""
-        remote = {}
-        resources = ResourceDB(self.store)
-        for name in resources.names():
-            conf = resources.get(name)["CONF"]
-            remote[name] = conf  # native and slurm both go through ssh
-        if remote:
-            ensure_grid_key(config.path("ssh"))
-            self.executors["ssh"] = SshExecutor(config.path("work-ssh"), self.users.home,
-                                                config.path("ssh"), remote)
-            for name, conf in remote.items():
-                for unit in exe_units(name, conf, "ssh"):
-                    self.registry.add(unit)
+    def _set_remotes(self, confs):
+        """The ssh executor follows the resource records; made with the first one."""
+        executor = self.executors.get("ssh")
+        if executor is None:
+            if not confs:
+                return
+            ensure_grid_key(self.config.path("ssh"))
+            executor = SshExecutor(self.config.path("work-ssh"), self.users.home,
+                                   self.config.path("ssh"), {})
+            self.executors["ssh"] = executor
+        executor.set_resources(confs)
+
+    def remote(self, name):
+        """The ssh Remote of a registered resource, after catching up with the records."""
+        self.resource_sync.check()
+        self.resources.get(name)
+        executor = self.executors.get("ssh")
+        remote = executor.remotes.get(name) if executor else None
+        if remote is None:
+            raise ClientError("%s is not known to the running grid yet" % name)
+        return remote
+
+    def _probe(self, name):
+        """The keep-alive's probe: None when the grid can log in, else why not."""
+        try:
+            sshcontrol.check(self.executors["ssh"].remotes[name], timeout=30)
+        except MigError as exc:
+            return exc.message.split(": ", 1)[-1]
+        return None
+
+    def check_resource(self, name):
+        """Can the grid log in to the resource now?  Raises with the reason if not."""
+        remote = self.remote(name)
+        sshcontrol.check(remote)
+        for unit in self.registry.all():
+            if unit.resource == name:
+                unit.last_seen = time.time()
+
+    def clean_resource(self, name):
+        """Remove the job folders left on the resource, except of jobs running there."""
+        running = set()
+        for unit in self.registry.all():
+            if unit.resource == name:
+                running |= set(unit.running)
+        sshcontrol.clean(self.remote(name), sorted(running))
+        return running
+
+    def ssh_public_key(self):
+        """The grid's ssh public key, which resource owners authorize."""
+        with open(ensure_grid_key(self.config.path("ssh")), encoding="utf-8") as handle:
+            return handle.read().strip()
 
     def start(self):
         self.daemon.start()
         self.checkpointer.start()
+        self.resource_sync.start()
+        self.keepalive.start()
 
     def stop(self):
+        self.keepalive.stop()
+        self.resource_sync.stop()
         self.daemon.stop()
         self.checkpointer.stop()
 

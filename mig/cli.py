@@ -1,4 +1,5 @@
-"""The command line: ``serve`` and ``user ...``; the only place errors become exit codes."""
+"""The command line: ``serve``, ``user ...`` and ``resource ...``; the only place
+errors become exit codes."""
 
 import argparse
 import getpass
@@ -58,78 +59,153 @@ def build_parser():
     _state_arg(pw)
     pw.add_argument("name")
     pw.add_argument("--password", default=None, help="new password (default: prompt)")
-    res = sub.add_parser("resource", help="register remote resources",
-                         description="Register resources in MiG's configuration format.")
-    rsub = res.add_subparsers(dest="resource_command", metavar="ACTION")
-    rsub.required = True
-    radd = rsub.add_parser("add", help="check and register a resource configuration")
-    _state_arg(radd)
-    radd.add_argument("--conf", required=True, help="the configuration file")
-    radd.add_argument("--owner", required=True, help="the user who owns the resource")
-    radd.add_argument("--json", action="store_true", help="print one JSON object")
-    rlist = rsub.add_parser("list", help="list registered resources")
-    _state_arg(rlist)
-    rlist.add_argument("--json", action="store_true")
-    rshow = rsub.add_parser("show", help="show one resource's configuration")
-    _state_arg(rshow)
-    rshow.add_argument("name")
-    rshow.add_argument("--json", action="store_true")
-    for action, text in (("status", "check that the grid can log in to the resource"),
-                         ("clean", "remove job folders left on the resource")):
-        extra = rsub.add_parser(action, help=text)
-        _state_arg(extra)
-        extra.add_argument("name")
+    _resource_parser(sub)
     return parser
 
 
+def _resource_parser(sub):
+    res = sub.add_parser("resource", help="register and manage remote resources",
+                         description="Register resources in MiG's configuration format and "
+                                     "manage them; safe while the grid runs, which follows "
+                                     "within a scheduler tick.")
+    rsub = res.add_subparsers(dest="resource_command", metavar="ACTION")
+    rsub.required = True
+
+    def action(name, text, *positional):
+        parser = rsub.add_parser(name, help=text)
+        _state_arg(parser)
+        for arg in positional:
+            parser.add_argument(arg, **({"nargs": "?", "default": ""} if arg == "exe" else {}))
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        return parser
+    tofu = ("when the configuration has no HOSTKEY: fetch the host's key with ssh-keyscan "
+            "and pin it (trust on first use)")
+    radd = action("add", "check and register a resource configuration")
+    radd.add_argument("--conf", required=True, help="the configuration file")
+    radd.add_argument("--owner", required=True, help="the user who owns the resource")
+    radd.add_argument("--trust-on-first-use", action="store_true", help=tofu)
+    action("list", "list registered resources")
+    action("show", "show one resource's configuration", "name")
+    redit = action("edit", "replace a resource's configuration (the name stays)", "name")
+    redit.add_argument("--conf", required=True, help="the new configuration file")
+    redit.add_argument("--trust-on-first-use", action="store_true", help=tofu)
+    action("start", "start a resource, or one exe unit: it gets jobs again", "name", "exe")
+    action("stop", "stop a resource, or one exe unit: no new jobs; running jobs run to "
+                   "their end", "name", "exe")
+    owner = action("owner", "add or remove an owner of a resource")
+    owner.add_argument("owner_action", choices=("add", "remove"))
+    owner.add_argument("name")
+    owner.add_argument("user")
+    action("remove", "remove a resource (jobs running there run to their end)", "name")
+    action("status", "check that the grid can log in to the resource", "name")
+    action("clean", "remove job folders left on the resource", "name")
+
+
+LATER = " (the running grid follows within a scheduler tick)"
+
+
+def _resource_summary(record):
+    from mig.core.resourcedb import stopped_units
+    conf = record["CONF"]
+    return {"name": record["NAME"], "owners": record["OWNERS"], "host": conf["HOSTURL"],
+            "lrms": conf["LRMSTYPE"], "exe_units": [u["name"] for u in conf["EXECONFIG"]],
+            "stopped": sorted(stopped_units(record))}
+
+
+def _read_conf(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _resource_add(args, resources, config):
+    from mig.execute.ssh import ensure_grid_key
+    record = resources.add(_read_conf(args.conf), args.owner,
+                           trust_on_first_use=args.trust_on_first_use)
+    summary = dict(_resource_summary(record), grid_public_key=ensure_grid_key(config.path("ssh")))
+    return summary, ("registered %s (exe units: %s); authorize the grid's key %s for %s on %s%s"
+                     % (record["NAME"], ", ".join(summary["exe_units"]),
+                        summary["grid_public_key"], record["CONF"]["MIGUSER"],
+                        record["CONF"]["HOSTURL"], LATER))
+
+
+def _resource_list(args, resources, config):
+    rows = [_resource_summary(resources.get(n)) for n in resources.names()]
+    return rows, "\n".join("%s\t%s\t%s\t%s" % (
+        r["name"], r["host"], ",".join(r["owners"]),
+        "stopped: " + ",".join(r["stopped"]) if r["stopped"] else "-") for r in rows)
+
+
+def _resource_show(args, resources, config):
+    record = resources.get(args.name)
+    return (dict(_resource_summary(record), conf=record["CONF"], text=record["TEXT"]),
+            record["TEXT"].rstrip("\n"))
+
+
+def _resource_edit(args, resources, config):
+    record = resources.update(args.name, _read_conf(args.conf),
+                              trust_on_first_use=args.trust_on_first_use)
+    return _resource_summary(record), "%s changed%s" % (args.name, LATER)
+
+
+def _resource_start_stop(args, resources, config):
+    stop = args.resource_command == "stop"
+    record = resources.set_stopped(args.name, args.exe, stop)
+    what = "%s_%s" % (args.name, args.exe) if args.exe else "%s (all exe units)" % args.name
+    return _resource_summary(record), (
+        "stopped %s: no new jobs go there; jobs running there run to their end%s" % (what, LATER)
+        if stop else "started %s%s" % (what, LATER))
+
+
+def _resource_owner(args, resources, config):
+    change = resources.add_owner if args.owner_action == "add" else resources.remove_owner
+    summary = _resource_summary(change(args.name, args.user))
+    return summary, "owners of %s: %s" % (args.name, ", ".join(summary["owners"]))
+
+
+def _resource_remove(args, resources, config):
+    summary = _resource_summary(resources.get(args.name))
+    resources.remove(args.name)
+    return summary, ("removed %s: no new jobs go there; jobs running there run to their end%s"
+                     % (args.name, LATER))
+
+
+def _resource_login(args, resources, config):
+    """status and clean: log in over ssh as the grid does."""
+    from mig.execute import sshcontrol
+    from mig.execute.ssh import Remote, ensure_grid_key
+    record = resources.get(args.name)
+    ensure_grid_key(config.path("ssh"))
+    remote = Remote(record["NAME"], record["CONF"], config.path("ssh"))
+    if args.resource_command == "status":
+        sshcontrol.check(remote)
+        status = "reachable"
+    else:
+        sshcontrol.clean(remote)
+        status = "job folders removed"
+    return {"name": record["NAME"], "status": status}, "%s: %s" % (record["NAME"], status)
+
+
+RESOURCE_ACTIONS = {"add": _resource_add, "list": _resource_list, "show": _resource_show,
+                    "edit": _resource_edit, "start": _resource_start_stop,
+                    "stop": _resource_start_stop, "owner": _resource_owner,
+                    "remove": _resource_remove, "status": _resource_login,
+                    "clean": _resource_login}
+
+
 def cmd_resource(args):
+    """Every resource command works on the records only (the running grid follows
+    them), as the host's operator: no owner check."""
     from mig.appliance import init_state
     from mig.core.resourcedb import ResourceDB
     from mig.core.users import UserDB
+    from mig.execute.sshcontrol import scan_host_key
     from mig.store.pickledb import PickleStore
     config = cfg.load(args.state)
     init_state(config)
     store = PickleStore(config.path("db"))
-    resources = ResourceDB(store)
-    if args.resource_command == "add":
-        if not UserDB(store, config).exists(args.owner):
-            raise MigError("no such user: %s" % args.owner)
-        with open(args.conf, encoding="utf-8") as handle:
-            record = resources.add(handle.read(), args.owner)
-        from mig.execute.ssh import ensure_grid_key
-        summary = {"name": record["NAME"], "owners": record["OWNERS"],
-                   "exe_units": [u["name"] for u in record["CONF"]["EXECONFIG"]],
-                   "lrms": record["CONF"]["LRMSTYPE"],
-                   "grid_public_key": ensure_grid_key(config.path("ssh"))}
-        print(json.dumps(summary) if args.json else
-              "registered %s (exe units: %s); authorize the grid's key %s for %s on %s; "
-              "restart the grid to use it" % (record["NAME"], ", ".join(summary["exe_units"]),
-                                              summary["grid_public_key"],
-                                              record["CONF"]["MIGUSER"], record["CONF"]["HOSTURL"]))
-    elif args.resource_command == "list":
-        rows = [{"name": n, "owners": resources.get(n)["OWNERS"],
-                 "host": resources.get(n)["CONF"]["HOSTURL"]} for n in resources.names()]
-        print(json.dumps(rows) if args.json else "\n".join(
-            "%s\t%s\t%s" % (r["name"], r["host"], ",".join(r["owners"])) for r in rows))
-    elif args.resource_command in ("status", "clean"):
-        import shlex
-        import subprocess
-        from mig.execute.ssh import Remote, ensure_grid_key
-        record = resources.get(args.name)
-        ensure_grid_key(config.path("ssh"))
-        remote = Remote(record["NAME"], record["CONF"], config.path("ssh"))
-        command = "true" if args.resource_command == "status" else \
-            "rm -rf %s/job-*" % shlex.quote(remote.home)
-        result = subprocess.run(remote.ssh(command), capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            raise MigError("%s: %s" % (record["NAME"], (result.stderr.strip().splitlines()
-                                                       or ["ssh exit code %d" % result.returncode])[-1]))
-        print("%s: %s" % (record["NAME"], "reachable" if args.resource_command == "status"
-                          else "job folders removed"))
-    elif args.resource_command == "show":
-        record = resources.get(args.name)
-        print(json.dumps({"name": record["NAME"], "owners": record["OWNERS"],
-                          "conf": record["CONF"]}) if args.json else record["TEXT"])
+    resources = ResourceDB(store, UserDB(store, config), scan_host_key)
+    summary, message = RESOURCE_ACTIONS[args.resource_command](args, resources, config)
+    print(json.dumps(summary) if args.json else message)
     return 0
 
 

@@ -37,6 +37,8 @@ class Config:
     idle_timeout: float = 120.0
     max_upload_mb: int = 4096
     scheduler_tick: float = 5.0
+    resource_keepalive: float = 60.0  # seconds between probes of remote resources; 0: none
+    users_register_resources: bool = False  # else only admins register resources in the portal
 
     # -- derived paths -------------------------------------------------------
     def path(self, *parts):
@@ -146,6 +148,8 @@ def validate(config):
                  "unfit_expire_after", "max_upload_mb"):
         if getattr(config, name) < 0:
             raise ConfigError("%s must not be negative" % name)
+    if config.resource_keepalive < 0:
+        raise ConfigError("resource_keepalive must not be negative (0 turns it off)")
     if config.local_staging < -1:
         raise ConfigError("local_staging must be -1 (one per slot), 0 or more")
 

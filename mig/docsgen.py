@@ -10,6 +10,7 @@ tests/test_docs.py) names the stale ones.
 
 import dataclasses
 import os
+import re
 import sys
 
 from mig import backends as B
@@ -33,7 +34,9 @@ EXIT_MEANINGS = {
     103: "no file path given", 104: "not authenticated, or not allowed",
     105: "file not found", 200: "server-side failure", 404: "`cat` of a missing file"}
 FIELD_EXAMPLES = {"action": "cancel", "job_id": "JOBID", "path": "PATH", "number": "10",
-                  "bool": "true", "flags": "v", "word": "NAME"}
+                  "bool": "true", "flags": "v", "word": "NAME", "resource": "RESOURCE",
+                  "cert_id": "USER"}
+TEXT_FILES = {"resconfig": "resource.conf"}  # text fields sent from a file: which file
 
 
 def _template(name):
@@ -45,7 +48,7 @@ def _md(text):
     """Escape the characters that would turn plain words into markup."""
     for char in "\\`*|<>":
         text = text.replace(char, "\\" + char)
-    return text.replace("\n", " ")
+    return re.sub(r"[ \t]*\n[ \t]*", " ", text)  # docstring lines join into one
 
 
 def _value(value):
@@ -101,8 +104,8 @@ def _curl(backend):
     for name, spec in backend.fields.items():
         if not spec.required:
             continue
-        if spec.check == "text":
-            parts.append("--data-urlencode %s@job.mRSL" % name)
+        if spec.check == "text" and name not in FIELD_EXAMPLES:
+            parts.append("--data-urlencode %s@%s" % (name, TEXT_FILES.get(name, "job.mRSL")))
         else:
             value = FIELD_EXAMPLES.get(name) or FIELD_EXAMPLES.get(spec.check, "VALUE")
             parts.append("--data %s=%s" % (name, value))

@@ -203,3 +203,31 @@ def write_home_file(user, rel, data):
     with open(path, "wb" if isinstance(data, bytes) else "w") as handle:
         handle.write(data)
     return path
+
+
+def set_config(state, **values):
+    """Change settings in a state folder's config.ini (before the appliance starts)."""
+    import re
+    path = os.path.join(state, "config.ini")
+    with open(path) as handle:
+        text = handle.read()
+    for key, value in values.items():
+        text, found = re.subn(r"^%s = .*$" % key, "%s = %s" % (key, value), text, flags=re.M)
+        assert found == 1, key
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def post_backend(app, user, name, fields):
+    """POST a backend with the user's certificate as a script would (output_format
+    txt, no CSRF token); unlike Appliance.backend, values are sent as they are."""
+    import urllib.parse
+    conn = https_connection(app, user)
+    try:
+        conn.request("POST", "/cgi-bin/%s.py" % name,
+                     body=urllib.parse.urlencode(list(fields) + [("output_format", "txt")]),
+                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                              "User-Agent": "python-test"})
+        return conn.getresponse().read().decode("utf-8", "replace")
+    finally:
+        conn.close()

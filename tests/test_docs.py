@@ -5,11 +5,15 @@ import glob
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
+from conftest import ENTRY
 from mig import backends, docsgen
 from mig.core import jobspec
+from mig.core.resconf import parse_resource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(ROOT, "docs")
@@ -74,6 +78,45 @@ def test_json_examples_parse(name, block):
     data = json.loads(block)
     if isinstance(data, dict) and "EXECUTE" in data:  # a JSON job, not a reply
         assert jobspec.parse_json(data)["EXECUTE"], name
+
+
+@pytest.mark.parametrize("name,block", fenced_blocks("resconf"))
+def test_resource_configuration_examples_parse(name, block):
+    assert parse_resource(block)["EXECONFIG"], name
+
+
+def test_admin_guide_resource_commands_run(tmp_path):
+    """The resource commands of the admin guide, in order, on a fresh state folder.
+    status and clean need a reachable host: tests/test_ssh_resources.py runs them."""
+    text = read_doc("admin.md")
+    confs = [body for kind, body in FENCE.findall(text) if kind == "resconf"]
+    blocks = [body for kind, body in FENCE.findall(text) if kind == "sh" and "resource " in body]
+    assert len(confs) == 1 and len(blocks) == 1
+    (tmp_path / "cluster.conf").write_text(confs[0])
+    env = dict(os.environ, MIG_STATE=str(tmp_path / "mig-state"))
+
+    def run(line):
+        line = line.replace("python3 migappliance.py", "%s %s" % (sys.executable, ENTRY))
+        result = subprocess.run(["bash", "-c", line], cwd=str(tmp_path), env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (line, result.stderr)
+        return result.stdout
+    for user in ("alice", "bob"):
+        run("python3 migappliance.py user add %s --json" % user)
+    ran = []
+    for line in blocks[0].splitlines():
+        if re.search(r"resource (status|clean) ", line):
+            continue
+        out = run(line)
+        ran.append(line.split()[3])
+        if "--json" in line:
+            assert json.loads(out)["name"] == "cluster.example.org.0"
+        if " owner remove " in line:
+            shown = json.loads(run("python3 migappliance.py resource show "
+                                   "cluster.example.org.0 --json"))
+            assert shown["owners"] == ["bob"] and shown["stopped"] == []
+    assert ran == ["add", "list", "show", "edit", "stop", "start", "owner", "owner", "remove"]
+    assert run("python3 migappliance.py resource list --json") == "[]\n"
 
 
 def test_docs_index_links_exist():

@@ -10,9 +10,11 @@ import tempfile
 import time
 import uuid
 
+import pytest
+
 from conftest import exit_code, require_tool, wait_for
-from test_ssh_resources import (USER, Sshd, kill_tree, need_root, only_remote_resources,
-                                submit, state_of)
+from test_ssh_resources import (USER, Sshd, descendants, job_info, kill_tree, need_root,
+                                only_remote_resources, still_running, submit, state_of)
 
 SLURM_CONF = """\
 ClusterName=grid
@@ -52,6 +54,21 @@ def free_port():
         return probe.getsockname()[1]
 
 
+def running_process(name):
+    """Is a process of that name alive?  pgrep also finds the zombie of one
+    stopped before (PID 1 here does not reap): munged would not be started
+    again, and Slurm then waits a minute for it."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as handle:
+                head, _, tail = handle.read().rpartition(")")
+        except OSError:
+            continue
+        if head.split("(", 1)[-1] == name and tail.split()[0] != "Z":
+            return True
+    return False
+
+
 class Slurm:
     def __init__(self):
         need_root()
@@ -71,7 +88,7 @@ class Slurm:
     def start(self):
         os.makedirs("/run/munge", exist_ok=True)
         subprocess.run(["chown", "munge:munge", "/run/munge"], check=True)
-        if subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0:
+        if not running_process("munged"):
             subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
             self.munged = int(open("/run/munge/munged.pid").read())
         subprocess.run(["/usr/sbin/slurmctld", "-f", self.conf], check=True, env=self.env)
@@ -91,12 +108,31 @@ class Slurm:
                 kill_tree(int(open(os.path.join(self.dir, name)).read()))
             except (OSError, ValueError):
                 pass
+        # slurmstepd leaves slurmd's tree for each batch job: one that still ran
+        # (a failed test) would outlive its cluster.  They, and the jobs, carry
+        # this cluster's SLURM_CONF.
+        for pid in processes_with_env("SLURM_CONF=%s" % self.conf):
+            kill_tree(pid)
         if self.munged:
             kill_tree(self.munged)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def test_grid_jobs_run_through_sbatch_and_cancel_reaches_scancel(appliance_factory, tmp_path):
+def processes_with_env(entry):
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as handle:
+                if entry.encode() in handle.read().split(b"\0"):
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+@pytest.fixture
+def slurm_grid(appliance_factory, tmp_path):
+    """A running grid whose only resource is the Slurm cluster, reached over sshd."""
     slurm = Slurm()
     sshd = Sshd(extra_config="SetEnv SLURM_CONF=%s\n" % slurm.conf)
     app = appliance_factory()
@@ -115,30 +151,95 @@ def test_grid_jobs_run_through_sbatch_and_cancel_reaches_scancel(appliance_facto
         sshd.authorize(added["grid_public_key"])
         sshd.start()
         app.start()
-        local = tmp_path / "in.txt"
-        local.write_text("via slurm\n")
-        assert app.curl(alice, "-T", str(local), "-X", "CERTPUT", "URL/cert_redirect/in.txt")[0] == "0"
-        job = submit(app, alice, "::EXECUTE::\necho job $SLURM_JOB_ID on $SLURMD_NODENAME\n"
-                                 "rev in.txt > out.txt\n\n::INPUTFILES::\nin.txt\n\n"
-                                 "::OUTPUTFILES::\nout.txt slurm-out.txt\n")
-        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 90, what="the Slurm job")
-        stdout = app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job))
-        assert re.match(r"^job \d+ on gridnode\n$", stdout), stdout
-        assert app.curl(alice, "--fail", "URL/cert_redirect/slurm-out.txt") == "mruls aiv\n"
-
-        marker = "%d.%d" % (900, uuid.uuid4().int % 100000 + 1)
-        long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n" % marker)
-        wait_for(lambda: " RUNNING" in slurm.queue(), 60, what="the batch job to run")
-        batch_id = slurm.queue().split()[0]
-        reply = app.backend(alice, "jobaction", [("job_id", long_job)],
-                            raw_prefix="_=certauth;output_format=txt&action=cancel")
-        assert exit_code(reply) == 0 and state_of(app, alice, long_job) == "CANCELED"
-        wait_for(lambda: batch_id not in slurm.queue(), 30, what="scancel to end the batch job")
-        wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep %s" % marker],
-                                        capture_output=True).returncode == 1, 30,
-                 what="the sleep to be gone")
+        yield app, alice, slurm
     finally:
         app.stop()
         sshd.stop()
         slurm.stop()
         time.sleep(0.1)
+
+
+def batch_job(slurm, name, state="RUNNING"):
+    """The Slurm id of the batch job named after a grid job, once in that state."""
+    for line in slurm.queue().splitlines():
+        batch_id, batch_name, batch_state = line.split()
+        if batch_name == name and batch_state == state:
+            return batch_id
+    return None
+
+
+def test_grid_jobs_run_through_sbatch_and_cancel_reaches_scancel(slurm_grid, tmp_path):
+    app, alice, slurm = slurm_grid
+    # CPUTIME goes to Slurm as --time (whole minutes); when Slurm ends the batch
+    # job at its limit, the grid says JOB TIMEOUT as for any other resource
+    mark = "%d.%d" % (901, uuid.uuid4().int % 100000 + 1)
+    overrun = submit(app, alice, "::EXECUTE::\nsleep %s\n\n::CPUTIME::\n5\n\n::RETRIES::\n0\n"
+                                 % mark)
+    overrun_id = wait_for(lambda: batch_job(slurm, overrun), 60, what="the overrunning job")
+    shown = subprocess.run(["scontrol", "-o", "show", "job", overrun_id], env=slurm.env,
+                           capture_output=True, text=True).stdout
+    assert " TimeLimit=00:01:00 " in shown, shown
+    # as the cluster's admin, take the minute off, so that Slurm's own limit
+    # check (every 30 s) ends it now rather than a minute later
+    subprocess.run(["scontrol", "update", "JobId=%s" % overrun_id, "TimeLimit=-1"],
+                   env=slurm.env, check=True)
+
+    local = tmp_path / "in.txt"
+    local.write_text("via slurm\n")
+    assert app.curl(alice, "-T", str(local), "-X", "CERTPUT", "URL/cert_redirect/in.txt")[0] == "0"
+    job = submit(app, alice, "::EXECUTE::\necho job $SLURM_JOB_ID on $SLURMD_NODENAME\n"
+                             "rev in.txt > out.txt\n\n::INPUTFILES::\nin.txt\n\n"
+                             "::OUTPUTFILES::\nout.txt slurm-out.txt\n")
+    wait_for(lambda: state_of(app, alice, job) == "FINISHED", 90, what="the Slurm job")
+    stdout = app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job))
+    assert re.match(r"^job \d+ on gridnode\n$", stdout), stdout
+    assert app.curl(alice, "--fail", "URL/cert_redirect/slurm-out.txt") == "mruls aiv\n"
+
+    marker = "%d.%d" % (900, uuid.uuid4().int % 100000 + 1)
+    long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n" % marker)
+    batch_id = wait_for(lambda: batch_job(slurm, long_job), 60, what="the batch job to run")
+    reply = app.backend(alice, "jobaction", [("job_id", long_job)],
+                        raw_prefix="_=certauth;output_format=txt&action=cancel")
+    assert exit_code(reply) == 0 and state_of(app, alice, long_job) == "CANCELED"
+    wait_for(lambda: batch_id not in slurm.queue(), 30, what="scancel to end the batch job")
+    wait_for(lambda: subprocess.run(["pgrep", "-f", "sleep %s" % marker],
+                                    capture_output=True).returncode == 1, 30,
+             what="the sleep to be gone")
+
+    wait_for(lambda: state_of(app, alice, overrun) == "FAILED", 90, what="Slurm's time limit")
+    assert job_info(app, alice, overrun)["message"] == (
+        "JOB TIMEOUT: the job ran longer than its CPUTIME of 5 s and was stopped "
+        "(gave up after 0 retries)")
+    assert not still_running(USER, "sleep %s" % mark)
+
+
+def test_a_crashed_appliance_cancels_its_batch_jobs_and_runs_them_again(slurm_grid):
+    app, alice, slurm = slurm_grid
+    mark = "%d.%d" % (902, uuid.uuid4().int % 100000 + 1)
+    flag = "/home/%s/ran-%s" % (USER, mark)
+    orphans = []
+    try:
+        job = submit(app, alice, "::EXECUTE::\nif [ -e %s ]; then echo second run; else touch %s; "
+                                 "sleep %s; fi\n" % (flag, flag, mark))
+        first = wait_for(lambda: batch_job(slurm, job), 60, what="the batch job to run")
+        orphans = descendants(app.proc.pid)  # its ssh clients outlive it
+        app.kill()
+        app.start()
+        wait_for(lambda: first not in slurm.queue(), 30, what="the old batch job to be cancelled")
+        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the second run")
+        assert not still_running(USER, "sleep %s" % mark)
+        assert not os.path.exists("/home/%s/mig/job-%s" % (USER, job))
+        assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                        % (job, job)) == "second run\n"
+        info = job_info(app, alice, job)
+        assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
+        assert [r["message"] for r in info["execution_histories"]] == [
+            "RESOURCE DIED: the appliance restarted while the job ran"]
+    finally:
+        for pid in orphans:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if os.path.exists(flag):
+            os.remove(flag)

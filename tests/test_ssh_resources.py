@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import IN_CI, exit_code, require_tool, wait_for
+from conftest import IN_CI, exit_code, require_tool, wait_for, write_home_file
 
 USER = "gridu"
 
@@ -130,11 +130,12 @@ def only_remote_resources(state):
         handle.write(text.replace("local_resource = True", "local_resource = False"))
 
 
-def resource_conf(sshd, host_key):
+def resource_conf(sshd, host_key, home=None):
     return ("::HOSTURL::\n%s\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
-            "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n/home/%s/mig\n\n"
+            "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n%s\n\n"
             "::CPUCOUNT::\n2\n\n::MEMORY::\n2048\n\n::EXECONFIG::\nname=exe\ncputime=3600\n"
-            "slots=2\n" % (sshd.address, host_key, sshd.port, sshd.user, sshd.user))
+            "slots=2\n" % (sshd.address, host_key, sshd.port, sshd.user,
+                            home or "/home/%s/mig" % sshd.user))
 
 
 @pytest.fixture
@@ -282,3 +283,165 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
         app.stop()
         for host in hosts:
             host.stop()
+
+
+def job_info(app, user, job_id):
+    """The job's status as the JSON backend gives it, with its execution history."""
+    reply = app.backend(user, "jobstatus", [("job_id", job_id), ("flags", "v")],
+                        raw_prefix="_=certauth;output_format=json")
+    return [o for o in json.loads(reply) if o.get("object_type") == "job_list"][0]["jobs"][0]
+
+
+def still_running(user, *patterns):
+    """Processes of user that still run (zombies left to a PID 1 that does not
+    reap are dead), except the sshd sessions; only those matching a pattern
+    when patterns are given."""
+    listing = subprocess.run(["ps", "-u", user, "-o", "stat=,args="], capture_output=True,
+                             text=True).stdout
+    alive = [line.split(None, 1)[1] for line in listing.splitlines()
+             if line.strip() and not line.split()[0].startswith("Z")]
+    return [a for a in alive if not a.startswith("sshd:")
+            and (not patterns or any(p in a for p in patterns))]
+
+
+def add_resource(app, tmp_path, sshd, home=None):
+    """Register sshd's host as alice's resource and authorize the grid's key there."""
+    conf = tmp_path / ("res-%d.conf" % sshd.port)
+    conf.write_text(resource_conf(sshd, sshd.public_host_key(), home))
+    added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
+                               "--json").stdout)
+    sshd.authorize(added["grid_public_key"])
+    return added["name"]
+
+
+def monitor_row(app, user, name):
+    monitor = json.loads(app.curl(user, "URL/api/monitor"))
+    rows = [o for o in monitor if o.get("kind") == "monitor"][0]["rows"]
+    return [r for r in rows if r[0] == name][0]
+
+
+def test_cputime_is_enforced_on_the_resource_and_nothing_is_left_running(ssh_grid):
+    app, alice, good, _impostor = ssh_grid
+    mark = "%d" % (uuid.uuid4().int % 100000 + 1)
+    overrun = submit(app, alice, "::EXECUTE::\nsleep 701.%s &\nsleep 702.%s\n\n::CPUTIME::\n2\n\n"
+                                 "::RETRIES::\n1\n\n::RESOURCE::\n%s_*\n" % (mark, mark, good))
+    # a job that ends well but leaves a process behind: that one goes too
+    leaver = submit(app, alice, "::EXECUTE::\nsleep 703.%s &\necho bye\n\n::RESOURCE::\n%s_*\n"
+                                % (mark, good))
+    wait_for(lambda: state_of(app, alice, overrun) == "FAILED", 40, what="the CPUTIME failure")
+    wait_for(lambda: state_of(app, alice, leaver) == "FINISHED", 20, what="the other job")
+    info = job_info(app, alice, overrun)
+    assert info["message"] == ("JOB TIMEOUT: the job ran longer than its CPUTIME of 2 s and was "
+                               "stopped (gave up after 1 retries)"), info
+    runs = info["execution_histories"]
+    assert [r["message"][:12] for r in runs] == ["JOB TIMEOUT:"] * 2, runs
+    # stopped by the resource at CPUTIME, not by the grid's later fallback
+    assert all(r["failed"] - r["executing"] < 15 for r in runs), runs
+    assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                    % (leaver, leaver)) == "bye\n"
+    wait_for(lambda: not still_running(USER), 10,
+             what="nothing of the jobs left on the resource: %s" % still_running(USER))
+    # the job's fault, not the resource's: it stays online
+    assert monitor_row(app, alice, good)[2] == "online"
+
+
+def test_a_full_disk_takes_the_resource_out_and_the_jobs_finish_elsewhere(appliance_factory,
+                                                                        tmp_path):
+    small, other = Sshd(), Sshd()
+    app = appliance_factory()
+    disk = os.path.join(small.dir, "small-disk")
+    os.makedirs(disk)
+    mounted = False
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", disk],
+                       check=True)
+        mounted = True
+        os.chown(disk, *[int(subprocess.run(["id", flag, USER], capture_output=True, text=True,
+                                            check=True).stdout) for flag in ("-u", "-g")])
+        alice = app.add_user("alice")
+        only_remote_resources(app.state)
+        full = add_resource(app, tmp_path, small, home=disk + "/mig")  # scheduled first
+        roomy = add_resource(app, tmp_path, other)
+        assert full < roomy
+        for host in (small, other):
+            host.start()
+        write_home_file(alice, "big.bin", b"x" * 2000000)
+        app.start()
+        staged = submit(app, alice, "::EXECUTE::\nwc -c < big.bin\n\n::INPUTFILES::\nbig.bin\n\n"
+                                    "::RETRIES::\n1\n")
+        writer = submit(app, alice, "::EXECUTE::\nhead -c 2000000 /dev/zero > fill.bin\n"
+                                    "wc -c < fill.bin\n\n::RETRIES::\n1\n")
+        wait_for(lambda: monitor_row(app, alice, full)[2].startswith("offline: disk full on "
+                                                                     "resource %s: " % full),
+                 30, what="the full resource to be taken out")
+        for job in (staged, writer):
+            wait_for(lambda: state_of(app, alice, job) == "FINISHED", 30, what="the job elsewhere")
+            assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                            % (job, job)) == "2000000\n"
+            info = job_info(app, alice, job)
+            assert info["resource"] == "%s_exe" % roomy
+            runs = info["execution_histories"]
+            assert len(runs) == 1 and runs[0]["resource"] == "%s_exe" % full, runs
+            assert runs[0]["message"].startswith("disk full on resource %s: " % full), runs
+            # the disk filled while the inputs were unpacked, or while the job wrote
+            assert ("No space left on device" in runs[0]["message"]
+                    or "the inputs did not fit (tar: " in runs[0]["message"]), runs
+            assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
+        assert os.listdir(disk + "/mig") == []  # nothing left on the full disk
+    finally:
+        app.stop()
+        for host in (small, other):
+            host.stop()  # before the unmount: nothing of the user may hold the disk
+        if mounted:
+            subprocess.run(["umount", disk], check=True)
+
+
+def descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def test_a_crashed_appliance_cleans_the_resource_and_runs_the_job_again(ssh_grid):
+    app, alice, good, _impostor = ssh_grid
+    mark = "%d.%d" % (704, uuid.uuid4().int % 100000 + 1)
+    flag = "/home/%s/ran-%s" % (USER, mark)
+    orphans = []
+    try:
+        job = submit(app, alice, "::EXECUTE::\ntest -e first-run-was-here && echo stale\n"
+                                 "if [ -e %s ]; then echo second run; else touch %s "
+                                 "first-run-was-here; sleep %s; fi\n\n::RESOURCE::\n%s_*\n"
+                                 % (flag, flag, mark, good))
+        wait_for(lambda: still_running(USER, "sleep %s" % mark), 30, what="the remote job")
+        folder = "/home/%s/mig/job-%s" % (USER, job)
+        assert os.path.exists(os.path.join(folder, "first-run-was-here"))
+        orphans = descendants(app.proc.pid)  # its ssh clients outlive it
+        app.kill()
+        app.start()
+        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the second run")
+        assert not still_running(USER, "sleep %s" % mark)
+        assert not os.path.exists(folder)
+        assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                        % (job, job)) == "second run\n"
+        info = job_info(app, alice, job)
+        assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
+        assert [r["message"] for r in info["execution_histories"]] == [
+            "RESOURCE DIED: the appliance restarted while the job ran"]
+    finally:
+        for pid in orphans:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if os.path.exists(flag):
+            os.remove(flag)

@@ -26,6 +26,8 @@ CHECKS = {
     "text": (lambda v: "\x00" not in v, "text"),
     "bool": (lambda v: v.lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"),
              "true or false"),
+    "resource": (lambda v: re.match(r"^[A-Za-z0-9_.\-:\[\]]*$", v) is not None,
+                 "a resource name (HOSTURL.N)"),
 }
 
 
@@ -112,7 +114,7 @@ def backend(name, title=None, fields=None, state_changing=False, header="", help
 
 def load_all():
     """Import every backend module so that they register themselves."""
-    from mig.backends import fileman, fileops, files, jobs, mqueue, pages, portal, scripts, shell, sweeps, transfer  # noqa: F401  (registration side effect)
+    from mig.backends import fileman, fileops, files, jobs, mqueue, pages, portal, resadmin, scripts, shell, sweeps, transfer  # noqa: F401  (registration side effect)
     return REGISTRY
 
 

@@ -133,8 +133,11 @@ def resources(ctx, args):
                                   "Max s", "Runtime envs", "VGrids", "Busy", "State"), rows)
     table["empty"] = "No resources."
     return O.Result([table, {"object_type": "links", "links": [
-        ("/cgi-bin/monitor.py", "Monitor: who is up, what runs where")]},
-        O.text("Remote resources (ssh, Slurm) are added by their owners; see the admin guide.")])
+        ("/cgi-bin/monitor.py", "Monitor: who is up, what runs where"),
+        ("/cgi-bin/resman.py", "Manage: your resources' configuration, start and stop, "
+                               "owners; register one")]},
+        O.text("Remote resources (ssh, Slurm) are managed by their owners; see the admin "
+               "guide.")])
 
 
 @backend("monitor", title="Monitor", header="Resource Monitor")

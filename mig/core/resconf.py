@@ -165,3 +165,77 @@ def exe_units(name, conf, executor):
                              sandbox=conf["SANDBOX"], jobtype=conf["JOBTYPE"],
                              minprice=conf["MINPRICE"], slots=unit["slots"]))
     return units
+
+
+def conf_text(conf):
+    """A configuration as text that parse_resource reads back to the same dict
+    (the form editor writes this; comments of the original text are not kept)."""
+    blocks = []
+    for name, (kind, default, required, _help) in RESOURCE_KEYWORDS.items():
+        value = conf.get(name, default)
+        if kind == "exe":
+            for unit in value:
+                lines = ["%s=%s" % (key, ",".join(unit[key]) if isinstance(unit[key], list)
+                                    else unit[key])
+                         for key, (_kind, unit_default, _h) in EXE_KEYS.items()
+                         if key in unit and (key == "name" or unit[key] != unit_default)]
+                blocks.append("::EXECONFIG::\n" + "\n".join(lines))
+            continue
+        if value == default and not required:
+            continue
+        if kind == "list":
+            text = "\n".join(value)
+        elif kind == "bool" and isinstance(value, bool):
+            text = "True" if value else "False"
+        elif name == "HOSTIDENTIFIER" and value in (0, "0"):
+            text = "AUTO"
+        else:
+            text = str(value)
+        if text:
+            blocks.append("::%s::\n%s" % (name, text))
+    return "\n\n".join(blocks) + "\n"
+
+
+def with_host_key(text, key):
+    """The configuration text with HOSTKEY key added (it had none): trust on first use."""
+    if any(name == "HOSTKEY" for name, _line, _values in read_blocks(text)):
+        raise MrslError("the configuration has a HOSTKEY already", keyword="HOSTKEY")
+    return "%s\n\n::HOSTKEY::\n%s\n" % (text.rstrip("\n"), key)
+
+
+FORM_KEYWORDS = tuple(name for name in RESOURCE_KEYWORDS
+                      if name not in ("HOSTIDENTIFIER", "EXECONFIG"))
+
+
+def form_edit_text(conf, values, units):
+    """The text of conf with the form's changes: values {KEYWORD: text} and
+    units {index: {key: text}} (index len(EXECONFIG) adds a unit).  An empty
+    value keeps what was there; parse_resource checks the result."""
+    edited = dict(conf, EXECONFIG=[dict(u) for u in conf["EXECONFIG"]])
+    for name, value in values.items():
+        if name not in FORM_KEYWORDS or not value.strip():
+            continue
+        if RESOURCE_KEYWORDS[name][0] == "list":
+            edited[name] = [line.strip() for line in value.splitlines() if line.strip()]
+        else:
+            edited[name] = _one_line(value, name)
+    for index in sorted(units):
+        changes = {k: _one_line(v, "EXECONFIG") for k, v in units[index].items()
+                   if k in EXE_KEYS and v.strip()}
+        if index < len(edited["EXECONFIG"]):
+            edited["EXECONFIG"][index].update(changes)
+        elif changes.get("name"):
+            edited["EXECONFIG"].append(changes)
+    for name in RESOURCE_KEYWORDS:
+        if RESOURCE_KEYWORDS[name][0] == "list":
+            for line in edited[name]:
+                if line.startswith("::") or "\x00" in line:
+                    raise MrslError("%r is not a value" % line, keyword=name)
+    return conf_text(edited)
+
+
+def _one_line(value, keyword):
+    value = value.strip()
+    if any(c in value for c in "\r\n\x00"):
+        raise MrslError("give one line only", keyword=keyword)
+    return value

@@ -10,7 +10,7 @@ import os
 import platform
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 LOCAL_RESOURCE = "localhost.0"
 LOCAL_EXE = "local"
@@ -48,6 +48,7 @@ class ExeUnit:
     running: set = field(default_factory=set)
     last_seen: float = 0.0  # the last time the unit answered (a job ended there)
     last_request: float = 0.0  # the last time it was given a job
+    stopped: bool = False  # stopped by an owner: no new jobs until started again
 
     @property
     def unit_id(self):
@@ -55,22 +56,52 @@ class ExeUnit:
 
     def free_slots(self):
         """Jobs the unit takes now: its slots, plus the ones it may stage ahead."""
-        return max(0, self.slots + self.staging - len(self.running)) if self.online else 0
+        if not self.online or self.stopped:
+            return 0
+        return max(0, self.slots + self.staging - len(self.running))
 
     def mark_down(self, reason, now, first_backoff=5.0, max_backoff=300.0):
-        """Take the unit out of scheduling for a while; the wait doubles each time."""
+        """Take the unit out of scheduling for a while; the wait doubles each time.
+
+        A stopped unit stays stopped: no back-off is set that would bring it
+        back when it ends."""
         self.failures += 1
+        if self.stopped:
+            return
         self.online = False
         self.down_reason = reason
         self.down_until = now + min(max_backoff, first_backoff * 2 ** (self.failures - 1))
 
     def mark_up(self):
-        self.online, self.down_reason, self.failures, self.down_until = True, "", 0, 0.0
+        self.failures, self.down_until = 0, 0.0
+        if not self.stopped:
+            self.online, self.down_reason = True, ""
+
+    def stop(self, reason):
+        """An owner stopped the unit: offline, without a back-off that ends."""
+        self.stopped, self.online, self.down_reason, self.down_until = True, False, reason, 0.0
+
+    def start(self):
+        """An owner started the unit again; the keep-alive or the next job shows
+        whether it is really reachable."""
+        self.stopped = False
+        self.mark_up()
+
+    def take_specs(self, other):
+        """Adopt other's specs (an edited configuration), keeping this unit's life:
+        its running jobs, when it was last seen and asked, up, down or stopped."""
+        for name in SPEC_FIELDS:
+            setattr(self, name, getattr(other, name))
 
     def specs_text(self):
         return ("%s, %d node(s) x %d core(s), %d MB memory, %d GB disk, %d s max"
                 % (self.architecture or "any arch", self.nodecount, self.cpucount,
                    self.memory, self.disk, self.cputime))
+
+
+SPEC_FIELDS = tuple(f.name for f in fields(ExeUnit) if f.name not in (
+    "resource", "name", "online", "down_reason", "down_until", "failures", "running",
+    "last_seen", "last_request", "stopped"))
 
 
 def machine_architecture():

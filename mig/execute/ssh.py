@@ -8,6 +8,13 @@ runs there in its own session (so a cancel kills the whole group); its
 folder comes back as a tar stream, is unpacked with tarfile's safe 'data'
 filter, the outputs are moved into the owner's home, and the remote folder
 is removed.  A failed connection makes the job RETRY elsewhere.
+
+CPUTIME is enforced on the resource itself: a watchdog in the job's process
+group kills the whole group when the time is spent (Slurm gets it as
+--time), so nothing keeps running there when the connection is gone.  A
+full disk there takes the resource out (it is sick, not the job).  After a
+crash of the appliance, every job folder left under RESOURCEHOME is swept
+(processes killed, folder removed) before the resource gets a new job.
 """
 
 import io
@@ -17,6 +24,7 @@ import shutil
 import subprocess
 import tarfile
 import threading
+import time
 
 from mig.core.files import Home
 from mig.core.jobspec import expand_variables
@@ -25,6 +33,17 @@ from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs, write_small
 
 CONNECT_TIMEOUT = 10
+# A silent connection (a host or network that vanished without a word) is
+# given up after ALIVE_INTERVAL * ALIVE_COUNT seconds.
+ALIVE_INTERVAL, ALIVE_COUNT = 10, 3
+# The resource stops a job at CPUTIME; the grid gives up waiting for it this
+# much later (inputs and outputs travel meanwhile), should the resource not.
+CPUTIME_GRACE = 300
+SWEEP_TIMEOUT = 60
+# Free space a finished job must leave in its folder, else the disk is full.
+SPACE_PROBE = 65536
+DISK_FULL = ("No space left on device", "Disk quota exceeded")
+SHORT_WRITE = ": Wrote only "  # all GNU tar says when a file it unpacks fills the disk
 
 
 def key_paths(ssh_dir):
@@ -62,29 +81,88 @@ class Remote:
                 "-o", "UserKnownHostsFile=%s" % self.known_hosts, "-o", "GlobalKnownHostsFile=/dev/null",
                 "-o", "ControlMaster=auto", "-o", "ControlPath=%s" % self.control,
                 "-o", "ControlPersist=60", "-o", "KexAlgorithms=curve25519-sha256",
+                "-o", "ServerAliveInterval=%d" % ALIVE_INTERVAL,
+                "-o", "ServerAliveCountMax=%d" % ALIVE_COUNT,
                 "%s@%s" % (self.user, self.host), command]
 
     def folder(self, job_id):
         return "%s/job-%s" % (self.home, job_id)
 
     def run_command(self, job_id, exe, spec):
-        """The remote command that runs the job and waits for it to end."""
+        """The remote command that runs the job in its folder and waits for it to
+        end; a job stopped at its CPUTIME leaves a .timeout file there."""
         if self.lrms == "slurm":
             minutes = max(1, (int(spec["CPUTIME"]) + 59) // 60)
             # sbatch --wait returns when the batch job ends; the batch job is named
-            # after the grid job, so a cancel finds it by name
-            return ("sbatch --wait --quiet --job-name=%s --partition=%s --time=%d "
-                    "--nodes=%d --output=/dev/null --error=/dev/null --chdir=. ./%s.job"
+            # after the grid job, so a cancel finds it by name.  Slurm ends it at
+            # --time, and then its state says TIMEOUT.
+            return ("id=$(sbatch --parsable --wait --job-name=%s --partition=%s --time=%d "
+                    "--nodes=%d --output=/dev/null --error=/dev/null --chdir=. ./%s.job)\n"
+                    "if [ -n \"$id\" ]; then case $(scontrol -o show job \"${id%%%%;*}\" "
+                    "2>/dev/null) in *JobState=TIMEOUT*) : > .timeout;; esac; fi"
                     % (shlex.quote(job_id), shlex.quote(self.partitions[exe]),
                        minutes, int(spec["NODECOUNT"]), job_id))
-        return "setsid -w bash -c 'echo $$ > .pgid; exec bash ./%s.job'" % job_id
+        # Its own session, so that one kill takes the whole group.  The watchdog
+        # is in the group: it ends the job when CPUTIME is spent, and it goes,
+        # with whatever the job left running, when the job ends (shell
+        # builtins only after the job: no process per job for that).
+        return ("{ setsid -w bash -c 'echo $$ > .pgid; "
+                "(sleep %d; : > .timeout; kill -KILL 0) & exec bash ./%s.job'; } 2>/dev/null\n"
+                "read g < .pgid && [ \"$g\" -gt 1 ] && kill -KILL -- \"-$g\" 2>/dev/null"
+                % (int(spec["CPUTIME"]), job_id))
+
+    def job_command(self, job_id, exe, spec):
+        """The whole remote side of one job, on one connection: the inputs arrive
+        as a tar stream on stdin, the job runs, the disk must still have room, and
+        the folder goes back as a tar stream on stdout and is removed.  The shell
+        notes its PID in .shell, so that a sweep can stop it before it would
+        remove a folder that a new run of the job uses."""
+        folder = shlex.quote(self.folder(job_id))
+        return "\n".join([
+            # tar says only "Wrote only N of M bytes" when a file fills the disk
+            "space() { { printf '%%%ds' '' > .space; } 2>/dev/null && : > .space || echo "
+            "\"could not write %d bytes in $PWD $1: %s\" >&2; }"
+            % (SPACE_PROBE, SPACE_PROBE, DISK_FULL[0]),
+            "mkdir -p %s && cd %s || exit 1" % (folder, folder),
+            "echo $$ > .shell",
+            "tar -xf - || { s=$?; space 'for the inputs'; cd / && rm -rf %s; exit $s; }"
+            % folder,
+            "{ %s\n} </dev/null >/dev/null" % self.run_command(job_id, exe, spec),
+            "space 'after the job ran'",
+            "cd / && tar -C %s -cf - .; s=$?; rm -rf %s; exit $s" % (folder, folder)])
+
+    def _stop_folder(self):
+        """Shell code that stops the job in folder $d and removes the folder: first
+        the connection's shell (so that it removes nothing later), then the job's
+        process group or batch job.  Only real process groups are signalled (a
+        job could write 1 or 0 into its .pgid); the kill runs as MIGUSER, so a
+        job that lies in these files reaches nothing it could not kill itself."""
+        code = ('for f in .shell .pgid; do g=$(cat "$d/$f" 2>/dev/null) && '
+                '[ "$g" -gt 1 ] 2>/dev/null && kill -KILL -- "-$g" 2>/dev/null; done; ')
+        if self.lrms == "slurm":
+            code += 'scancel --name="${d##*job-}" 2>/dev/null; '
+        return code + 'rm -rf "$d"'
 
     def cancel_command(self, job_id):
-        folder = shlex.quote(self.folder(job_id))
-        if self.lrms == "slurm":
-            return "scancel --name=%s; rm -rf %s" % (shlex.quote(job_id), folder)
-        return "test -f %s/.pgid && kill -KILL -- -$(cat %s/.pgid); rm -rf %s" % (
-            folder, folder, folder)
+        return "d=%s; %s" % (shlex.quote(self.folder(job_id)), self._stop_folder())
+
+    def sweep_command(self):
+        """Stop and remove every job folder under RESOURCEHOME (what a crash of
+        the appliance left there)."""
+        return ('cd %s 2>/dev/null || exit 0; for d in job-*; do [ -d "$d" ] && { %s; }; '
+                'done; exit 0' % (shlex.quote(self.home), self._stop_folder()))
+
+
+def _disk_full(stderr):
+    """What the resource said when its disk was full, or None."""
+    lines = (stderr or b"").decode("utf-8", "replace").splitlines()
+    for line in reversed(lines):
+        if any(mark in line for mark in DISK_FULL):
+            return line.strip()
+    for line in reversed(lines):
+        if SHORT_WRITE in line:
+            return "the inputs did not fit (%s)" % line.strip()
+    return None
 
 
 def _tar_folder(folder):
@@ -101,9 +179,34 @@ class SshExecutor(Executor):
     def __init__(self, work_root, home_of, ssh_dir, resources):
         self.work_root, self.home_of, self.ssh_dir = work_root, home_of, ssh_dir
         os.makedirs(work_root, mode=0o700, exist_ok=True)
-        self.remotes = {name: Remote(name, conf, ssh_dir) for name, conf in resources.items()}
+        self.remotes, self.confs = {}, {}
+        self.set_resources(resources)
         self.lock = threading.Lock()
         self.jobs = {}  # job_id -> (remote, local ssh process or None, cancelled flag list)
+        # Resources whose job folders from an earlier run are not swept yet
+        # (name -> the Outcome of the last failed try and when, or None), and one
+        # lock per resource: one sweep at a time, and its jobs wait for it.
+        self.unswept, self.sweep_locks = {}, {}
+        self.closing = False
+
+    def set_resources(self, resources):
+        """Follow the resource records ({name: conf}) while the grid runs.
+
+        Unchanged resources keep their Remote (its known_hosts file is not
+        rewritten under running jobs).  Jobs keep the Remote they started
+        with, and a removed resource's Remote stays for a job handed out just
+        before.  A resource whose address, user or host key changed gets a
+        new ControlMaster; the old one ends when its jobs have."""
+        from mig.execute.sshcontrol import retire_master
+        old, old_confs = self.remotes, self.confs
+        remotes = dict(old)
+        for name, conf in resources.items():
+            if old_confs.get(name) != conf:
+                remotes[name] = Remote(name, conf, self.ssh_dir)
+                if name in old and any(old_confs[name][key] != conf[key] for key in
+                                       ("HOSTURL", "SSHPORT", "MIGUSER", "HOSTKEY")):
+                    retire_master(old[name])
+        self.remotes, self.confs = remotes, dict(old_confs, **resources)
 
     def start(self, record, unit, done):
         remote = self.remotes[unit.resource]
@@ -129,6 +232,7 @@ class SshExecutor(Executor):
             return list(self.jobs)
 
     def shutdown(self):
+        self.closing = True
         for job_id in self.running():
             self.cancel(job_id)
         for remote in self.remotes.values():
@@ -137,6 +241,52 @@ class SshExecutor(Executor):
 
     def _kill_remote(self, remote, job_id):
         subprocess.run(remote.ssh(remote.cancel_command(job_id)), capture_output=True, timeout=60)
+
+    # -- after a crash of the appliance ------------------------------------------
+    def recover_leftovers(self):
+        """Sweep every resource in the background: what runs in job folders
+        there is killed and the folders are removed.  Startup does not wait
+        for it; a job placed on a resource waits for that resource's sweep,
+        and one that could not reach it tries again first (so a resource that
+        was down is cleaned when it comes back)."""
+        for name in os.listdir(self.work_root):  # local copies of staged jobs
+            shutil.rmtree(os.path.join(self.work_root, name), ignore_errors=True)
+        with self.lock:
+            remotes = list(self.remotes.values())
+            self.unswept.update((remote.name, None) for remote in remotes)
+        for remote in remotes:
+            threading.Thread(target=self._sweep, args=(remote,), name="sweep-%s" % remote.name,
+                             daemon=True).start()
+
+    def recover(self, job_id):
+        """Nothing of its own: the sweep that recover_leftovers started covers
+        every job folder, also those of jobs whose start was never recorded."""
+
+    def _sweep(self, remote):
+        """None once the resource is swept, else the Outcome for a job that
+        cannot start there.  A try that failed a moment ago is not repeated."""
+        with self.lock:
+            lock = self.sweep_locks.setdefault(remote.name, threading.Lock())
+        with lock:
+            with self.lock:
+                if remote.name not in self.unswept:
+                    return None
+                failed = self.unswept[remote.name]
+            if failed is not None and time.monotonic() - failed[0] < CONNECT_TIMEOUT:
+                return failed[1]
+            try:
+                result = subprocess.run(remote.ssh(remote.sweep_command()), capture_output=True,
+                                        stdin=subprocess.DEVNULL, timeout=SWEEP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                result = subprocess.CompletedProcess([], -1, b"", b"no answer within %d s"
+                                                     % SWEEP_TIMEOUT)
+            with self.lock:
+                if result.returncode == 0:
+                    self.unswept.pop(remote.name, None)
+                    return None
+                outcome = self._failed(result, "could not clean up after an earlier run there")
+                self.unswept[remote.name] = (time.monotonic(), outcome)
+                return outcome
 
     def _run(self, record, unit, remote, state, done):
         job_id = record["JOB_ID"]
@@ -162,18 +312,24 @@ class SshExecutor(Executor):
         io_status = stage_inputs(home, spec, staged)
         write_small(os.path.join(staged, job_id + ".job"), job_script(job_id, spec, unit.unit_id),
                     0o644)
-        folder = shlex.quote(remote.folder(job_id))
+        if remote.name in self.unswept:  # after a crash: leftovers go first
+            outcome = self._sweep(remote)
+            if outcome is not None:
+                return outcome
+        if state["cancelled"]:
+            return Outcome("RETRY", "cancelled")
         # One connection per job: the inputs and script arrive as a tar stream on
         # stdin, the job runs in its own session while the connection waits, and
         # the job folder goes back as a tar stream on stdout and is removed.
+        # The resource stops the job at CPUTIME (Slurm only once the job has
+        # left its queue, so the grid does not count the time there).
         state["proc"] = subprocess.Popen(
-            remote.ssh("mkdir -p %s && tar -C %s -xf - && cd %s && "
-                       "{ %s </dev/null >/dev/null 2>&1; cd / && tar -C %s -cf - . && rm -rf %s; }"
-                       % (folder, folder, folder, remote.run_command(job_id, unit.name, spec),
-                          folder, folder)),
+            remote.ssh(remote.job_command(job_id, unit.name, spec)),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            out, err = state["proc"].communicate(_tar_folder(staged), timeout=spec["CPUTIME"])
+            out, err = state["proc"].communicate(
+                _tar_folder(staged),
+                timeout=None if remote.lrms == "slurm" else spec["CPUTIME"] + CPUTIME_GRACE)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
@@ -181,10 +337,17 @@ class SshExecutor(Executor):
             state["proc"].kill()
             out, err = state["proc"].communicate()
         if state["cancelled"]:
+            if not self.closing:  # again, now that the connection is over: a cancel
+                self._kill_remote(remote, job_id)  # while it started found nothing yet
             return Outcome("RETRY", "cancelled")
+        full = _disk_full(err)
+        if full:
+            return Outcome("RETRY", "disk full on resource %s: %s" % (remote.name, full),
+                           resource_down=True)
+        timeout = Outcome("RETRY", "JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
+                          "and was stopped" % spec["CPUTIME"])
         if timed_out:
-            return Outcome("RETRY", "JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
-                           "and was stopped" % spec["CPUTIME"])
+            return timeout
         if state["proc"].returncode != 0:
             return self._failed(subprocess.CompletedProcess([], state["proc"].returncode, b"", err),
                                 "could not run the job there, or lost the resource meanwhile")
@@ -192,9 +355,14 @@ class SshExecutor(Executor):
         os.makedirs(results)
         with tarfile.open(fileobj=io.BytesIO(out), mode="r") as archive:
             archive.extractall(results, filter="data")
+        timed_out = os.path.exists(os.path.join(results, ".timeout"))
         if not os.path.exists(os.path.join(results, job_id + ".status")):
-            return Outcome("RETRY", "RESOURCE DIED: the job left no status on %s" % remote.name)
-        return collect_outputs(home, job_id, spec, results, io_status)
+            return timeout if timed_out else Outcome(
+                "RETRY", "RESOURCE DIED: the job left no status on %s" % remote.name)
+        outcome = collect_outputs(home, job_id, spec, results, io_status)
+        if timed_out:  # its outputs so far are kept, as on the local resource
+            return Outcome("RETRY", timeout.message, outcome.exit_codes, outcome.io_status)
+        return outcome
 
     @staticmethod
     def _failed(result, what):

@@ -102,12 +102,13 @@ def _field(field, page):
     error = ('<div class="field-error" role="alert">%s</div>' % esc(field["error"])
              if field.get("error") else "")
     value = field.get("value", "")
-    ident = "f-%s" % esc(name)
+    ident = "f-%s" % esc(field.get("id", name))  # two forms on a page may share a name
     if kind == "hidden":
         return '<input type="hidden" name="%s" value="%s">' % (esc(name), esc(str(value)))
+    readonly = " readonly" if field.get("readonly") else ""
     if kind == "textarea":
-        control = '<textarea id="%s" name="%s" rows="%d">%s</textarea>' % (
-            ident, esc(name), field.get("rows", 12), esc(str(value)))
+        control = '<textarea id="%s" name="%s" rows="%d"%s>%s</textarea>' % (
+            ident, esc(name), field.get("rows", 12), readonly, esc(str(value)))
     elif kind == "select":
         options = "".join('<option value="%s"%s>%s</option>' % (
             esc(str(v)), " selected" if str(v) == str(value) else "", esc(str(text)))
@@ -120,9 +121,10 @@ def _field(field, page):
         control = '<input id="%s" type="file" name="%s"%s>' % (
             ident, esc(name), " multiple" if field.get("multiple") else "")
     else:
-        control = '<input id="%s" type="%s" name="%s" value="%s"%s>' % (
+        control = '<input id="%s" type="%s" name="%s" value="%s"%s%s>' % (
             ident, esc(kind), esc(name), esc(str(value)),
-            ' autocomplete="%s"' % esc(field["autocomplete"]) if field.get("autocomplete") else "")
+            ' autocomplete="%s"' % esc(field["autocomplete"]) if field.get("autocomplete") else "",
+            readonly)
     return '<label for="%s">%s <span class="help">%s</span></label>%s%s' % (
         ident, label, help_text, control, error)
 
