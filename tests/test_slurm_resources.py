@@ -14,7 +14,8 @@ import pytest
 
 from conftest import exit_code, require_tool, wait_for
 from test_ssh_resources import (USER, Sshd, descendants, job_info, kill_tree, need_root,
-                                only_remote_resources, still_running, submit, state_of)
+                                only_remote_resources, still_running, submit, state_of,
+                                assert_ran_again_once, remove_leftovers)
 
 SLURM_CONF = """\
 ClusterName=grid
@@ -229,17 +230,6 @@ def test_a_crashed_appliance_cancels_its_batch_jobs_and_runs_them_again(slurm_gr
         wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the second run")
         assert not still_running(USER, "sleep %s" % mark)
         assert not os.path.exists("/home/%s/mig/job-%s" % (USER, job))
-        assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
-                        % (job, job)) == "second run\n"
-        info = job_info(app, alice, job)
-        assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
-        assert [r["message"] for r in info["execution_histories"]] == [
-            "RESOURCE DIED: the appliance restarted while the job ran"]
+        assert_ran_again_once(app, alice, job)
     finally:
-        for pid in orphans:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        if os.path.exists(flag):
-            os.remove(flag)
+        remove_leftovers(orphans, flag)

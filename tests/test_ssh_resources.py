@@ -292,6 +292,27 @@ def job_info(app, user, job_id):
     return [o for o in json.loads(reply) if o.get("object_type") == "job_list"][0]["jobs"][0]
 
 
+def assert_ran_again_once(app, user, job):
+    """After a crash and a restart: the job's second run, and only it, finished."""
+    assert app.curl(user, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
+                    % (job, job)) == "second run\n"
+    info = job_info(app, user, job)
+    assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
+    assert [r["message"] for r in info["execution_histories"]] == [
+        "RESOURCE DIED: the appliance restarted while the job ran"]
+
+
+def remove_leftovers(pids, flag):
+    """Kill processes a crash test left (by PID) and its marker file."""
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    if os.path.exists(flag):
+        os.remove(flag)
+
+
 def still_running(user, *patterns):
     """Processes of user that still run (zombies left to a PID 1 that does not
     reap are dead), except the sshd sessions; only those matching a pattern
@@ -431,17 +452,6 @@ def test_a_crashed_appliance_cleans_the_resource_and_runs_the_job_again(ssh_grid
         wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the second run")
         assert not still_running(USER, "sleep %s" % mark)
         assert not os.path.exists(folder)
-        assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
-                        % (job, job)) == "second run\n"
-        info = job_info(app, alice, job)
-        assert [h[0] for h in info["history"]].count("FINISHED") == 1, info["history"]
-        assert [r["message"] for r in info["execution_histories"]] == [
-            "RESOURCE DIED: the appliance restarted while the job ran"]
+        assert_ran_again_once(app, alice, job)
     finally:
-        for pid in orphans:
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
-        if os.path.exists(flag):
-            os.remove(flag)
+        remove_leftovers(orphans, flag)
