@@ -306,6 +306,40 @@ def job_states(client, job_ids):
     return states
 
 
+class ChangeFeed:
+    """Follows job states through ``jobchanges`` (one cheap call per poll for
+    what changed, as a script following many jobs should), not ``jobstatus``
+    of every job still pending.  Each poll asks again from a little before the
+    previous reply's time, so a change written while that reply was made is
+    not missed; repeated rows are harmless."""
+
+    OVERLAP = 1.0  # seconds
+
+    def __init__(self, client):
+        self.client = client
+        self.since = 0.0
+        self.states = {}
+
+    def poll(self):
+        """{job_id: newest status} for every job that changed since the last poll."""
+        fields = [("output_format", "json"), ("since", "%.6f" % self.since)]
+        status, text = self.client.post("/cgi-bin/jobchanges.py", fields)
+        if status != 200:
+            raise BenchError("jobchanges failed (HTTP %d): %s" % (status, text[:400]))
+        objects = json.loads(text)
+        if objects[0].get("exit_code") != 0:
+            raise BenchError("jobchanges failed: %s" % text[:400])
+        changed = {}
+        for obj in objects:
+            if obj.get("object_type") == "text" and obj["text"].startswith("now: "):
+                self.since = float(obj["text"][5:]) - self.OVERLAP
+            elif obj.get("object_type") == "table" and obj.get("kind") == "changedjobs":
+                for job_id, state, _changed, _utc in obj["rows"]:
+                    changed[job_id] = state
+        self.states.update(changed)
+        return changed
+
+
 def trivial_job(command="echo hello"):
     return "::EXECUTE::\n%s\n\n::RETRIES::\n0\n" % command
 

@@ -171,6 +171,40 @@ class Home:
     def job_output_dir(self, job_id):
         return os.path.join(self.root, "job_output", job_id)
 
+    def open_job_output(self, job_id):
+        """A descriptor of job_output/JOBID, made if missing (the caller closes it).
+
+        The usual way takes two steps from the home's descriptor and follows
+        no link, which costs far fewer system calls than checking a path; a
+        job_output that is a link is followed only where resolve() allows.
+        """
+        try:
+            root = os.open(self.root, _DIR_FLAGS)
+            try:
+                parent = _open_made_folder(root, "job_output")
+                try:
+                    return _open_made_folder(parent, job_id)
+                finally:
+                    os.close(parent)
+            finally:
+                os.close(root)
+        except OSError:  # a link, or something else in the way: the general path
+            path = self.resolve(os.path.join("job_output", job_id))
+            os.makedirs(path, exist_ok=True)
+            return os.open(path, _DIR_FLAGS & ~os.O_NOFOLLOW)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_made_folder(dir_fd, name):
+    """Open the folder name below dir_fd, making it first if missing; no link followed."""
+    try:
+        os.mkdir(name, dir_fd=dir_fd)
+    except FileExistsError:
+        pass
+    return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+
 
 def _parent_beneath(root, relpath):
     """(fd of the parent folder, file name) below root, no symlink followed on the way.
@@ -268,24 +302,19 @@ def move_confined(src_root, src_rel, dst_home, dst_rel):
     return copy_confined(src_root, src_rel, dst_home, dst_rel)
 
 
-def move_regular_files(src_dir, names, dst_dir):
-    """Rename regular files by name from one folder into another through folder
-    descriptors (no path is re-walked).  Returns the names not moved."""
+def move_regular_files(src_dir, names, dst_fd):
+    """Rename regular files by name from a folder into the folder open as dst_fd
+    (no path is re-walked).  Returns the names not moved."""
     left = []
-    src_fd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+    src_fd = os.open(src_dir, _DIR_FLAGS)
     try:
-        dst_fd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for name in names:
-                try:
-                    if not stat.S_ISREG(os.stat(name, dir_fd=src_fd,
-                                                follow_symlinks=False).st_mode):
-                        raise OSError("not a regular file")
-                    os.rename(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
-                except OSError:
-                    left.append(name)
-        finally:
-            os.close(dst_fd)
+        for name in names:
+            try:
+                if not stat.S_ISREG(os.stat(name, dir_fd=src_fd, follow_symlinks=False).st_mode):
+                    raise OSError("not a regular file")
+                os.rename(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            except OSError:
+                left.append(name)
     finally:
         os.close(src_fd)
     return left

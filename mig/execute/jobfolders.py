@@ -44,16 +44,19 @@ class FolderPool:
     def take(self, job_id):
         """An empty folder named job_id (mode 0700, ours); any old one is removed."""
         folder = os.path.join(self.root, job_id)
-        shutil.rmtree(folder, ignore_errors=True)
         with self.lock:
             spare = self.spares.pop() if self.spares else None
         if spare is not None:
             try:
-                os.rename(spare, folder)
+                os.rename(spare, folder)  # fails if an old folder of the job is there
                 return folder
             except OSError:
                 shutil.rmtree(spare, ignore_errors=True)
-        os.mkdir(folder, 0o700)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:  # left by an earlier run of this job
+            shutil.rmtree(folder, ignore_errors=True)
+            os.mkdir(folder, 0o700)
         return folder
 
     def give_back(self, folder):

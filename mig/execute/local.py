@@ -9,6 +9,7 @@ confined to the home, and the job folder is removed.
 """
 
 import contextlib
+import functools
 import heapq
 import itertools
 import logging
@@ -120,31 +121,42 @@ class Watchdog:
 
 
 class LocalJob:
-    __slots__ = ("job_id", "pgid", "cancelled", "timed_out", "request")
+    """One job's run: what it needs from start to end, across threads."""
 
-    def __init__(self, job_id):
-        self.job_id, self.pgid, self.cancelled, self.timed_out = job_id, 0, False, False
-        self.request = None
+    __slots__ = ("job_id", "record", "unit", "done", "pgid", "cancelled", "timed_out",
+                 "request", "folder", "home", "spec", "io_status")
+
+    def __init__(self, record, unit, done):
+        self.job_id, self.record, self.unit, self.done = record["JOB_ID"], record, unit, done
+        self.pgid, self.cancelled, self.timed_out = 0, False, False
+        self.request = self.folder = self.home = self.spec = self.io_status = None
 
 
 class Workers:
     """Threads that are reused from job to job (starting a thread per job costs
-    a clone and a round of GIL hand-offs); a new one only when none is idle."""
+    a clone and a round of GIL hand-offs); a new one only when none is idle,
+    up to ``limit`` threads (0: no limit)."""
 
-    def __init__(self, name):
+    def __init__(self, name, limit=0):
         self.name = name
+        self.limit = limit
         self.tasks = queue.SimpleQueue()
         self.lock = threading.Lock()
-        self.idle = 0
+        self.idle = 0  # threads waiting for a task that no submit has claimed yet
+        self.threads = 0
+        self.backlog = 0  # tasks waiting for a busy thread (only with a limit)
 
     def submit(self, function, *args):
-        with self.lock:
-            spawn = self.idle == 0
-            if not spawn:
-                self.idle -= 1  # that idle thread takes this task
         self.tasks.put((function, args))
-        if spawn:
-            threading.Thread(target=self._loop, name=self.name, daemon=True).start()
+        with self.lock:
+            if self.idle:
+                self.idle -= 1  # an idle thread takes this task
+                return
+            if self.limit and self.threads >= self.limit:
+                self.backlog += 1  # the next thread to finish takes it
+                return
+            self.threads += 1
+        threading.Thread(target=self._loop, name=self.name, daemon=True).start()
 
     def _loop(self):
         while True:
@@ -154,7 +166,10 @@ class Workers:
             except Exception:  # the thread stays for the next job
                 log.exception("a local job worker failed")
             with self.lock:
-                self.idle += 1
+                if self.backlog:
+                    self.backlog -= 1
+                else:
+                    self.idle += 1
 
 
 class LocalExecutor(Executor):
@@ -171,10 +186,12 @@ class LocalExecutor(Executor):
             check_reachable(work_root)
         self.lock = threading.Lock()
         self.jobs = {}
-        self.homes = {}  # owner -> Home: the home's real path is looked up once
+        self.homes = {}  # owner -> (Home, same disk): a home's real path is looked up once
+        self.work_device = os.stat(work_root).st_dev
         self.folders = FolderPool(work_root)
         self.watchdog = Watchdog()
         self.workers = Workers("local-job")
+        self.collector = Workers("local-collect", limit=1)
         env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         prefix = []
@@ -189,10 +206,14 @@ class LocalExecutor(Executor):
 
     # -- contract -------------------------------------------------------------
     def start(self, record, unit, done):
-        job = LocalJob(record["JOB_ID"])
+        job = LocalJob(record, unit, done)
         with self.lock:
             self.jobs[job.job_id] = job
-        self.workers.submit(self._run, job, record, unit, done)
+        spec = record["SPEC"]
+        if spec["INPUTFILES"] or spec["EXECUTABLES"]:
+            self.workers.submit(self._prepare, job)  # copies and downloads take a while
+        else:
+            self._prepare(job)  # a folder and a script: quicker than a thread hand-off
 
     def cancel(self, job_id):
         with self.lock:
@@ -251,70 +272,87 @@ class LocalExecutor(Executor):
         shutil.rmtree(os.path.join(self.work_root, job_id), ignore_errors=True)
 
     def _home(self, owner):
-        home = self.homes.get(owner)
-        if home is None:
-            home = self.homes[owner] = Home(self.home_of(owner))
-        return home
+        """(Home, whether its outputs move by rename from our job folders)."""
+        found = self.homes.get(owner)
+        if found is None:
+            home = Home(self.home_of(owner))
+            try:
+                same_disk = os.stat(home.root).st_dev == self.work_device
+            except OSError:
+                same_disk = False
+            found = self.homes[owner] = (home, same_disk)
+        return found
 
-    # -- one job ----------------------------------------------------------------
-    def _run(self, job, record, unit, done):
-        job_id = job.job_id
-        folder = None
+    # -- one job: prepare, run, collect -------------------------------------------
+    def _prepare(self, job):
+        """Folder, inputs and script, then hand the job to a runner."""
         try:
-            folder = self.folders.take(job_id)
-            outcome = self._execute(job, record, unit, folder)
+            job.folder = self.folders.take(job.job_id)
+            record, spec = job.record, job.record["SPEC"]
+            if "+JOB" in record.get("MRSL", "+JOB"):
+                spec = expand_variables(spec, job.job_id, spec.get("JOBNAME") or "")
+            job.spec = spec
+            job.home, same_disk = self._home(record["OWNER"])
+            job.io_status = stage_inputs(job.home, spec, job.folder)
+            staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
+            write_in_place(job.folder, SCRIPT, job_script(job.job_id, spec, job.unit.unit_id))
+            if self.account:
+                if staged:
+                    chown_tree(job.folder, *self.account)
+                else:  # the script may stay ours (bash only reads it): no walk needed
+                    os.chown(job.folder, *self.account)
+            if job.cancelled:
+                self._end(job, Outcome("RETRY", "cancelled before start"))
+                return
+            # With homes on our disk, collecting is a few renames: one collector
+            # thread does them in order.  Copies to another disk go to workers.
+            collect = self.collector if same_disk else self.workers
+            job.request = Request(job.folder, SCRIPT, functools.partial(self._started, job),
+                                  functools.partial(collect.submit, self._finish, job))
+            self.runners.submit(job.request)  # runs now, or when a slot frees up
         except Exception as exc:  # a broken job must never take the executor down
-            outcome = Outcome("RETRY", "local resource error: %s" % exc)
-        finally:
-            if folder is not None:
-                self.folders.give_back(folder)
-            with self.lock:
-                self.jobs.pop(job_id, None)
-        if not job.cancelled:
-            done(job_id, outcome)
+            self._end(job, Outcome("RETRY", "local resource error: %s" % exc))
 
-    def _execute(self, job, record, unit, folder):
-        job_id, spec = job.job_id, record["SPEC"]
-        if "+JOB" in record.get("MRSL", "+JOB"):
-            spec = expand_variables(spec, job_id, spec.get("JOBNAME") or "")
-        home = self._home(record["OWNER"])
-        io_status = stage_inputs(home, spec, folder)
-        staged = bool(spec["INPUTFILES"] or spec["EXECUTABLES"])
-        write_in_place(folder, SCRIPT, job_script(job_id, spec, unit.unit_id))
+    def _started(self, job, pgid):
+        """In the runners' event thread, as the job starts: keep its process
+        group for cancel and time-out, and start the CPUTIME clock."""
+        job.pgid = pgid
         if job.cancelled:
-            return Outcome("RETRY", "cancelled before start")
-        if self.account:
-            if staged:
-                chown_tree(folder, *self.account)
-            else:  # the script may stay ours (bash only reads it): no walk needed
-                os.chown(folder, *self.account)
-        ended = threading.Event()
-        job.request = Request(folder, SCRIPT,
-                              lambda pgid: self._started(job, folder, pgid, spec["CPUTIME"]),
-                              lambda _code: ended.set())
-        if job.cancelled:
-            return Outcome("RETRY", "cancelled before start")
-        self.runners.submit(job.request)  # runs now, or when a slot frees up
-        ended.wait()
+            kill_group(pgid)
+        self.watchdog.watch(job, job.spec["CPUTIME"])
+
+    def _finish(self, job, _code):
+        """The job's bash has ended (or never ran): collect outputs and report."""
+        try:
+            outcome = self._collect(job)
+        except Exception as exc:
+            outcome = Outcome("RETRY", "local resource error: %s" % exc)
+        self._end(job, outcome)
+
+    def _collect(self, job):
         self.watchdog.forget(job)
         timed_out = job.timed_out
         if job.pgid:
             kill_group(job.pgid)  # leftovers of the job (background processes) go too
         if job.cancelled:
             return Outcome("RETRY", "cancelled")
-        if not os.path.exists(os.path.join(folder, job_id + ".status")):
+        job_id, spec = job.job_id, job.spec
+        if not os.path.exists(os.path.join(job.folder, job_id + ".status")):
             return Outcome("RETRY", "the job script could not start on the local resource")
-        outcome = collect_outputs(home, job_id, spec, folder, io_status)
+        outcome = collect_outputs(job.home, job_id, spec, job.folder, job.io_status)
         if timed_out:
             outcome.state = "RETRY"
             outcome.message = ("JOB TIMEOUT: the job ran longer than its CPUTIME of %d s "
                                "and was stopped" % spec["CPUTIME"])
         return outcome
 
-    def _started(self, job, folder, pgid, cputime):
-        """In the runner's reader thread, as the job starts: keep its process
-        group for cancel and time-out, and start the CPUTIME clock."""
-        job.pgid = pgid
-        if job.cancelled:
-            kill_group(pgid)
-        self.watchdog.watch(job, cputime)
+    def _end(self, job, outcome):
+        if job.folder is not None:
+            try:
+                self.folders.give_back(job.folder)
+            except Exception:
+                log.exception("could not recycle the job folder %s", job.folder)
+        with self.lock:
+            self.jobs.pop(job.job_id, None)
+        if not job.cancelled:
+            job.done(job.job_id, outcome)

@@ -7,21 +7,27 @@ subshell gets its own process group (job control), so it can be stopped as
 a whole.  The protocol is two lines in (folder, script name) and two lines
 out (``start PID``, then ``done PID EXITCODE``).
 
-Each runner has a reader thread of its own.  When a job ends, that thread
-sends the next waiting job to the runner before it reports the end, so a
-freed slot starts its next job without waiting for any other thread.  The
-same shape serves a pull agent later: a process that is handed work and
-reports back.
+One event thread reads what every runner reports.  When a job ends it sends
+the next waiting job to that runner first, so a freed slot starts its next
+job at once, and then reports the end.  A single thread (rather than one per
+runner and one per job) matters for speed: every hand-off between Python
+threads costs context switches and a turn of the interpreter lock.  The same
+shape serves a pull agent later: a process that is handed work and reports
+back.
 """
 
 import collections
 import contextlib
+import logging
 import os
+import selectors
 import signal
 import subprocess
 import threading
 
 from mig.execute.leftovers import forget_runner, record_runner
+
+log = logging.getLogger("mig.runner")
 
 RUNNER_SCRIPT = r"""
 set -m
@@ -39,7 +45,9 @@ done
 
 class Request:
     """One job for a runner: on_start(pgid) when it runs, on_end(exit code, or
-    None when the runner died or the request was withdrawn) when it ends."""
+    None when the runner died or the request was withdrawn) when it ends.
+    Both are called in the pool's event thread (on_end(None) also in the
+    thread that withdraws or closes)."""
 
     __slots__ = ("folder", "script", "on_start", "on_end")
 
@@ -48,48 +56,41 @@ class Request:
 
 
 class Runner:
-    """One bash runner process and the thread that reads what it reports."""
+    """One bash runner process, its pipes and what it has reported so far."""
 
     def __init__(self, pool):
-        self.pool = pool
         self.current = None
+        self.pending = b""  # a report line not complete yet
         self.proc = subprocess.Popen(pool.prefix + ["/bin/bash", "-c", RUNNER_SCRIPT],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=pool.env, text=True,
-                                     bufsize=1, start_new_session=True)
-        if pool.records:
-            record_runner(pool.records, self.proc.pid)  # for recovery after a crash
-        self.reader = threading.Thread(target=self._read, name="runner-%d" % self.proc.pid,
-                                       daemon=True)
+                                     stderr=subprocess.DEVNULL, env=pool.env,
+                                     bufsize=0, start_new_session=True)
+        self.records = pool.records
+        if self.records:
+            record_runner(self.records, self.proc.pid)  # for recovery after a crash
+        self.out = self.proc.stdout.fileno()
+        os.set_blocking(self.out, False)
 
     def send(self, request):
         """Hand the runner a job (call with the pool's lock held)."""
         self.current = request
-        self.proc.stdin.write("%s\n%s\n" % (request.folder, request.script))
-        self.proc.stdin.flush()
+        data = ("%s\n%s\n" % (request.folder, request.script)).encode()
+        view = memoryview(data)
+        while view:  # a pipe write of this size is whole, but be exact
+            view = view[self.proc.stdin.write(view):]
 
-    def _read(self):
-        try:
-            for line in self.proc.stdout:
-                word, _, rest = line.partition(" ")
-                if word == "start" and self.current is not None:
-                    self.current.on_start(int(rest))
-                elif word == "done" and self.current is not None:
-                    ended = self.current
-                    self.pool.finished(self)  # the next job starts before we report
-                    ended.on_end(int(rest.split()[1]))
-        except (OSError, ValueError):
-            pass
-        self.pool.lost(self)
-
-    def stop(self):
+    def kill(self):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def stop(self):
+        self.kill()
         self.proc.wait()
-        if self.pool.records:
-            forget_runner(self.pool.records, self.proc.pid)
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+        if self.records:
+            forget_runner(self.records, self.proc.pid)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
 
 
 class RunnerPool:
@@ -104,21 +105,28 @@ class RunnerPool:
         self.all = set()
         self.waiting = collections.deque()
         self.closed = False
+        self.selector = selectors.DefaultSelector()
+        self.thread = None
+        self.wake_read, self.wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.selector.register(self.wake_read, selectors.EVENT_READ, None)
 
+    # -- from any thread ----------------------------------------------------------
     def submit(self, request):
         with self.lock:
             if self.closed:
                 raise RuntimeError("the local resource is shutting down")
-            if not self.idle and (not self.size or len(self.all) < self.size):
-                runner = Runner(self)
-                self.all.add(runner)
-                runner.send(request)
-                runner.reader.start()
-                return
             if self.idle:
-                self.idle.pop().send(request)
+                runner = self.idle.pop()
+            elif not self.size or len(self.all) < self.size:
+                runner = self._new_runner()
             else:
                 self.waiting.append(request)
+                return
+            try:
+                runner.send(request)
+            except OSError:  # it died while idle: the event thread replaces it
+                runner.current = None
+                self.waiting.appendleft(request)
 
     def withdraw(self, request):
         """Take back a job that waits for a runner; False if it was sent already."""
@@ -130,7 +138,86 @@ class RunnerPool:
         request.on_end(None)
         return True
 
-    def finished(self, runner):
+    def close(self, timeout=10.0):
+        """Stop every runner (and the jobs in them); waiting jobs end with None."""
+        with self.lock:
+            self.closed = True
+            runners = list(self.all)
+            waiting, self.waiting = list(self.waiting), collections.deque()
+            thread = self.thread
+        for runner in runners:
+            runner.kill()  # the event thread sees them end and reports their jobs
+        with contextlib.suppress(OSError):
+            os.write(self.wake_write, b"x")  # also wakes it when no runner is left
+        for request in waiting:
+            request.on_end(None)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self.lock:
+            left, self.all, self.idle = list(self.all), set(), []
+        for runner in left:  # only if the event thread did not get to them
+            runner.stop()
+        if thread is None or not thread.is_alive():
+            self.selector.close()
+            for fd in (self.wake_read, self.wake_write):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    # -- with the lock held ---------------------------------------------------------
+    def _new_runner(self):
+        runner = Runner(self)
+        self.all.add(runner)
+        self.selector.register(runner.out, selectors.EVENT_READ, runner)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._loop, name="runner-events",
+                                           daemon=True)
+            self.thread.start()
+        return runner
+
+    # -- the event thread -------------------------------------------------------------
+    def _loop(self):
+        while True:
+            with self.lock:
+                if self.closed and not self.all:
+                    return
+            try:
+                events = self.selector.select()
+            except (OSError, ValueError):  # a runner closed under us
+                continue
+            for key, _mask in events:
+                if key.data is None:  # close() wants us to look again
+                    with contextlib.suppress(OSError):
+                        os.read(self.wake_read, 64)
+                    continue
+                try:
+                    self._read(key.data)
+                except Exception:  # the thread must outlive any one job
+                    log.exception("handling a runner report failed")
+
+    def _read(self, runner):
+        try:
+            data = os.read(runner.out, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._lost(runner)
+            return
+        lines = (runner.pending + data).split(b"\n")
+        runner.pending = lines.pop()
+        for line in lines:
+            word, _, rest = line.partition(b" ")
+            current = runner.current
+            if current is None:
+                continue
+            if word == b"start":
+                current.on_start(int(rest))
+            elif word == b"done":
+                self._finished(runner)  # the next job starts before we report
+                current.on_end(int(rest.split()[1]))
+
+    def _finished(self, runner):
         """A runner's job ended: give it the next waiting job, or let it idle."""
         with self.lock:
             runner.current = None
@@ -140,36 +227,27 @@ class RunnerPool:
                 try:
                     runner.send(self.waiting[0])
                     self.waiting.popleft()
-                    return
                 except OSError:
-                    runner.current = None
-                    return  # the runner is gone: lost() replaces it
+                    runner.current = None  # the runner is gone: _lost() replaces it
+                return
             self.idle.append(runner)
 
-    def lost(self, runner):
+    def _lost(self, runner):
         """The runner ended: fail its job, and start a new runner for waiting ones."""
         with self.lock:
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(runner.out)
             self.all.discard(runner)
             with contextlib.suppress(ValueError):
                 self.idle.remove(runner)
             request, runner.current = runner.current, None
-            replacement = None
             if self.waiting and not self.closed:
-                replacement = Runner(self)
-                self.all.add(replacement)
-                replacement.send(self.waiting.popleft())
+                request_next = self.waiting.popleft()
+                replacement = self._new_runner()
+                try:
+                    replacement.send(request_next)
+                except OSError:
+                    self.waiting.appendleft(request_next)
         runner.stop()
-        if replacement is not None:
-            replacement.reader.start()
         if request is not None:
-            request.on_end(None)
-
-    def close(self):
-        with self.lock:
-            self.closed = True
-            runners, self.all, self.idle = list(self.all), set(), []
-            waiting, self.waiting = list(self.waiting), collections.deque()
-        for runner in runners:
-            runner.stop()
-        for request in waiting:
             request.on_end(None)

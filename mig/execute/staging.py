@@ -18,17 +18,18 @@ from mig.execute.jobscript import parse_status
 URL_TIMEOUT = 60
 
 
-def write_small(path, text, mode=0o600):
+def write_small(path, text, mode=0o600, dir_fd=None):
     """Write a small file with plain system calls (this runs several times per job)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 mode, dir_fd=dir_fd)
     try:
         os.write(fd, text.encode("utf-8"))
     finally:
         os.close(fd)
 
 
-def read_small(path):
-    fd = os.open(path, os.O_RDONLY)
+def read_small(path, dir_fd=None):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         chunks = []
         while True:
@@ -73,13 +74,6 @@ def fetch_url(url, target):
         shutil.copyfileobj(response, out)
 
 def collect_outputs(home, job_id, spec, folder, io_status):
-    out_dir = home.resolve(os.path.join("job_output", job_id))
-    try:
-        os.mkdir(out_dir)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        os.makedirs(out_dir, exist_ok=True)
     missing = 0
     for line in spec["OUTPUTFILES"]:
         src, dst = split_file_line(line)
@@ -90,12 +84,17 @@ def collect_outputs(home, job_id, spec, folder, io_status):
             missing += 1
     io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
     names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
-    rel_out = home.relative(out_dir)
-    for name in move_regular_files(folder, names, out_dir):
-        if move_confined(folder, name, home, os.path.join(rel_out, name)):
-            open(os.path.join(out_dir, name), "ab").close()
-    write_small(os.path.join(out_dir, job_id + ".io-status"),
-                "".join("%s %d\n" % item for item in io_status), 0o644)
-    exit_codes = parse_status(read_small(os.path.join(out_dir, job_id + ".status")))
-    return Outcome("FINISHED", "", exit_codes, io_status,
+    out_fd = home.open_job_output(job_id)
+    try:
+        for name in move_regular_files(folder, names, out_fd):
+            # Not renamed: another disk (copy it), or not a plain file (leave it).
+            if move_confined(folder, name, home, os.path.join("job_output", job_id, name)):
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                                 0o644, dir_fd=out_fd))
+        write_small(job_id + ".io-status", "".join("%s %d\n" % item for item in io_status),
+                    0o644, dir_fd=out_fd)
+        status_text = read_small(job_id + ".status", dir_fd=out_fd)
+    finally:
+        os.close(out_fd)
+    return Outcome("FINISHED", "", parse_status(status_text), io_status,
                    verify_results(home, job_id, spec))
