@@ -18,7 +18,7 @@ import time
 from mig.core import jobspec
 from mig.core.jobqueue import JobQueue
 from mig.store.journal import Journal
-from mig.errors import ClientError, NoJobIdError, StateError
+from mig.errors import ClientError, MigError, NoJobIdError, StateError
 
 PARSE, QUEUED, RETRY, FROZEN, EXECUTING = "PARSE", "QUEUED", "RETRY", "FROZEN", "EXECUTING"
 FINISHED, FAILED, CANCELED, EXPIRED = "FINISHED", "FAILED", "CANCELED", "EXPIRED"
@@ -276,11 +276,15 @@ class JobService:
 
     def _save(self, record, durable=True):
         """Journal the record (durably unless told otherwise); its file comes later."""
+        self._save_many([record], durable)
+
+    def _save_many(self, records, durable=True):
         with self.lock:
-            # Before the append: a checkpoint that has not seen the record in
+            # Before the append: a checkpoint that has not seen a record in
             # unwritten must not be able to drop the segment holding it.
-            self.unwritten[record["JOB_ID"]] = record
-        self.journal.append(("job", record["JOB_ID"]), record, durable)
+            for record in records:
+                self.unwritten[record["JOB_ID"]] = record
+        self.journal.append_many([(("job", r["JOB_ID"]), r) for r in records], durable)
 
     def sync(self):
         """Make every change journaled so far durable (after a batch of non-durable ones)."""
@@ -412,23 +416,79 @@ class JobService:
         ``durable=False`` skips the fsync (still atomic) for changes that a crash
         may lose safely, such as the start of a run that recovery redoes anyway.
         """
+        result = self.transition_many([(job_id, new_state, message, expect, fields)], durable)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def transition_many(self, changes, durable=True):
+        """Several state changes, each as transition() makes it, sharing one
+        journal sync.  ``changes`` holds (job_id, new_state, message, expect,
+        fields) tuples; the result for each, in order, is its new record or
+        the MigError that refused it.  No change is visible before all of
+        them are durable.
+        """
+        results = [None] * len(changes)
+        claimed, later = [], []
         with self.lock:
-            if job_id not in self.index:
-                raise NoJobIdError("%s: no such job" % job_id)
-            self._claim(job_id)
-            try:
-                current = self._read(job_id)
-                old = current["STATUS"]
-                if expect is not None and old not in expect:
-                    raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
-                if new_state not in TRANSITIONS.get(old, ()):
-                    raise StateError("job %s cannot go from %s to %s"
-                                     % (job_id, old, new_state))
-            except BaseException:
-                self.inflight.discard(job_id)
-                self._wake()
-                raise
+            for i, (job_id, new_state, _message, expect, _fields) in enumerate(changes):
+                if job_id in self.inflight and claimed:
+                    later.append(i)  # waiting for it while holding claims could deadlock
+                    continue
+                try:
+                    current = self._claim_for(job_id, new_state, expect)
+                except MigError as exc:
+                    results[i] = exc
+                    continue
+                claimed.append((i, current))
         now = self.clock()
+        written = []
+        for i, current in claimed:
+            _job_id, new_state, message, _expect, fields = changes[i]
+            written.append((i, current["STATUS"],
+                            self._changed(current, new_state, message, fields, now)))
+        try:
+            if written:
+                self._save_many([record for _i, _old, record in written], durable)
+        except BaseException:
+            for _i, old, record in written:
+                self._publish(record, old, written=False)
+            raise
+        for i, old, record in written:
+            self._publish(record, old, written=True)
+            self._notify(record["JOB_ID"], old, record["STATUS"], record)
+            results[i] = record
+        for i in later:
+            job_id, new_state, message, expect, fields = changes[i]
+            try:
+                results[i] = self.transition(job_id, new_state, message, expect, durable,
+                                             **fields)
+            except MigError as exc:
+                results[i] = exc
+        return results
+
+    def _claim_for(self, job_id, new_state, expect):
+        """Claim a job for a change to new_state and return its record, or raise
+        (the lock held)."""
+        if job_id not in self.index:
+            raise NoJobIdError("%s: no such job" % job_id)
+        self._claim(job_id)
+        try:
+            current = self._read(job_id)
+            old = current["STATUS"]
+            if expect is not None and old not in expect:
+                raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
+            if new_state not in TRANSITIONS.get(old, ()):
+                raise StateError("job %s cannot go from %s to %s" % (job_id, old, new_state))
+        except BaseException:
+            self.inflight.discard(job_id)
+            self._wake()
+            raise
+        return current
+
+    @staticmethod
+    def _changed(current, new_state, message, fields, now):
+        """The record after a change (a new dict: records are shared, never edited)."""
         record = dict(current, **fields)
         record["STATUS"] = new_state
         record["%s_TIMESTAMP" % new_state] = now
@@ -436,13 +496,6 @@ class JobService:
         record["HISTORY"] = list(current["HISTORY"]) + [(new_state, now, message)]
         if message and new_state in (FAILED, RETRY, EXPIRED, CANCELED):
             record["%s_MESSAGE" % new_state] = message
-        try:
-            self._save(record, durable)
-        except BaseException:
-            self._publish(record, old, written=False)
-            raise
-        self._publish(record, old, written=True)
-        self._notify(job_id, old, new_state, record)
         return record
 
     def update_fields(self, job_id, **fields):

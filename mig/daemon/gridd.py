@@ -17,6 +17,18 @@ from mig.errors import MigError, MrslError, StateError
 log = logging.getLogger("mig.gridd")
 
 
+class Report:
+    """What executors report outcomes through: ``report(job_id, outcome)`` for
+    one job, ``report.many([(job_id, outcome), ...])`` for jobs that ended
+    together (recorded with one journal sync)."""
+
+    def __init__(self, many):
+        self.many = many
+
+    def __call__(self, job_id, outcome):
+        self.many([(job_id, outcome)])
+
+
 class GridDaemon:
     def __init__(self, jobs, registry, policy, executors, expire_after=0,
                  unfit_expire_after=86400, tick_seconds=5.0, clock=time.time, sweeps=None):
@@ -36,6 +48,7 @@ class GridDaemon:
         self.placement = {}  # job_id -> unit_id while EXECUTING
         self.unfit_since = {}
         self.last_sweep = 0.0
+        self.report = Report(self._done_many)  # what executors report results through
         jobs.add_listener(self._on_change)
 
     # -- life -----------------------------------------------------------------
@@ -160,7 +173,7 @@ class GridDaemon:
         unit.last_request = self.clock()
         self.placement[job_id] = unit.unit_id
         run = dict(record, SPEC=scheduler.apply_maxfill(record["SPEC"], unit))
-        executor.start(run, unit, self._done)
+        executor.start(run, unit, self.report)
 
     def sweep(self, now):
         """Expire jobs queued too long, and jobs that no resource can ever run."""
@@ -206,25 +219,39 @@ class GridDaemon:
             unit.running.discard(job_id)
 
     def _done(self, job_id, outcome):
-        unit = self.registry.get(self.placement.get(job_id, ""))
-        if unit is not None:
-            if outcome.resource_down:
-                unit.mark_down(outcome.message, self.clock())
-            else:
-                unit.last_seen = self.clock()
-                if outcome.state == J.FINISHED:
-                    unit.mark_up()
-        self._free(job_id)
-        self.poke()  # the slot is free now; the next job need not wait for this fsync
+        self._done_many([(job_id, outcome)])
+
+    def _done_many(self, results):
+        """Outcomes of runs: free their slots first (the next jobs need not wait
+        for the disk), then record every FINISHED one with one journal sync."""
+        now = self.clock()
+        for job_id, outcome in results:
+            unit = self.registry.get(self.placement.get(job_id, ""))
+            if unit is not None:
+                if outcome.resource_down:
+                    unit.mark_down(outcome.message, now)
+                else:
+                    unit.last_seen = now
+                    if outcome.state == J.FINISHED:
+                        unit.mark_up()
+            self._free(job_id)
+        self.poke()
+        finished = [(job_id, J.FINISHED, outcome.message or "finished", (J.EXECUTING,),
+                     {"EXIT_CODES": outcome.exit_codes, "IO_STATUS": outcome.io_status,
+                      "VERIFIED": outcome.verified})
+                    for job_id, outcome in results if outcome.state == J.FINISHED]
         try:
-            if outcome.state == J.FINISHED:
-                self.jobs.transition(job_id, J.FINISHED, outcome.message or "finished",
-                                     expect=(J.EXECUTING,), EXIT_CODES=outcome.exit_codes,
-                                     IO_STATUS=outcome.io_status, VERIFIED=outcome.verified)
-            else:
-                self._requeue(self.jobs.record(job_id), outcome.message, count=True)
-        except (StateError, MigError):
-            pass  # cancelled while finishing: the cancel wins, nothing finishes twice
+            # A refused change (cancelled while finishing) is simply not made:
+            # the cancel wins, nothing finishes twice.
+            self.jobs.transition_many(finished)
+        except MigError:
+            log.exception("could not record %d finished jobs", len(finished))
+        for job_id, outcome in results:
+            if outcome.state != J.FINISHED:
+                try:
+                    self._requeue(self.jobs.record(job_id), outcome.message, count=True)
+                except (StateError, MigError):
+                    pass  # cancelled meanwhile
 
     def _requeue(self, record, message, count=True):
         """RETRY (queued again) while retries remain, else FAILED with the reason."""

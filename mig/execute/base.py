@@ -26,7 +26,10 @@ class Executor:
     kind = "base"
 
     def start(self, record, unit, done):
-        """Begin running record on unit; later call done(job_id, Outcome)."""
+        """Begin running record on unit; later call done(job_id, Outcome).
+
+        The grid's ``done`` also has ``done.many([(job_id, Outcome), ...])``
+        for jobs that ended together: one durable write records them all."""
         raise NotImplementedError
 
     def cancel(self, job_id):

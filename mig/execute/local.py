@@ -134,29 +134,22 @@ class LocalJob:
 
 class Workers:
     """Threads that are reused from job to job (starting a thread per job costs
-    a clone and a round of GIL hand-offs); a new one only when none is idle,
-    up to ``limit`` threads (0: no limit)."""
+    a clone and a round of GIL hand-offs); a new one only when none is idle."""
 
-    def __init__(self, name, limit=0):
+    def __init__(self, name):
         self.name = name
-        self.limit = limit
         self.tasks = queue.SimpleQueue()
         self.lock = threading.Lock()
-        self.idle = 0  # threads waiting for a task that no submit has claimed yet
-        self.threads = 0
-        self.backlog = 0  # tasks waiting for a busy thread (only with a limit)
+        self.idle = 0
 
     def submit(self, function, *args):
-        self.tasks.put((function, args))
         with self.lock:
-            if self.idle:
-                self.idle -= 1  # an idle thread takes this task
-                return
-            if self.limit and self.threads >= self.limit:
-                self.backlog += 1  # the next thread to finish takes it
-                return
-            self.threads += 1
-        threading.Thread(target=self._loop, name=self.name, daemon=True).start()
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1  # that idle thread takes this task
+        self.tasks.put((function, args))
+        if spawn:
+            threading.Thread(target=self._loop, name=self.name, daemon=True).start()
 
     def _loop(self):
         while True:
@@ -166,10 +159,43 @@ class Workers:
             except Exception:  # the thread stays for the next job
                 log.exception("a local job worker failed")
             with self.lock:
-                if self.backlog:
-                    self.backlog -= 1
-                else:
-                    self.idle += 1
+                self.idle += 1
+
+
+class Collector:
+    """One thread that finishes the jobs handed to it in batches: all that
+    ended while it worked on the previous batch go together (so their
+    results share one journal sync)."""
+
+    BATCH = 64
+
+    def __init__(self, finish):
+        self.finish = finish  # called with a list of (job, exit code)
+        self.queue = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.thread = None
+
+    def submit(self, job, code):
+        self.queue.put((job, code))
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._loop, name="local-collect",
+                                                   daemon=True)
+                    self.thread.start()
+
+    def _loop(self):
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < self.BATCH:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.finish(batch)
+            except Exception:  # the thread stays for the next jobs
+                log.exception("finishing local jobs failed")
 
 
 class LocalExecutor(Executor):
@@ -191,7 +217,7 @@ class LocalExecutor(Executor):
         self.folders = FolderPool(work_root)
         self.watchdog = Watchdog()
         self.workers = Workers("local-job")
-        self.collector = Workers("local-collect", limit=1)
+        self.collector = Collector(self._finish)
         env = {k: os.environ[k] for k in SAFE_ENV if k in os.environ}
         env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
         prefix = []
@@ -305,10 +331,11 @@ class LocalExecutor(Executor):
                 self._end(job, Outcome("RETRY", "cancelled before start"))
                 return
             # With homes on our disk, collecting is a few renames: one collector
-            # thread does them in order.  Copies to another disk go to workers.
-            collect = self.collector if same_disk else self.workers
+            # thread does them in batches.  Copies to another disk go to workers.
+            ended = (functools.partial(self.collector.submit, job) if same_disk else
+                     functools.partial(self.workers.submit, self._finish_one, job))
             job.request = Request(job.folder, SCRIPT, functools.partial(self._started, job),
-                                  functools.partial(collect.submit, self._finish, job))
+                                  ended)
             self.runners.submit(job.request)  # runs now, or when a slot frees up
         except Exception as exc:  # a broken job must never take the executor down
             self._end(job, Outcome("RETRY", "local resource error: %s" % exc))
@@ -321,13 +348,20 @@ class LocalExecutor(Executor):
             kill_group(pgid)
         self.watchdog.watch(job, job.spec["CPUTIME"])
 
-    def _finish(self, job, _code):
-        """The job's bash has ended (or never ran): collect outputs and report."""
-        try:
-            outcome = self._collect(job)
-        except Exception as exc:
-            outcome = Outcome("RETRY", "local resource error: %s" % exc)
-        self._end(job, outcome)
+    def _finish_one(self, job, code):
+        self._finish([(job, code)])
+
+    def _finish(self, ended):
+        """Jobs whose bash has ended (or never ran), as (job, exit code) pairs:
+        collect their outputs, then report them together."""
+        results = []
+        for job, _code in ended:
+            try:
+                outcome = self._collect(job)
+            except Exception as exc:
+                outcome = Outcome("RETRY", "local resource error: %s" % exc)
+            results.append((job, outcome))
+        self._end_many(results)
 
     def _collect(self, job):
         self.watchdog.forget(job)
@@ -347,12 +381,26 @@ class LocalExecutor(Executor):
         return outcome
 
     def _end(self, job, outcome):
-        if job.folder is not None:
-            try:
-                self.folders.give_back(job.folder)
-            except Exception:
-                log.exception("could not recycle the job folder %s", job.folder)
-        with self.lock:
-            self.jobs.pop(job.job_id, None)
-        if not job.cancelled:
-            job.done(job.job_id, outcome)
+        self._end_many([(job, outcome)])
+
+    def _end_many(self, results):
+        """Release the jobs' folders, then report the outcomes of those not
+        cancelled, several at once when the grid takes them so."""
+        reports = {}
+        for job, outcome in results:
+            if job.folder is not None:
+                try:
+                    self.folders.give_back(job.folder)
+                except Exception:
+                    log.exception("could not recycle the job folder %s", job.folder)
+            with self.lock:
+                self.jobs.pop(job.job_id, None)
+            if not job.cancelled:
+                reports.setdefault(job.done, []).append((job.job_id, outcome))
+        for done, items in reports.items():
+            many = getattr(done, "many", None)
+            if many is not None:
+                many(items)
+            else:
+                for job_id, outcome in items:
+                    done(job_id, outcome)

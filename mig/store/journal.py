@@ -61,15 +61,25 @@ class Journal:
     # -- writing -----------------------------------------------------------------------
     def append(self, key, value, durable=True):
         """Append (key, value); return once it is on disk when durable."""
-        payload = pickle.dumps((key, value), protocol=pickle.HIGHEST_PROTOCOL)
-        frame = _FRAME.pack(len(payload), zlib.crc32(payload)) + payload
+        self.append_many([(key, value)], durable)
+
+    def append_many(self, items, durable=True):
+        """Append several (key, value) pairs with one write (and one sync when durable)."""
+        frames = []
+        for item in items:
+            payload = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+            frames.append(_FRAME.pack(len(payload), zlib.crc32(payload)))
+            frames.append(payload)
+        frame = b"".join(frames)
         with self.lock:
             try:
-                os.write(self.fd, frame)
+                view = memoryview(frame)
+                while view:  # a regular file takes it whole, but never trust a short write
+                    view = view[os.write(self.fd, view):]
             except OSError as exc:
                 raise SystemFailure("could not write the journal: %s" % exc.strerror) from None
             self.written += len(frame)
-            self.entries += 1
+            self.entries += len(items)
             mine, number = self.written, self.number
         if durable:
             self._sync(number, mine)

@@ -181,6 +181,29 @@ def test_torn_journal_tail_is_ignored(store, clock):
     assert len(again.index) == 1
 
 
+def test_transition_many_shares_one_sync_and_reports_each_result(store, clock, monkeypatch):
+    service = JobService(store, SERVER, clock=clock)
+    ids = [submit(service)["JOB_ID"] for _ in range(3)]
+    for job_id in ids:
+        service.transition(job_id, J.EXECUTING, "run", durable=False)
+    service.transition(ids[1], J.CANCELED, "cancel")  # the finish of this one comes late
+    syncs = []
+    real_fdatasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real_fdatasync(fd)))
+    fields = {"EXIT_CODES": [("true", 0)]}
+    results = service.transition_many(
+        [(job_id, J.FINISHED, "done", (J.EXECUTING,), fields) for job_id in ids]
+        + [("nosuchjob", J.FINISHED, "done", None, {})])
+    assert len(syncs) == 1  # one fdatasync for both finished jobs
+    assert [r["STATUS"] for r in (results[0], results[2])] == [J.FINISHED, J.FINISHED]
+    assert results[0]["EXIT_CODES"] == [("true", 0)]
+    assert isinstance(results[1], StateError) and isinstance(results[3], NoJobIdError)
+    assert service.state_counts("alice")[J.FINISHED] == 2
+    assert service.record(ids[1])["STATUS"] == J.CANCELED  # the cancel won
+    again = JobService(store, SERVER, clock=clock)  # as after a kill -9: both were durable
+    assert [again.record(j)["STATUS"] for j in ids] == [J.FINISHED, J.CANCELED, J.FINISHED]
+
+
 # ----------------------------------------------------------------- state machine
 
 ALL_PAIRS = list(itertools.product(STATES, STATES))

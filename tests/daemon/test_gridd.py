@@ -77,6 +77,29 @@ def test_dispatch_respects_slots_and_finishes(tmp_path):
     assert {jobs.record(j)["STATUS"] for j in ids[1:]} == {J.EXECUTING}
 
 
+def test_outcomes_reported_together_free_slots_and_are_each_recorded(tmp_path):
+    clock, _, jobs, registry, executor, daemon = make_grid(tmp_path)
+    ids = [submit(jobs, "::EXECUTE::\ntrue\n\n::RETRIES::\n1\n") for _ in range(2)]
+    daemon.tick(clock())
+    done = executor.callbacks[ids[0]]
+    assert done is executor.callbacks[ids[1]] and hasattr(done, "many")
+    jobs.transition(ids[1], J.CANCELED, "cancel")  # its late outcome must not count
+    extra = submit(jobs)
+    done.many([(ids[0], Outcome(J.FINISHED, exit_codes=[("true", 0)])),
+               (ids[1], Outcome(J.FINISHED))])
+    assert jobs.record(ids[0])["STATUS"] == J.FINISHED
+    assert jobs.record(ids[0])["EXIT_CODES"] == [("true", 0)]
+    assert jobs.record(ids[1])["STATUS"] == J.CANCELED
+    assert registry.all()[0].running == set()
+    daemon.tick(clock())
+    assert jobs.record(extra)["STATUS"] == J.EXECUTING
+    other = submit(jobs, "::EXECUTE::\ntrue\n\n::RETRIES::\n1\n")
+    daemon.tick(clock())
+    done.many([(extra, Outcome(J.FINISHED)), (other, Outcome("RETRY", "lost"))])
+    assert jobs.record(extra)["STATUS"] == J.FINISHED
+    assert jobs.record(other)["STATUS"] == J.RETRY  # a failed run in a batch is retried
+
+
 def test_failed_runs_are_retried_then_failed_with_reason(tmp_path):
     clock, _, jobs, _, executor, daemon = make_grid(tmp_path)
     job_id = submit(jobs, "::EXECUTE::\ntrue\n\n::RETRIES::\n1\n")

@@ -245,3 +245,80 @@ def test_recovery_after_a_crash_kills_the_jobs_left_running(tmp_path):
         new.shutdown()
     finally:
         old.shutdown()
+
+
+class BatchReport:
+    """A done callback that also takes outcomes in batches, as the grid's does."""
+
+    def __init__(self):
+        self.results = queue.Queue()
+        self.batches = []
+
+    def __call__(self, job_id, outcome):
+        self.many([(job_id, outcome)])
+
+    def many(self, items):
+        self.batches.append(len(items))
+        for item in items:
+            self.results.put(item)
+
+
+def test_outcomes_are_reported_in_batches_through_many(tmp_path):
+    home_root = tmp_path / "home"
+    (home_root / "alice").mkdir(parents=True)
+    executor = LocalExecutor(str(tmp_path / "work"), lambda owner: str(home_root / owner),
+                             slots=2)
+    unit = ExeUnit(resource="localhost.0", name="local", executor="local", slots=2)
+    report = BatchReport()
+    ids = ["%d_1_1_2026__0_0_0_batch.0" % n for n in range(12)]
+    try:
+        for job_id in ids:
+            record = {"JOB_ID": job_id, "OWNER": "alice",
+                      "SPEC": jobspec.parse_mrsl("::EXECUTE::\necho +JOBID+\n")}
+            executor.start(record, unit, report)
+        outcomes = dict(report.results.get(timeout=30) for _ in ids)
+    finally:
+        executor.shutdown()
+    assert sorted(outcomes) == sorted(ids) and sum(report.batches) == len(ids)
+    assert {o.state for o in outcomes.values()} == {"FINISHED"}
+    for job_id in ids:
+        assert read_output(home_root / "alice", job_id, "stdout") == job_id + "\n"
+
+
+def test_outputs_follow_a_job_output_link_inside_the_home_only(tmp_path):
+    home = tmp_path / "home" / "alice"
+    (home / "results").mkdir(parents=True)
+    os.symlink("results", home / "job_output")  # kept inside the home: followed
+    _, job_id, _, outcome = run_job(tmp_path, "::EXECUTE::\necho linked\n")
+    assert outcome.state == "FINISHED"
+    assert (home / "results" / job_id / ("%s.stdout" % job_id)).read_text() == "linked\n"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (home / "job_output").unlink()
+    os.symlink(str(outside), home / "job_output")  # leading out of the home: refused
+    _, job_id, _, outcome = run_job(tmp_path, "::EXECUTE::\necho leaked\n")
+    assert outcome.state == "RETRY" and "outside your home" in outcome.message
+    assert os.listdir(outside) == []
+
+
+def test_a_planted_link_among_the_outputs_is_not_written_through(tmp_path):
+    """A file named like an output that is a link (made by the user, who knows
+    the next job id) must not make the appliance write or read elsewhere."""
+    home = tmp_path / "home" / "alice"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    job_id = "1_1_1_2026__0_0_0_planted.0"
+    out_dir = home / "job_output" / job_id
+    out_dir.mkdir(parents=True)
+    os.symlink(str(victim), out_dir / ("%s.io-status" % job_id))
+    executor = LocalExecutor(str(tmp_path / "work"), lambda owner: str(tmp_path / "home" / owner))
+    results = queue.Queue()
+    record = {"JOB_ID": job_id, "OWNER": "alice", "SPEC": jobspec.parse_mrsl("::EXECUTE::\ntrue\n")}
+    try:
+        executor.start(record, ExeUnit("localhost.0", "local", "local"),
+                       lambda jid, outcome: results.put(outcome))
+        outcome = results.get(timeout=30)
+    finally:
+        executor.shutdown()
+    assert victim.read_text() == "keep me\n"
+    assert outcome.state == "RETRY"  # the outputs could not be written as asked
