@@ -12,6 +12,7 @@ import copy
 import itertools
 import fnmatch
 import os
+import pickle
 import threading
 import time
 
@@ -140,8 +141,9 @@ class JobService:
             for name, path in self.store.records("jobs/" + owner):
                 try:
                     by_id[name] = self.store.read_file(path)
-                except (EOFError, ValueError, OSError, ImportError, AttributeError):
-                    continue  # never produced by atomic writes; skip stray files
+                except (EOFError, ValueError, OSError, ImportError, AttributeError,
+                        pickle.UnpicklingError):
+                    continue  # torn by a crash (the journal has it) or a stray file
         replayed = 0
         for key, record in self.journal.replay():
             if key[0] == "job":
@@ -315,8 +317,7 @@ class JobService:
             if len(carry) > MAX_CARRIED:  # a burst: carrying it would bloat the journal
                 write, carry = write + carry, []
             for job_id, record in write:
-                self.store.write("jobs/%s/%s" % (record["OWNER"], job_id), record,
-                                 durable=False)
+                self.store.write_covered("jobs/%s/%s" % (record["OWNER"], job_id), record)
             with self.lock:
                 # Under the lock, so that a newer version of the job is always
                 # journaled after the carried one (replay keeps the last).

@@ -107,6 +107,41 @@ class PickleStore:
             os.makedirs(folder, mode=0o700, exist_ok=True)  # removed meanwhile
             atomic_write_bytes(path, data, durable)
 
+    def write_covered(self, relpath, obj):
+        """Write a record that a journal still holds, in place and not synced.
+
+        A checkpoint writes thousands of these and syncs once; until that sync
+        the journal covers every one, so a torn file after a crash is replaced
+        on replay (load skips it).  In place, because a temporary file and a
+        rename cost an extra inode and the deletion of the old one.  Readers
+        see the journal's copy until the checkpoint is done.
+        """
+        path = self.path(relpath)
+        folder = os.path.dirname(path)
+        if folder not in self._folders:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            self._folders.add(folder)
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:  # the folder was removed meanwhile
+                os.makedirs(folder, mode=0o700, exist_ok=True)
+                fd = os.open(path, flags, 0o600)
+            try:
+                view = memoryview(data)
+                offset = 0
+                while offset < len(data):
+                    offset += os.pwrite(fd, view[offset:], offset)
+                if os.fstat(fd).st_size != len(data):
+                    os.ftruncate(fd, len(data))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
+                                                            exc.strerror or exc)) from None
+
     def read(self, relpath, default=_MISSING):
         try:
             with open(self.path(relpath), "rb") as handle:
