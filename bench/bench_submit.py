@@ -88,6 +88,9 @@ def main(argv=None):
         try:
             run_noops(client, nbody, args.warmup, args.budget)
             noop_n, noop_s = run_noops(client, nbody, args.n, args.budget)
+            # Each submission waits for its fdatasync: not for the write-back
+            # of whatever earlier work (another benchmark) left behind.
+            os.sync()
             submit_n, submit_s, slices = run_submits(client, body, args.n, args.budget)
             after_n, after_s = run_noops(client, nbody, max(1, args.n // 4), args.budget / 4)
             # every submission must be there and still QUEUED
