@@ -1,8 +1,6 @@
 """Parameter sweeps (sweep, sweepstatus, sweepaction) and polite polling
 (jobchanges): many jobs from one request, and one cheap call for what changed."""
 
-import time
-
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime
 from mig.core import jobs as J
@@ -101,9 +99,10 @@ def jobchanges(ctx, args):
         since = float(args["since"])
     except ValueError:
         raise ClientError("since must be a number of seconds, like 1790000000.5") from None
-    now = time.time()
     jobs = ctx.grid.jobs
-    changed = jobs.changed_since(ctx.user, since)
+    # "now" is the since of the next call: every change up to it is in this
+    # reply or an earlier one, even one whose write was still going on.
+    now, changed = jobs.changed_since(ctx.user, since)
     rows = [(job_id, jobs.index[job_id].state, "%.6f" % jobs.index[job_id].changed,
              asctime(jobs.index[job_id].changed)) for job_id in changed]
     return O.Result([O.text("now: %.6f" % now),

@@ -12,7 +12,6 @@ import copy
 import itertools
 import fnmatch
 import os
-import pickle
 import threading
 import time
 
@@ -110,6 +109,7 @@ class JobService:
         self.lock = threading.RLock()
         self.settled = threading.Condition(self.lock)
         self.inflight = set()  # jobs whose new record is being written
+        self.stamps = {}  # job_id -> CHANGED time of its change being written
         self.waiting = 0  # threads waiting in _claim (no wake-ups when nobody waits)
         self.live = {}  # records of jobs not yet final, so changes need no disk read
         self.index = {}
@@ -131,7 +131,9 @@ class JobService:
         self.listeners = []
         self.idempotency = {}  # (owner, key) -> job_id
         self.counter = 0
+        self.loading = True  # _index appends in bulk; load() sorts afterwards
         self.load()
+        self.loading = False
 
     # -- loading and indexing -------------------------------------------------
     def load(self):
@@ -141,8 +143,7 @@ class JobService:
             for name, path in self.store.records("jobs/" + owner):
                 try:
                     by_id[name] = self.store.read_file(path)
-                except (EOFError, ValueError, OSError, ImportError, AttributeError,
-                        pickle.UnpicklingError):
+                except (EOFError, ValueError, OSError, ImportError, AttributeError):
                     continue  # torn by a crash (the journal has it) or a stray file
         replayed = 0
         for key, record in self.journal.replay():
@@ -162,6 +163,8 @@ class JobService:
             if key:
                 self.idempotency[(record["OWNER"], key)] = record["JOB_ID"]
         self.counter = counter
+        for owner, recent in self.recent.items():
+            self.recent[owner] = dict(sorted(recent.items(), key=lambda item: item[1]))
         waiting = sorted(self.queue.records(), key=lambda r: (
             r.get("QUEUED_TIMESTAMP") or r["RECEIVED_TIMESTAMP"], job_counter(r["JOB_ID"])))
         self.queue = JobQueue()
@@ -212,9 +215,7 @@ class JobService:
         self.counts[owner][state] += 1
         if job_id in self.sweep_of:
             self.sweep_states[self.sweep_of[job_id]][state] += 1
-        recent = self.recent[owner]
-        recent.pop(job_id, None)
-        recent[job_id] = entry.changed
+        self._note_change(self.recent[owner], job_id, entry.changed)
         if state in WAITING_STATES:
             if old_state not in WAITING_STATES:
                 self.queue.remove(job_id)  # (re)queued jobs go to the end
@@ -222,6 +223,27 @@ class JobService:
         else:
             self.queue.remove(job_id)
             self.notes.pop(job_id, None)
+
+    def _note_change(self, recent, job_id, changed):
+        """Keep the owner's recent changes in order of their CHANGED time.
+
+        Changes are published in the order their writes end, which is
+        nearly, not quite, the order of their times: the few later ones
+        published first move behind this one, so that changed_since can stop
+        at the first change not newer than its `since`.
+        """
+        recent.pop(job_id, None)
+        if self.loading or not recent or next(reversed(recent.values())) <= changed:
+            recent[job_id] = changed
+            return
+        later = []
+        for other in reversed(recent):
+            if recent[other] <= changed:
+                break
+            later.append(other)
+        moved = [(other, recent.pop(other)) for other in reversed(later)]
+        recent[job_id] = changed
+        recent.update(moved)
 
     def _count_activity(self, owner, when, column):
         day = int(when // 86400)
@@ -364,6 +386,7 @@ class JobService:
         """After the write: index the record (if written) and release the job."""
         with self.lock:
             self.inflight.discard(record["JOB_ID"])
+            self.stamps.pop(record["JOB_ID"], None)
             if written:
                 self._index(record, old_state)
             self._wake()
@@ -390,6 +413,7 @@ class JobService:
             }
             record.update(extra or {})
             self.inflight.add(job_id)
+            self.stamps[job_id] = now
             if idempotency_key:
                 self.idempotency[(owner, idempotency_key)] = job_id
             save_counter = self.counter % 100 == 0
@@ -442,7 +466,9 @@ class JobService:
                     results[i] = exc
                     continue
                 claimed.append((i, current))
-        now = self.clock()
+            now = self.clock()
+            for _i, current in claimed:
+                self.stamps[current["JOB_ID"]] = now
         written = []
         for i, current in claimed:
             _job_id, new_state, message, _expect, fields = changes[i]
@@ -563,17 +589,27 @@ class JobService:
             return self.queue.records()
 
     def changed_since(self, owner, since, limit=10000):
-        """Job ids of the owner changed after `since`, oldest change first; reads only
-        the changes after it (the newest are kept last)."""
+        """(watermark, job ids of the owner changed after `since`, oldest change
+        first).  Every change up to the watermark is in this answer or an
+        earlier one, so the watermark is the `since` of the next call: it
+        stays below the time of any change still being written."""
         found = []
         with self.lock:  # under the lock: no copy of a million ids needed
+            watermark = self.clock()
+            if self.stamps:
+                watermark = min(watermark, min(self.stamps.values()) - 1e-6)
             recent = self.recent.get(owner, {})
             for job_id in reversed(recent):
                 if recent[job_id] <= since:
                     break
                 found.append(job_id)
-        found.reverse()
-        return found[:limit]
+            found.reverse()
+            if len(found) > limit:  # the rest next time: from just before the first left out
+                following = recent[found[limit]]
+                kept = [j for j in found[:limit] if recent[j] < following]
+                found = kept or found[:limit]
+                watermark = min(watermark, following - 1e-6)
+        return watermark, found[:limit]
 
     def sweep_counts(self, sweep_id):
         return {state: n for state, n in self.sweep_states.get(sweep_id, {}).items() if n}

@@ -152,9 +152,13 @@ class PickleStore:
             return default
 
     def read_file(self, path):
-        """Load a record by absolute path (used when scanning folders)."""
+        """Load a record by absolute path (used when scanning folders); a file
+        that is not a whole pickle (torn by a crash) raises ValueError."""
         with open(path, "rb") as handle:
-            return pickle.load(handle)
+            try:
+                return pickle.load(handle)
+            except pickle.UnpicklingError as exc:
+                raise ValueError("damaged record file %s: %s" % (path, exc)) from None
 
     def exists(self, relpath):
         return os.path.exists(self.path(relpath))

@@ -4,6 +4,7 @@ owner isolation, matching, queue order and idempotency, on a real PickleStore.""
 import calendar
 import itertools
 import os
+import threading
 import time
 
 import pytest
@@ -506,10 +507,49 @@ def test_changed_since(service, clock):
     a = submit(service)["JOB_ID"]
     clock.tick(10)
     b = submit(service)["JOB_ID"]
-    assert service.changed_since("alice", T0 + 5) == [b]
+    assert service.changed_since("alice", T0 + 5) == (T0 + 10, [b])
     clock.tick(10)
     service.transition(a, J.EXECUTING)
-    assert service.changed_since("alice", T0 + 15) == [a]
+    assert service.changed_since("alice", T0 + 15) == (T0 + 20, [a])
+
+
+def test_changed_since_misses_no_change_still_being_written(service, clock):
+    """A change is stamped before its write ends; a poll in between must not
+    hand out a `since` that would skip it later."""
+    a = submit(service)["JOB_ID"]
+    writing, release = threading.Event(), threading.Event()
+    real_append = service.journal.append_many
+
+    def slow_append(items, durable=True):
+        if any(key == ("job", a) and value["STATUS"] == J.EXECUTING for key, value in items):
+            writing.set()
+            release.wait(10)
+        return real_append(items, durable)
+    service.journal.append_many = slow_append
+    clock.tick(10)
+    thread = threading.Thread(target=service.transition, args=(a, J.EXECUTING, "run"))
+    thread.start()
+    assert writing.wait(10)  # a's change is stamped T0+10 and being written
+    clock.tick(10)
+    b = submit(service)["JOB_ID"]  # stamped T0+20, published first
+    watermark, found = service.changed_since("alice", T0 + 5)
+    assert found == [b] and watermark < T0 + 10
+    release.set()
+    thread.join(10)
+    assert service.changed_since("alice", watermark)[1] == [a, b]
+    assert service.changed_since("alice", T0 + 15)[1] == [b]  # kept in time order
+
+
+def test_changed_since_with_a_limit_continues_where_it_stopped(service, clock):
+    ids = []
+    for _ in range(5):
+        clock.tick(1)
+        ids.append(submit(service)["JOB_ID"])
+    since, seen = 0.0, []
+    for _ in range(3):
+        since, found = service.changed_since("alice", since, limit=2)
+        seen += found
+    assert seen == ids
 
 
 # ------------------------------------------------------------------------ listeners
