@@ -289,17 +289,22 @@ def submit_many(client, mrsl, count):
     return ids
 
 
-def job_states(client, job_ids):
-    """{job_id: status} through one json jobstatus request."""
-    fields = [("output_format", "json")] + [("job_id", j) for j in job_ids]
-    status, text = client.post("/cgi-bin/jobstatus.py", fields)
+def json_objects(client, backend, fields):
+    """The MiG objects of one json backend call; a failed call raises BenchError."""
+    status, text = client.post("/cgi-bin/%s.py" % backend,
+                               [("output_format", "json")] + list(fields))
     if status != 200:
-        raise BenchError("jobstatus failed (HTTP %d): %s" % (status, text[:400]))
+        raise BenchError("%s failed (HTTP %d): %s" % (backend, status, text[:400]))
     objects = json.loads(text)
     if objects[0].get("exit_code") != 0:
-        raise BenchError("jobstatus failed: %s" % text[:400])
+        raise BenchError("%s failed: %s" % (backend, text[:400]))
+    return objects
+
+
+def job_states(client, job_ids):
+    """{job_id: status} through one json jobstatus request."""
     states = {}
-    for obj in objects:
+    for obj in json_objects(client, "jobstatus", [("job_id", j) for j in job_ids]):
         if obj.get("object_type") == "job_list":
             for job in obj["jobs"]:
                 states[job["job_id"]] = job["status"]
@@ -309,11 +314,8 @@ def job_states(client, job_ids):
 class ChangeFeed:
     """Follows job states through ``jobchanges`` (one cheap call per poll for
     what changed, as a script following many jobs should), not ``jobstatus``
-    of every job still pending.  Each poll asks again from a little before the
-    previous reply's time, so a change written while that reply was made is
-    not missed; repeated rows are harmless."""
-
-    OVERLAP = 1.0  # seconds
+    of every job still pending.  Each reply's ``now`` is the next poll's
+    ``since``: the server keeps it below any change still being written."""
 
     def __init__(self, client):
         self.client = client
@@ -322,17 +324,10 @@ class ChangeFeed:
 
     def poll(self):
         """{job_id: newest status} for every job that changed since the last poll."""
-        fields = [("output_format", "json"), ("since", "%.6f" % self.since)]
-        status, text = self.client.post("/cgi-bin/jobchanges.py", fields)
-        if status != 200:
-            raise BenchError("jobchanges failed (HTTP %d): %s" % (status, text[:400]))
-        objects = json.loads(text)
-        if objects[0].get("exit_code") != 0:
-            raise BenchError("jobchanges failed: %s" % text[:400])
         changed = {}
-        for obj in objects:
+        for obj in json_objects(self.client, "jobchanges", [("since", "%.6f" % self.since)]):
             if obj.get("object_type") == "text" and obj["text"].startswith("now: "):
-                self.since = float(obj["text"][5:]) - self.OVERLAP
+                self.since = float(obj["text"][5:])
             elif obj.get("object_type") == "table" and obj.get("kind") == "changedjobs":
                 for job_id, state, _changed, _utc in obj["rows"]:
                     changed[job_id] = state

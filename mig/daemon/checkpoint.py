@@ -6,7 +6,8 @@ the journal grows large), so the journal stays short and restarts fast.
 """
 
 import logging
-import threading
+
+from mig.daemon.periodic import Periodic
 
 log = logging.getLogger("mig.checkpoint")
 
@@ -17,8 +18,8 @@ class CheckpointDaemon:
         self.interval = interval
         self.settle = settle  # jobs still changing stay in the journal this long
         self.max_entries = max_entries
-        self.stopping = threading.Event()
-        self.thread = None
+        self.periodic = Periodic("checkpoint", interval, self.tick,
+                                 "checkpoint (the journal keeps the records)", log)
 
     def tick(self):
         if self.jobs.unwritten:
@@ -26,18 +27,8 @@ class CheckpointDaemon:
         return 0
 
     def start(self):
-        self.thread = threading.Thread(target=self._loop, name="checkpoint", daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # keep journaling safe even if one checkpoint fails
-                log.exception("checkpoint failed; the journal keeps the records")
+        self.periodic.start()
 
     def stop(self):
-        self.stopping.set()
-        if self.thread:
-            self.thread.join(timeout=30)
+        self.periodic.stop()
         self.jobs.close()

@@ -11,9 +11,10 @@ their back-off: a working login does not mean that jobs run there.
 """
 
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from mig.daemon.periodic import Periodic
 
 log = logging.getLogger("mig.keepalive")
 
@@ -32,8 +33,7 @@ class KeepAlive:
         self.on_change = on_change
         self.clock = clock
         self.workers = workers
-        self.stopping = threading.Event()
-        self.thread = None
+        self.periodic = Periodic("keepalive", interval, self.tick, "keep-alive round", log)
 
     def tick(self, now=None):
         """Probe every resource once; returns {resource: reason or None}."""
@@ -81,19 +81,7 @@ class KeepAlive:
 
     # -- life ----------------------------------------------------------------------------
     def start(self):
-        if self.interval <= 0:
-            return
-        self.thread = threading.Thread(target=self._loop, name="keepalive", daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping.wait(self.interval):
-            try:
-                self.tick()
-            except Exception:  # the keep-alive must survive any one failure
-                log.exception("keep-alive round failed")
+        self.periodic.start()
 
     def stop(self):
-        self.stopping.set()
-        if self.thread:
-            self.thread.join(timeout=30)
+        self.periodic.stop()

@@ -17,6 +17,7 @@ import logging
 import threading
 
 from mig.core.resconf import exe_units
+from mig.daemon.periodic import Periodic
 from mig.core.resourcedb import stopped_units
 from mig.errors import ClientError
 
@@ -40,8 +41,7 @@ class ResourceSync:
         self.tick_seconds = tick_seconds
         self.signature = None
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.thread = None
+        self.periodic = Periodic("resourcesync", tick_seconds, self.check, "resource sync", log)
 
     def check(self):
         """Sync if the records changed since the last sync; cheap otherwise."""
@@ -91,17 +91,7 @@ class ResourceSync:
 
     # -- life ----------------------------------------------------------------------------
     def start(self):
-        self.thread = threading.Thread(target=self._loop, name="resourcesync", daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stopping.wait(self.tick_seconds):
-            try:
-                self.check()
-            except Exception:  # a bad record must not stop the grid from following the rest
-                log.exception("resource sync failed")
+        self.periodic.start()
 
     def stop(self):
-        self.stopping.set()
-        if self.thread:
-            self.thread.join(timeout=10)
+        self.periodic.stop(timeout=10)
