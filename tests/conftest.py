@@ -231,3 +231,30 @@ def post_backend(app, user, name, fields):
         return conn.getresponse().read().decode("utf-8", "replace")
     finally:
         conn.close()
+
+
+BOGUS_HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus"
+
+
+def resource_conf(host, *units, port=None, key=BOGUS_HOSTKEY, identifier=True, note=None,
+                  before=(), after=()):
+    """A MiG resource configuration as an owner writes one, for the gridu
+    account with RESOURCEHOME /home/gridu/mig.  ``units`` are the EXECONFIG
+    blocks as lists of key=value lines; ``before`` and ``after`` are extra
+    (KEYWORD, value) blocks placed before MIGUSER and after RESOURCEHOME.
+    The tests edit the text with str.replace, so each value stands on its own line."""
+    blocks = [("HOSTURL", host)]
+    if identifier:
+        blocks.append(("HOSTIDENTIFIER", "AUTO"))
+    if key is not None:
+        blocks.append(("HOSTKEY", key))
+    if port is not None:
+        blocks.append(("SSHPORT", str(port)))
+    blocks += list(before) + [("MIGUSER", "gridu"), ("RESOURCEHOME", "/home/gridu/mig")]
+    blocks += list(after)
+    blocks += [("EXECONFIG", "\n".join(unit)) for unit in units]
+    text = "\n".join("::%s::\n%s\n" % block for block in blocks)
+    if note is not None:  # a comment just before the host key (or the first block)
+        mark = "::HOSTKEY::" if key is not None else "::HOSTURL::"
+        text = text.replace(mark, "# %s\n%s" % (note, mark), 1)
+    return text

@@ -6,53 +6,16 @@ import sys
 
 import pytest
 
-from conftest import ENTRY
+from conftest import ENTRY, resource_conf
 from mig.core.resconf import exe_units, parse_resource
 from mig.errors import MrslError
 
-GOOD = """\
-::HOSTURL::
-10.213.7.2
-
-::HOSTIDENTIFIER::
-AUTO
-
-::HOSTKEY::
-ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus
-
-::SSHPORT::
-22
-
-::MIGUSER::
-gridu
-
-::RESOURCEHOME::
-/home/gridu/mig
-
-::LRMSTYPE::
-slurm
-
-::CPUCOUNT::
-4
-
-::MEMORY::
-8192
-
-::RUNTIMEENVIRONMENT::
-python3
-
-::EXECONFIG::
-name=short
-cputime=600
-partition=debug
-slots=2
-
-::EXECONFIG::
-name=long
-cputime=86400
-partition=long
-vgrid=Generic,physics
-"""
+GOOD = resource_conf(
+    "10.213.7.2",
+    ["name=short", "cputime=600", "partition=debug", "slots=2"],
+    ["name=long", "cputime=86400", "partition=long", "vgrid=Generic,physics"],
+    port=22, after=[("LRMSTYPE", "slurm"), ("CPUCOUNT", "4"), ("MEMORY", "8192"),
+                    ("RUNTIMEENVIRONMENT", "python3")])
 
 
 def test_a_good_configuration():

@@ -10,35 +10,12 @@ from mig.core.resourcedb import ALL_UNITS, ResourceDB, may_manage, stopped_units
 from mig.core.users import UserDB
 from mig.errors import AccessDenied, ClientError, MrslError
 from mig.store.pickledb import PickleStore
+from conftest import BOGUS_HOSTKEY, resource_conf
 
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus"
+KEY = BOGUS_HOSTKEY
 SCANNED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIScannedScannedScannedScannedScannedScan"
-CONF = """\
-::HOSTURL::
-node.example.org
-
-::HOSTIDENTIFIER::
-AUTO
-
-::HOSTKEY::
-%s
-
-::MIGUSER::
-gridu
-
-::RESOURCEHOME::
-/home/gridu/mig
-
-::CPUCOUNT::
-2
-
-::EXECONFIG::
-name=exe0
-slots=2
-
-::EXECONFIG::
-name=exe1
-""" % KEY
+CONF = resource_conf("node.example.org", ["name=exe0", "slots=2"], ["name=exe1"], key=KEY,
+                     after=[("CPUCOUNT", "2")])
 NAME = "node.example.org.0"
 
 

@@ -15,27 +15,10 @@ from mig.daemon.keepalive import PREFIX, KeepAlive
 from mig.daemon.resourcesync import STOPPED_REASON, ResourceSync
 from mig.execute.base import Executor
 from mig.store.pickledb import PickleStore
+from conftest import resource_conf
 
-CONF = """\
-::HOSTURL::
-node.example.org
-
-::MIGUSER::
-gridu
-
-::RESOURCEHOME::
-/home/gridu/mig
-
-::MEMORY::
-2048
-
-::EXECONFIG::
-name=exe0
-slots=2
-
-::EXECONFIG::
-name=exe1
-"""
+CONF = resource_conf("node.example.org", ["name=exe0", "slots=2"], ["name=exe1"], key=None,
+                     identifier=False, after=[("MEMORY", "2048")])
 NAME = "node.example.org.0"
 
 

@@ -10,39 +10,11 @@ import urllib.parse
 
 import pytest
 
-from conftest import exit_code, https_connection, post_backend, set_config, wait_for
+from conftest import exit_code, https_connection, post_backend, resource_conf, set_config, wait_for
 
-CONF = """\
-::HOSTURL::
-127.0.0.1
-
-::HOSTIDENTIFIER::
-AUTO
-
-# the owner's note <script>alert(1)</script>
-::HOSTKEY::
-ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus
-
-::SSHPORT::
-9
-
-::MIGUSER::
-gridu
-
-::RESOURCEHOME::
-/home/gridu/mig
-
-::CPUCOUNT::
-2
-
-::EXECONFIG::
-name=exe0
-cputime=600
-slots=2
-
-::EXECONFIG::
-name=exe1
-"""
+CONF = resource_conf("127.0.0.1", ["name=exe0", "cputime=600", "slots=2"], ["name=exe1"], port=9,
+                     note="the owner's note <script>alert(1)</script>",
+                     after=[("CPUCOUNT", "2")])
 NAME = "127.0.0.1.0"
 
 
