@@ -237,12 +237,13 @@ BOGUS_HOSTKEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusB
 
 
 def resource_conf(host, *units, port=None, key=BOGUS_HOSTKEY, identifier=True, note=None,
-                  before=(), after=()):
-    """A MiG resource configuration as an owner writes one, for the gridu
-    account with RESOURCEHOME /home/gridu/mig.  ``units`` are the EXECONFIG
-    blocks as lists of key=value lines; ``before`` and ``after`` are extra
-    (KEYWORD, value) blocks placed before MIGUSER and after RESOURCEHOME.
-    The tests edit the text with str.replace, so each value stands on its own line."""
+                  user="gridu", home=None, before=(), after=()):
+    """A MiG resource configuration as an owner writes one, for the account
+    ``user`` with RESOURCEHOME ``home`` (default /home/USER/mig).  ``units``
+    are the EXECONFIG blocks as lists of key=value lines; ``before`` and
+    ``after`` are extra (KEYWORD, value) blocks placed before MIGUSER and
+    after RESOURCEHOME.  The tests edit the text with str.replace, so each
+    value stands on its own line."""
     blocks = [("HOSTURL", host)]
     if identifier:
         blocks.append(("HOSTIDENTIFIER", "AUTO"))
@@ -250,7 +251,8 @@ def resource_conf(host, *units, port=None, key=BOGUS_HOSTKEY, identifier=True, n
         blocks.append(("HOSTKEY", key))
     if port is not None:
         blocks.append(("SSHPORT", str(port)))
-    blocks += list(before) + [("MIGUSER", "gridu"), ("RESOURCEHOME", "/home/gridu/mig")]
+    blocks += list(before) + [("MIGUSER", user),
+                              ("RESOURCEHOME", home or "/home/%s/mig" % user)]
     blocks += list(after)
     blocks += [("EXECONFIG", "\n".join(unit)) for unit in units]
     text = "\n".join("::%s::\n%s\n" % block for block in blocks)

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import exit_code, post_backend, require_tool, set_config, wait_for
 from mig.execute.ssh import ensure_grid_key
-from test_ssh_resources import (USER, Sshd, kill_tree, only_remote_resources, resource_conf,
+from test_ssh_resources import (USER, Sshd, kill_tree, only_remote_resources, sshd_resource_conf,
                                 state_of, submit)
 
 
@@ -42,7 +42,7 @@ def remote_grid(appliance_factory, tmp_path):
 
 def register(app, sshd, tmp_path, host_key):
     conf = tmp_path / "res.conf"
-    conf.write_text(resource_conf(sshd, host_key))
+    conf.write_text(sshd_resource_conf(sshd, host_key))
     return json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
                               "--json").stdout)["name"]
 
@@ -83,7 +83,7 @@ def test_trust_on_first_use_pins_the_key_the_host_shows(remote_grid):
     app, alice, sshd, tmp_path = remote_grid
     wrong = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusBogusBogusBogusBogusBogusBogusBogus"
     name = register(app, sshd, tmp_path, wrong)
-    text = resource_conf(sshd, wrong).replace("::HOSTKEY::\n%s\n\n" % wrong, "")
+    text = sshd_resource_conf(sshd, wrong).replace("::HOSTKEY::\n%s\n\n" % wrong, "")
     reply = post_backend(app, alice, "reseditaction", [("unique_resource_name", name),
                                                ("resconfig", text)])
     assert exit_code(reply) == 100 and "removes HOSTKEY" in reply  # never silently

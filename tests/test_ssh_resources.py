@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import IN_CI, exit_code, require_tool, wait_for, write_home_file
+from conftest import IN_CI, exit_code, require_tool, resource_conf, wait_for, write_home_file
 
 USER = "gridu"
 
@@ -130,12 +130,11 @@ def only_remote_resources(state):
         handle.write(text.replace("local_resource = True", "local_resource = False"))
 
 
-def resource_conf(sshd, host_key, home=None):
-    return ("::HOSTURL::\n%s\n\n::HOSTIDENTIFIER::\nAUTO\n\n::HOSTKEY::\n%s\n\n"
-            "::SSHPORT::\n%d\n\n::MIGUSER::\n%s\n\n::RESOURCEHOME::\n%s\n\n"
-            "::CPUCOUNT::\n2\n\n::MEMORY::\n2048\n\n::EXECONFIG::\nname=exe\ncputime=3600\n"
-            "slots=2\n" % (sshd.address, host_key, sshd.port, sshd.user,
-                            home or "/home/%s/mig" % sshd.user))
+def sshd_resource_conf(sshd, host_key, home=None):
+    """The configuration of a resource behind one of the tests' sshd hosts."""
+    return resource_conf(sshd.address, ["name=exe", "cputime=3600", "slots=2"], port=sshd.port,
+                         key=host_key, user=sshd.user, home=home,
+                         after=[("CPUCOUNT", "2"), ("MEMORY", "2048")])
 
 
 @pytest.fixture
@@ -146,12 +145,13 @@ def ssh_grid(appliance_factory, tmp_path):
         alice = app.add_user("alice")
         only_remote_resources(app.state)
         conf = tmp_path / "res.conf"
-        conf.write_text(resource_conf(sshd, sshd.public_host_key()))
+        conf.write_text(sshd_resource_conf(sshd, sshd.public_host_key()))
         added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
                                    "--json").stdout)
         wrong = tmp_path / "wrong_key"
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
-        conf.write_text(resource_conf(sshd, " ".join(open(str(wrong) + ".pub").read().split()[:2])))
+        wrong_key = " ".join(open(str(wrong) + ".pub").read().split()[:2])
+        conf.write_text(sshd_resource_conf(sshd, wrong_key))
         impostor = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
                                       "--json").stdout)
         sshd.authorize(added["grid_public_key"])
@@ -222,20 +222,7 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
 
 def kill_tree(pid):
     """SIGKILL a process and everything below it: a host dying mid-job."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = open("/proc/%s/stat" % entry).read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    todo, doomed = [pid], []
-    while todo:
-        current = todo.pop()
-        doomed.append(current)
-        todo.extend(children.get(current, []))
-    for victim in doomed:
+    for victim in [pid] + descendants(pid):
         try:
             os.kill(victim, 9)
         except ProcessLookupError:
@@ -251,7 +238,7 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
         names = []
         for host in hosts:
             conf = tmp_path / ("res-%d.conf" % host.port)
-            conf.write_text(resource_conf(host, host.public_host_key()))
+            conf.write_text(sshd_resource_conf(host, host.public_host_key()))
             added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner",
                                        "alice", "--json").stdout)
             names.append(added["name"])
@@ -328,7 +315,7 @@ def still_running(user, *patterns):
 def add_resource(app, tmp_path, sshd, home=None):
     """Register sshd's host as alice's resource and authorize the grid's key there."""
     conf = tmp_path / ("res-%d.conf" % sshd.port)
-    conf.write_text(resource_conf(sshd, sshd.public_host_key(), home))
+    conf.write_text(sshd_resource_conf(sshd, sshd.public_host_key(), home))
     added = json.loads(app.cli("resource", "add", "--conf", str(conf), "--owner", "alice",
                                "--json").stdout)
     sshd.authorize(added["grid_public_key"])
