@@ -61,8 +61,8 @@ def test_registered_while_running_then_stopped_started_checked_and_cleaned(remot
     time.sleep(3)  # three scheduler ticks and keep-alive rounds
     assert state_of(app, alice, waiting) == "QUEUED"
     feasible = app.backend(alice, "jobfeasible", [("job_id", waiting)])
-    assert re.search(r"%s\s+ORANGE\s+fits, but the resource is offline" % re.escape(unit),
-                     feasible), feasible
+    assert re.search(r"%s\s+ORANGE\s+fits, but the resource is offline: stopped by owner"
+                     % re.escape(unit), feasible), feasible
     reply = post_backend(app, alice, "startexe", [("unique_resource_name", name)])
     assert exit_code(reply) == 0 and "Started every exe unit of %s" % name in reply
     wait_for(lambda: state_of(app, alice, waiting) == "FINISHED", 60, what="the job after start")

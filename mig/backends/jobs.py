@@ -245,7 +245,8 @@ def jobfeasible(ctx, args):
             if why:
                 verdict = "RED"
             elif not unit.online:
-                verdict, why = "ORANGE", ["fits, but the resource is offline"]
+                verdict, why = "ORANGE", ["fits, but the resource is offline: %s"
+                                          % (unit.down_reason or "stopped")]
             elif unit.free_slots() == 0:
                 verdict, why = "YELLOW", ["fits; all slots are busy now"]
             else:

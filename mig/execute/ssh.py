@@ -31,6 +31,7 @@ from mig.core.jobspec import expand_variables
 from mig.execute.base import Executor, Outcome
 from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs, write_small
+from mig.store.pickledb import atomic_write_bytes
 
 CONNECT_TIMEOUT = 10
 # A silent connection (a host or network that vanished without a word) is
@@ -71,7 +72,9 @@ class Remote:
         self.home = conf["RESOURCEHOME"].rstrip("/") or "."
         self.known_hosts = os.path.join(ssh_dir, "known_hosts-%s" % name)
         host = self.host if self.port == 22 else "[%s]:%d" % (self.host, self.port)
-        write_small(self.known_hosts, "%s %s\n" % (host, conf["HOSTKEY"]) if conf["HOSTKEY"] else "")
+        # Replaced whole (a job's ssh may be reading it while the owner edits the key).
+        atomic_write_bytes(self.known_hosts, ("%s %s\n" % (host, conf["HOSTKEY"])
+                                              if conf["HOSTKEY"] else "").encode(), durable=False)
         self.control = os.path.join(ssh_dir, "cm-%s" % name)[:90]
         self.key = key_paths(ssh_dir)[0]
 

@@ -134,7 +134,7 @@ def test_stopped_units_get_no_jobs_and_the_cli_acts_within_a_tick(grid):
     time.sleep(2)  # two scheduler ticks
     assert "Status: QUEUED" in app.backend(alice, "jobstatus", [("job_id", job)])
     feasible = app.backend(alice, "jobfeasible", [("job_id", job)])
-    assert re.search(r"\s%s_exe0\s+ORANGE\s+fits, but the resource is offline"
+    assert re.search(r"\s%s_exe0\s+ORANGE\s+fits, but the resource is offline: stopped by owner"
                      % re.escape(NAME), feasible), feasible
     app.backend(alice, "jobaction", [("job_id", job)],
                 raw_prefix="_=certauth;output_format=txt&action=cancel")
