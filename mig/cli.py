@@ -98,7 +98,7 @@ def _resource_parser(sub):
     owner.add_argument("user")
     action("remove", "remove a resource (jobs running there run to their end)", "name")
     action("status", "check that the grid can log in to the resource", "name")
-    action("clean", "remove job folders left on the resource", "name")
+    action("clean", "stop and remove job folders left on the resource", "name")
 
 
 LATER = " (the running grid follows within a scheduler tick)"
@@ -181,7 +181,7 @@ def _resource_login(args, resources, config):
         status = "reachable"
     else:
         sshcontrol.clean(remote)
-        status = "job folders removed"
+        status = "leftover jobs stopped, job folders removed"
     return {"name": record["NAME"], "status": status}, "%s: %s" % (record["NAME"], status)
 
 

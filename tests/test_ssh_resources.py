@@ -2,6 +2,7 @@
 
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -208,9 +209,23 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
 
     status = app.cli("resource", "status", good)
     assert status.returncode == 0 and "reachable" in status.stdout
-    os.makedirs("/home/%s/mig/job-left-over" % USER, exist_ok=True)
-    assert "removed" in app.cli("resource", "clean", good).stdout
-    assert not os.path.exists("/home/%s/mig/job-left-over" % USER)
+    # A leftover job folder whose job still runs (as after a crash): clean stops it too.
+    leftover = "/home/%s/mig/job-left-over" % USER
+    os.makedirs(leftover, exist_ok=True)
+    entry = pwd.getpwnam(USER)
+    os.chown(leftover, entry.pw_uid, entry.pw_gid)
+    stray = subprocess.Popen(["setpriv", "--reuid=%d" % entry.pw_uid, "--regid=%d" % entry.pw_gid,
+                              "--clear-groups", "sleep", "%s1" % marker], start_new_session=True)
+    try:
+        with open(os.path.join(leftover, ".pgid"), "w") as handle:
+            handle.write("%d\n" % stray.pid)
+        assert "removed" in app.cli("resource", "clean", good).stdout
+        assert stray.wait(timeout=15) == -9  # killed with its process group
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+    assert not os.path.exists(leftover)
     wrong = app.cli("resource", "status", impostor, check=False)
     assert wrong.returncode == 2 and "Host key verification failed" in wrong.stderr
     refused = submit(app, alice, "::EXECUTE::\ntrue\n\n::RETRIES::\n0\n\n"

@@ -341,7 +341,8 @@ def resstatus(ctx, args):
 
 @backend("resclean", title="Resources", header="Resource", state_changing=True, fields=NAME)
 def resclean(ctx, args):
-    """Remove the job folders left on your resource (those of running jobs stay)."""
+    """Stop what runs in the job folders left on your resource and remove them
+    (those of running jobs stay)."""
     name = args["unique_resource_name"]
     ctx.grid.resources.get_managed(name, ctx.user)
     try:

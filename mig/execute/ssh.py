@@ -149,11 +149,13 @@ class Remote:
     def cancel_command(self, job_id):
         return "d=%s; %s" % (shlex.quote(self.folder(job_id)), self._stop_folder())
 
-    def sweep_command(self):
+    def sweep_command(self, keep=()):
         """Stop and remove every job folder under RESOURCEHOME (what a crash of
-        the appliance left there)."""
-        return ('cd %s 2>/dev/null || exit 0; for d in job-*; do [ -d "$d" ] && { %s; }; '
-                'done; exit 0' % (shlex.quote(self.home), self._stop_folder()))
+        the appliance left there), except those of the jobs in keep (running)."""
+        kept = "|".join(shlex.quote("job-%s" % job_id) for job_id in keep) or "''"
+        return ('cd %s 2>/dev/null || exit 0; for d in job-*; do case "$d" in %s) ;; '
+                '*) [ -d "$d" ] && { %s; };; esac; done; exit 0'
+                % (shlex.quote(self.home), kept, self._stop_folder()))
 
 
 def _disk_full(stderr):

@@ -7,7 +7,6 @@ They go through the resource's ``Remote`` (mig/execute/ssh.py): the same
 pinned host key, BatchMode and ControlMaster connection as the jobs.
 """
 
-import shlex
 import shutil
 import subprocess
 
@@ -64,13 +63,10 @@ def check(remote, timeout=TIMEOUT):
 
 
 def clean(remote, keep=(), timeout=TIMEOUT):
-    """Remove the job folders under RESOURCEHOME, except those of the jobs in keep
-    (the ones running there now)."""
-    home = shlex.quote(remote.home)
-    kept = "|".join(shlex.quote("job-%s" % job_id) for job_id in keep)
-    command = ("cd %s 2>/dev/null || exit 0; for d in job-*; do case \"$d\" in %s) ;; "
-               "*) rm -rf -- \"$d\";; esac; done" % (home, kept or "''"))
-    run(remote, command, timeout)
+    """Stop what runs in the job folders under RESOURCEHOME and remove them,
+    except those of the jobs in keep (the ones running there now): the same
+    sweep as after a crash of the appliance."""
+    run(remote, remote.sweep_command(keep), timeout)
 
 
 def retire_master(remote):
