@@ -341,8 +341,7 @@ def resstatus(ctx, args):
 
 @backend("resclean", title="Resources", header="Resource", state_changing=True, fields=NAME)
 def resclean(ctx, args):
-    """Stop what runs in the job folders left on your resource and remove them
-    (those of running jobs stay)."""
+    """Stop and remove the job folders left on your resource (running jobs' stay)."""
     name = args["unique_resource_name"]
     ctx.grid.resources.get_managed(name, ctx.user)
     try:
