@@ -394,9 +394,18 @@ def test_a_full_disk_takes_the_resource_out_and_the_jobs_finish_elsewhere(applia
                                     "::RETRIES::\n1\n")
         writer = submit(app, alice, "::EXECUTE::\nhead -c 2000000 /dev/zero > fill.bin\n"
                                     "wc -c < fill.bin\n\n::RETRIES::\n1\n")
-        wait_for(lambda: monitor_row(app, alice, full)[2].startswith("offline: disk full on "
-                                                                     "resource %s: " % full),
-                 30, what="the full resource to be taken out")
+        seen = []  # what the monitor said, for the message if this times out
+
+        def taken_out():
+            seen.append(monitor_row(app, alice, full)[2])
+            return seen[-1].startswith("offline: disk full on resource %s: " % full)
+        try:
+            wait_for(taken_out, 30, what="the full resource to be taken out")
+        except AssertionError:
+            raise AssertionError("the full resource was never taken out for a full disk; the "
+                                 "monitor said %s; the jobs: %s" % (
+                                     sorted(set(seen)), [job_info(app, alice, j)
+                                                         for j in (staged, writer)])) from None
         for job in (staged, writer):
             wait_for(lambda: state_of(app, alice, job) == "FINISHED", 30, what="the job elsewhere")
             assert app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout"
