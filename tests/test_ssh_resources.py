@@ -392,7 +392,9 @@ def test_a_full_disk_takes_the_resource_out_and_the_jobs_finish_elsewhere(applia
         app.start()
         staged = submit(app, alice, "::EXECUTE::\nwc -c < big.bin\n\n::INPUTFILES::\nbig.bin\n\n"
                                     "::RETRIES::\n1\n")
-        writer = submit(app, alice, "::EXECUTE::\nhead -c 2000000 /dev/zero > fill.bin\n"
+        # The writer waits until the staged job has failed and freed its part of
+        # the disk: filling it then is certain (not so while the other is there).
+        writer = submit(app, alice, "::EXECUTE::\nsleep 2\nhead -c 2000000 /dev/zero > fill.bin\n"
                                     "wc -c < fill.bin\n\n::RETRIES::\n1\n")
         seen = []  # what the monitor said, for the message if this times out
 

@@ -44,6 +44,7 @@ class ExeUnit:
     online: bool = True
     down_reason: str = ""
     down_until: float = 0.0  # when to try an offline unit again
+    down_since: float = 0.0  # when the latest failure took it out (0: it is up)
     failures: int = 0  # consecutive failures: the back-off doubles with each
     running: set = field(default_factory=set)
     last_seen: float = 0.0  # the last time the unit answered (a job ended there)
@@ -70,10 +71,18 @@ class ExeUnit:
             return
         self.online = False
         self.down_reason = reason
+        self.down_since = now
         self.down_until = now + min(max_backoff, first_backoff * 2 ** (self.failures - 1))
 
+    def finished_job(self, started):
+        """A job that started at `started` finished here: the unit works.  A
+        job that started before the unit's latest failure proves nothing about
+        it (a disk may have filled meanwhile), so the back-off stays then."""
+        if started >= self.down_since:
+            self.mark_up()
+
     def mark_up(self):
-        self.failures, self.down_until = 0, 0.0
+        self.failures, self.down_until, self.down_since = 0, 0.0, 0.0
         if not self.stopped:
             self.online, self.down_reason = True, ""
 

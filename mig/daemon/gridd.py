@@ -45,7 +45,7 @@ class GridDaemon:
         self.pending_wake = False
         self.stopping = False
         self.thread = None
-        self.placement = {}  # job_id -> unit_id while EXECUTING
+        self.placement = {}  # job_id -> (unit_id, start time) while EXECUTING
         self.unfit_since = {}
         self.last_sweep = 0.0
         self.report = Report(self._done_many)  # what executors report results through
@@ -171,7 +171,7 @@ class GridDaemon:
             return  # cancelled or frozen meanwhile
         unit.running.add(job_id)
         unit.last_request = self.clock()
-        self.placement[job_id] = unit.unit_id
+        self.placement[job_id] = (unit.unit_id, unit.last_request)
         run = dict(record, SPEC=scheduler.apply_maxfill(record["SPEC"], unit))
         executor.start(run, unit, self.report)
 
@@ -213,7 +213,7 @@ class GridDaemon:
 
     # -- results ---------------------------------------------------------------------
     def _free(self, job_id):
-        unit_id = self.placement.pop(job_id, None)
+        unit_id, _started = self.placement.pop(job_id, (None, 0.0))
         unit = self.registry.get(unit_id) if unit_id else None
         if unit is not None:
             unit.running.discard(job_id)
@@ -226,14 +226,15 @@ class GridDaemon:
         for the disk), then record every FINISHED one with one journal sync."""
         now = self.clock()
         for job_id, outcome in results:
-            unit = self.registry.get(self.placement.get(job_id, ""))
+            unit_id, started = self.placement.get(job_id, ("", 0.0))
+            unit = self.registry.get(unit_id)
             if unit is not None:
                 if outcome.resource_down:
                     unit.mark_down(outcome.message, now)
                 else:
                     unit.last_seen = now
                     if outcome.state == J.FINISHED:
-                        unit.mark_up()
+                        unit.finished_job(started)
             self._free(job_id)
         self.poke()
         finished = [(job_id, J.FINISHED, outcome.message or "finished", (J.EXECUTING,),

@@ -100,6 +100,29 @@ def test_outcomes_reported_together_free_slots_and_are_each_recorded(tmp_path):
     assert jobs.record(other)["STATUS"] == J.RETRY  # a failed run in a batch is retried
 
 
+def test_a_job_that_started_before_a_failure_does_not_bring_the_unit_back(tmp_path):
+    """Two jobs run on one unit; one finds the disk full and takes the unit out.
+    The other, started before that, finishing proves nothing: the unit stays
+    out until its back-off ends, and a job started after that brings it back."""
+    clock, _, jobs, registry, executor, daemon = make_grid(tmp_path)
+    unit = registry.all()[0]
+    first, second = submit(jobs), submit(jobs)
+    daemon.tick(clock())
+    clock.now += 1
+    executor.finish(first, Outcome("RETRY", "disk full on resource r.0: no space",
+                                   resource_down=True))
+    assert not unit.online and unit.down_reason.startswith("disk full")
+    clock.now += 1
+    executor.finish(second, Outcome(J.FINISHED))
+    assert jobs.record(second)["STATUS"] == J.FINISHED
+    assert not unit.online and unit.down_reason.startswith("disk full")  # still out
+    clock.now += 10  # the back-off (5 s) is over: the unit is tried again
+    daemon.tick(clock())
+    assert unit.online and jobs.record(first)["STATUS"] == J.EXECUTING
+    executor.finish(first, Outcome(J.FINISHED))
+    assert unit.online and unit.failures == 0 and unit.down_reason == ""
+
+
 def test_failed_runs_are_retried_then_failed_with_reason(tmp_path):
     clock, _, jobs, _, executor, daemon = make_grid(tmp_path)
     job_id = submit(jobs, "::EXECUTE::\ntrue\n\n::RETRIES::\n1\n")
