@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 import common as C  # noqa: E402
-from test_ssh_resources import Sshd, only_remote_resources, resource_conf  # noqa: E402
+from test_ssh_resources import Sshd, only_remote_resources, sshd_resource_conf  # noqa: E402
 
 GOAL_RATE, GOAL_OVERHEAD_MS = 25.0, 40.0
 JOB = "::EXECUTE::\necho hello\n\n::RETRIES::\n0\n"
@@ -80,7 +80,7 @@ def main(argv=None):
         only_remote_resources(state)
         conf = os.path.join(os.path.dirname(state), "res.conf")
         with open(conf, "w") as handle:
-            handle.write(resource_conf(sshd, sshd.public_host_key()))
+            handle.write(sshd_resource_conf(sshd, sshd.public_host_key()))
         added.update(json.loads(subprocess.run(
             [sys.executable, C.ENTRY, "resource", "add", "--conf", conf, "--owner", "bench",
              "--json", "--state", state], check=True, capture_output=True, text=True).stdout))
