@@ -4,8 +4,7 @@ that user strings are shown as text and that forged posts are refused."""
 import time
 
 import pytest
-from selenium.common.exceptions import (NoAlertPresentException, NoSuchElementException, StaleElementReferenceException,
-                                        WebDriverException)
+from selenium.common.exceptions import NoAlertPresentException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -15,9 +14,10 @@ def page_text(driver):
 
 
 def wait_text(driver, text, timeout=20):
-    """Wait until the rendered page shows text (pages may be reloading meanwhile)."""
-    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,
-                                                       NoSuchElementException)).until(
+    """Wait until the rendered page shows text.  Pages may be reloading
+    meanwhile, so a body that went away under the driver (stale or missing
+    node, or Chromium's "does not belong to the document") is tried again."""
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
         lambda d: text in page_text(d))
 
 
