@@ -21,6 +21,13 @@ def wait_text(driver, text, timeout=20):
         lambda d: text in page_text(d))
 
 
+def refresh_until(driver, found, timeout=30):
+    """Reload the page until found(its text) holds (a job's page changes as it
+    runs); a page caught reloading is read again, as in wait_text."""
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: (d.refresh() or True) and found(page_text(d)))
+
+
 def fill(driver, name, text, clear=True, tries=5):
     """Type into a field, again if the page was still settling (stale nodes)."""
     for attempt in range(tries):
@@ -56,8 +63,7 @@ def step_login_and_submit_by_text_and_fields(browser, portal):
     browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
     wait_text(browser, "submitted.")
     browser.find_element(By.LINK_TEXT, "Open the job").click()
-    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
-                                     "FINISHED" in d.find_element(By.TAG_NAME, "body").text)
+    refresh_until(browser, lambda text: "FINISHED" in text)
 
     # fields style, with an error shown next to the field at fault first
     browser.get(portal.url + "/cgi-bin/submitjob.py")
@@ -125,8 +131,7 @@ def submit_text_job(browser, portal, text):
 def step_output_cancel_password_logout(browser, portal):
     # open an output file of a finished job
     submit_text_job(browser, portal, "::EXECUTE::\necho the answer is 42\n")
-    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
-                                     "Output files" in page_text(d))
+    refresh_until(browser, lambda text: "Output files" in text)
     stdout_link = [a for a in browser.find_elements(By.CSS_SELECTOR, "a")
                    if a.text.endswith(".stdout")][0]
     stdout_link.click()
@@ -135,8 +140,7 @@ def step_output_cancel_password_logout(browser, portal):
     # a long job shows live output while it runs, then is cancelled from its page
     job_id = submit_text_job(browser, portal,
                              "::EXECUTE::\necho started-long-job\nsleep 600\n")
-    WebDriverWait(browser, 30).until(lambda d: (d.refresh() or True) and
-                                     "EXECUTING" in page_text(d))
+    refresh_until(browser, lambda text: "EXECUTING" in text)
     wait_text(browser, "started-long-job", timeout=15)  # the live tail
     cancel = [b for b in browser.find_elements(By.CSS_SELECTOR, "button") if b.text == "Cancel"][0]
     cancel.click()
@@ -225,6 +229,5 @@ def test_sweep_from_the_portal(browser, portal):
     browser.find_element(By.XPATH, "//button[text()='Submit sweep']").click()
     wait_text(browser, "accepted: 6 jobs.")
     browser.find_element(By.LINK_TEXT, "Follow the sweep").click()
-    WebDriverWait(browser, 60).until(lambda d: (d.refresh() or True) and
-                                     " 6 0 0 0 0 0 0 6 " in " ".join(page_text(d).split()) + " ")
+    refresh_until(browser, lambda text: " 6 0 0 0 0 0 0 6 " in " ".join(text.split()) + " ", 60)
     assert "Resubmit sweep_" in page_text(browser)
