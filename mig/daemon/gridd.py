@@ -218,9 +218,6 @@ class GridDaemon:
         if unit is not None:
             unit.running.discard(job_id)
 
-    def _done(self, job_id, outcome):
-        self._done_many([(job_id, outcome)])
-
     def _done_many(self, results):
         """Outcomes of runs: free their slots first (the next jobs need not wait
         for the disk), then record every FINISHED one with one journal sync."""

@@ -72,12 +72,13 @@ class Runner:
         os.set_blocking(self.out, False)
 
     def send(self, request):
-        """Hand the runner a job (call with the pool's lock held)."""
-        self.current = request
+        """Hand the runner a job (call with the pool's lock held); OSError if
+        the runner is gone, and then it has no job."""
         data = ("%s\n%s\n" % (request.folder, request.script)).encode()
         view = memoryview(data)
         while view:  # a pipe write of this size is whole, but be exact
             view = view[self.proc.stdin.write(view):]
+        self.current = request
 
     def kill(self):
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -122,11 +123,7 @@ class RunnerPool:
             else:
                 self.waiting.append(request)
                 return
-            try:
-                runner.send(request)
-            except OSError:  # it died while idle: the event thread replaces it
-                runner.current = None
-                self.waiting.appendleft(request)
+            self._hand(runner, request)
 
     def withdraw(self, request):
         """Take back a job that waits for a runner; False if it was sent already."""
@@ -164,6 +161,14 @@ class RunnerPool:
                     os.close(fd)
 
     # -- with the lock held ---------------------------------------------------------
+    def _hand(self, runner, request):
+        """Send a job to a runner; if the runner has died, the job goes back to
+        the head of the queue, for the runner that replaces it (see _lost)."""
+        try:
+            runner.send(request)
+        except OSError:
+            self.waiting.appendleft(request)
+
     def _new_runner(self):
         runner = Runner(self)
         self.all.add(runner)
@@ -224,11 +229,7 @@ class RunnerPool:
             if self.closed:
                 return
             if self.waiting:
-                try:
-                    runner.send(self.waiting[0])
-                    self.waiting.popleft()
-                except OSError:
-                    runner.current = None  # the runner is gone: _lost() replaces it
+                self._hand(runner, self.waiting.popleft())
                 return
             self.idle.append(runner)
 
@@ -242,12 +243,7 @@ class RunnerPool:
                 self.idle.remove(runner)
             request, runner.current = runner.current, None
             if self.waiting and not self.closed:
-                request_next = self.waiting.popleft()
-                replacement = self._new_runner()
-                try:
-                    replacement.send(request_next)
-                except OSError:
-                    self.waiting.appendleft(request_next)
+                self._hand(self._new_runner(), self.waiting.popleft())
         runner.stop()
         if request is not None:
             request.on_end(None)
