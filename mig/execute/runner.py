@@ -73,12 +73,17 @@ class Runner:
 
     def send(self, request):
         """Hand the runner a job (call with the pool's lock held); OSError if
-        the runner is gone, and then it has no job."""
+        the runner is gone, and then it has no job.  The job is its current one
+        before the write: the runner may report its start at once."""
+        self.current = request
         data = ("%s\n%s\n" % (request.folder, request.script)).encode()
         view = memoryview(data)
-        while view:  # a pipe write of this size is whole, but be exact
-            view = view[self.proc.stdin.write(view):]
-        self.current = request
+        try:
+            while view:  # a pipe write of this size is whole, but be exact
+                view = view[self.proc.stdin.write(view):]
+        except OSError:
+            self.current = None
+            raise
 
     def kill(self):
         with contextlib.suppress(ProcessLookupError, PermissionError):
