@@ -16,10 +16,11 @@ import shutil
 import stat
 import threading
 
+from mig.store.pickledb import overwrite
+
 SCRIPT = ".mig-job"  # the job script's name inside every job folder
 SPARE_PREFIX = ".spare-"
 _KEPT = {SCRIPT}
-_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def is_spare(name):
@@ -108,12 +109,6 @@ class FolderPool:
 
 
 def write_in_place(folder, name, text, mode=0o644):
-    """Write a small file in a job folder, reusing its inode and its blocks (no
-    O_TRUNC: freeing blocks costs a discard on some disks); never through a link."""
-    data = text.encode("utf-8")
-    fd = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT | _NOFOLLOW, mode)
-    try:
-        os.pwrite(fd, data, 0)
-        os.ftruncate(fd, len(data))
-    finally:
-        os.close(fd)
+    """Write a small file in a job folder, reusing its inode and its blocks;
+    never through a link (the job owns the folder)."""
+    overwrite(os.path.join(folder, name), text.encode("utf-8"), mode)

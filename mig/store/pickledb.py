@@ -60,6 +60,23 @@ def atomic_write_bytes(path, data, durable=True, mode=0o600):
         fsync_dir(folder)
 
 
+def overwrite(path, data, mode=0o600):
+    """Write data into the file at path in place: its inode and blocks are
+    reused (no O_TRUNC: freeing blocks costs a discard on some disks), and a
+    link there is never followed.  Not atomic: for files that something else
+    covers until they are whole.  Raises OSError."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        offset = 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        if os.fstat(fd).st_size != len(data):
+            os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
 class PickleStore:
     """A folder of pickle records addressed by relative paths like 'jobs/alice/ID'."""
 
@@ -93,19 +110,7 @@ class PickleStore:
         return folder
 
     def write(self, relpath, obj, durable=True):
-        path = self.path(relpath)
-        folder = os.path.dirname(path)
-        if folder not in self._folders:  # a checkpoint writes thousands into one folder
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            self._folders.add(folder)
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            atomic_write_bytes(path, data, durable)
-        except SystemFailure:
-            if os.path.isdir(folder):
-                raise
-            os.makedirs(folder, mode=0o700, exist_ok=True)  # removed meanwhile
-            atomic_write_bytes(path, data, durable)
+        self._store(relpath, obj, lambda path, data: atomic_write_bytes(path, data, durable))
 
     def write_covered(self, relpath, obj):
         """Write a record that a journal still holds, in place and not synced.
@@ -116,31 +121,29 @@ class PickleStore:
         rename cost an extra inode and the deletion of the old one.  Readers
         see the journal's copy until the checkpoint is done.
         """
+        def put(path, data):
+            try:
+                overwrite(path, data)
+            except OSError as exc:
+                raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
+                                                                exc.strerror or exc)) from None
+        self._store(relpath, obj, put)
+
+    def _store(self, relpath, obj, put):
+        """Pickle obj and put(path, bytes) it, making its folder when needed."""
         path = self.path(relpath)
         folder = os.path.dirname(path)
-        if folder not in self._folders:
+        if folder not in self._folders:  # a checkpoint writes thousands into one folder
             os.makedirs(folder, mode=0o700, exist_ok=True)
             self._folders.add(folder)
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            try:
-                fd = os.open(path, flags, 0o600)
-            except FileNotFoundError:  # the folder was removed meanwhile
-                os.makedirs(folder, mode=0o700, exist_ok=True)
-                fd = os.open(path, flags, 0o600)
-            try:
-                view = memoryview(data)
-                offset = 0
-                while offset < len(data):
-                    offset += os.pwrite(fd, view[offset:], offset)
-                if os.fstat(fd).st_size != len(data):
-                    os.ftruncate(fd, len(data))
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
-                                                            exc.strerror or exc)) from None
+            put(path, data)
+        except SystemFailure:
+            if os.path.isdir(folder):
+                raise
+            os.makedirs(folder, mode=0o700, exist_ok=True)  # removed meanwhile
+            put(path, data)
 
     def read(self, relpath, default=_MISSING):
         try:
