@@ -15,7 +15,6 @@ log = logging.getLogger("mig.checkpoint")
 class CheckpointDaemon:
     def __init__(self, jobs, interval=2.0, max_entries=20000, settle=10.0):
         self.jobs = jobs
-        self.interval = interval
         self.settle = settle  # jobs still changing stay in the journal this long
         self.max_entries = max_entries
         self.periodic = Periodic("checkpoint", interval, self.tick,

@@ -38,7 +38,6 @@ class ResourceSync:
         self.registry = registry
         self.set_remotes = set_remotes
         self.on_change = on_change
-        self.tick_seconds = tick_seconds
         self.signature = None
         self.lock = threading.Lock()
         self.periodic = Periodic("resourcesync", tick_seconds, self.check, "resource sync", log)
