@@ -398,8 +398,12 @@ class Portal:
         return resp, data, wall
 
     def login(self, user, password):
+        """Load the form first, as a browser does: POST /login needs its CSRF token."""
+        resp, data, _wall = self.request("GET", "/login")
+        self.cookie = (resp.getheader("Set-Cookie") or "").split(";", 1)[0]
+        token = data.decode().split('name="_csrf" value="', 1)[-1].split('"', 1)[0]
         resp, data, _wall = self.request("POST", "/login", urllib.parse.urlencode(
-            {"user": user, "password": password}))
+            {"_csrf": token, "user": user, "password": password}))
         cookie = resp.getheader("Set-Cookie") or ""
         if resp.status != 303 or not cookie.startswith("mig_session="):
             raise C.BenchError("login as %s failed (HTTP %d): %s"

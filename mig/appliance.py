@@ -11,8 +11,9 @@ import os
 import secrets
 import time
 
-from mig.core import certs
+from mig.core import certs, saferegex
 from mig.core.jobs import JobService
+from mig.core.quota import Quota
 from mig.core.resourcedb import ResourceDB
 from mig.core.resources import ResourceRegistry, local_exe_unit
 from mig.core.scheduler import make_policy
@@ -24,7 +25,7 @@ from mig.daemon.keepalive import KeepAlive
 from mig.daemon.resourcesync import ResourceSync
 from mig.errors import ClientError, MigError
 from mig.execute import sshcontrol
-from mig.execute.local import LocalExecutor
+from mig.execute.local import Limits, LocalExecutor
 from mig.execute.ssh import SshExecutor, ensure_grid_key
 from mig.store.pickledb import PickleStore, atomic_write_bytes
 from mig import config as cfg
@@ -90,13 +91,14 @@ class Grid:
 
     def __init__(self, config):
         self.config = config
+        saferegex.configure(seconds=config.regex_seconds)
         self.store = PickleStore(config.path("db"))
         with open(config.path("secret.key"), "rb") as handle:
             self.secret = handle.read()
         self.users = UserDB(self.store, config)
+        self.quota = Quota(config.user_quota_mb)
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
-        run_as = config.local_job_user if os.geteuid() == 0 else ""
         local = None
         if config.local_resource:
             runtimeenvs = [r.strip().upper() for r in config.local_runtimeenvs.split(",")
@@ -105,8 +107,14 @@ class Grid:
                                    config.local_cputime, runtimeenvs,
                                    None if config.local_staging < 0 else config.local_staging)
             self.registry.add(local)
-        self.executors = {"local": LocalExecutor(config.work_root, self.users.home, run_as,
-                                                 slots=local.slots if local else 0)}
+        limits = Limits(processes=config.local_max_processes,
+                        default_disk_mb=config.local_default_disk_mb,
+                        network=config.local_network, tmp_mb=config.local_job_tmp_mb,
+                        fetch_local=config.local_fetch_local)
+        self.executors = {"local": LocalExecutor(
+            config.work_root, self.users.home, slots=local.slots if local else 0, limits=limits,
+            uid_base=config.local_uid_base, uid_count=config.local_uid_count,
+            hide=[config.state_dir], may_run=self._is_admin, quota=self.quota)}
         # Registered resources, reached over ssh (native or Slurm), join the
         # scheduler now and follow their records while the grid runs.
         self.resources = ResourceDB(self.store, self.users, sshcontrol.scan_host_key,
@@ -123,6 +131,12 @@ class Grid:
         self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
                                    on_change=self.daemon.poke)
         self.checkpointer = CheckpointDaemon(self.jobs)
+
+    def _is_admin(self, name):
+        try:
+            return bool(self.users.get(name).get("admin"))
+        except MigError:
+            return False
 
     def _set_remotes(self, confs):
         """The ssh executor follows the resource records; made with the first one."""
@@ -187,6 +201,7 @@ class Grid:
         self.resource_sync.stop()
         self.daemon.stop()
         self.checkpointer.stop()
+        saferegex.shutdown()
 
     @property
     def tls_files(self):

@@ -276,6 +276,8 @@ def cmd_serve(args):
     print("MiG appliance %s serving %s" % (__version__, url), flush=True)
     print("state folder: %s" % config.state_dir)
     print("admin credentials: %s" % config.path("admin-credentials.txt"))
+    if "local" in grid.executors and config.local_resource:
+        print(grid.executors["local"].summary())
     print("try: curl --cacert %s -H \"Authorization: Bearer $(sed -n 's/^token: //p' %s)\" "
           "'%s/cgi-bin/jobstatus.py?output_format=txt'"
           % (config.path("ca", "ca.crt"), config.path("admin-credentials.txt"), url), flush=True)

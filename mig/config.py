@@ -5,10 +5,8 @@ rest of the appliance gets its settings from the Config object it is given.
 """
 
 import configparser
-import hashlib
 import os
 import socket
-import tempfile
 from dataclasses import dataclass, fields, replace
 
 from mig.errors import ConfigError
@@ -28,17 +26,27 @@ class Config:
     local_staging: int = -1  # jobs staged ahead of free slots; -1: one per slot
     local_cputime: int = 7 * 86400
     local_runtimeenvs: str = ""
-    local_job_user: str = "nobody"  # jobs run as this user when the appliance runs as root
-    work_dir: str = ""  # job folders; empty: inside the state folder, or a 0711 temp folder as root
+    local_uid_base: int = 0  # as root, jobs run under uids from here on; 0: derived per state folder
+    local_uid_count: int = 65536  # how many uids the range holds
+    local_max_processes: int = 256  # processes and threads one job may have at once
+    local_default_disk_mb: int = 10240  # a job folder's limit when the job's DISK is 0
+    local_job_tmp_mb: int = 256  # the private /tmp, /var/tmp and /dev/shm of each slot
+    local_network: bool = False  # whether local jobs may use the network
+    local_fetch_local: bool = False  # whether input URLs may name loopback or this host
+    user_quota_mb: int = 0  # what job outputs may fill of each home; 0: no quota
+    work_dir: str = ""  # job folders; empty: beside the state folder as root, else inside it
     job_retries: int = 2
     expire_after: int = 365 * 86400
     unfit_expire_after: int = 86400
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
+    request_head_timeout: float = 20.0  # a request line and headers must arrive within this
+    max_connections: int = 256  # open HTTPS connections; more are closed at once
     max_upload_mb: int = 4096
     scheduler_tick: float = 5.0
     resource_keepalive: float = 60.0  # seconds between probes of remote resources; 0: none
     users_register_resources: bool = False  # else only admins register resources in the portal
+    regex_seconds: float = 2.0  # a user's pattern (grep, VERIFYFILES) is stopped after this
 
     # -- derived paths -------------------------------------------------------
     def path(self, *parts):
@@ -52,17 +60,17 @@ class Config:
     def work_root(self):
         """Where local jobs get their folders.
 
-        As root, jobs run as an unprivileged user who must reach its folder but
-        never the state folder (mode 0700), so the folders live outside it.
+        As root, beside the state folder where the folders above let jobs
+        pass (they run under their own uids), else inside it.
         """
         if self.work_dir:
             return os.path.abspath(self.work_dir)
-        if os.geteuid() == 0 and self.local_job_user:
+        if os.geteuid() == 0:
             beside = self.state_dir.rstrip("/") + "-work"
             if _others_may_pass(os.path.dirname(beside)):
                 return beside
-            digest = hashlib.sha256(self.state_dir.encode()).hexdigest()[:12]
-            return os.path.join(tempfile.gettempdir(), "mig-work-%s" % digest)
+        # Jobs reach folders in here through their launcher's view (see
+        # execute/launcher.py), never through a folder in a shared place.
         return self.path("work")
 
     @property
@@ -145,11 +153,18 @@ def validate(config):
     if not 0 <= config.port <= 65535:
         raise ConfigError("port %d is not a TCP port" % config.port)
     for name in ("local_slots", "local_cputime", "job_retries", "expire_after",
-                 "unfit_expire_after", "max_upload_mb"):
+                 "unfit_expire_after", "max_upload_mb", "user_quota_mb", "local_uid_base",
+                 "local_default_disk_mb", "local_job_tmp_mb"):
         if getattr(config, name) < 0:
             raise ConfigError("%s must not be negative" % name)
+    if config.request_head_timeout <= 0 or config.max_connections < 1:
+        raise ConfigError("request_head_timeout and max_connections must be more than 0")
     if config.resource_keepalive < 0:
         raise ConfigError("resource_keepalive must not be negative (0 turns it off)")
+    if config.regex_seconds <= 0:
+        raise ConfigError("regex_seconds must be more than 0")
+    if config.local_max_processes < 2 or config.local_uid_count < 1:
+        raise ConfigError("local_max_processes must be 2 or more and local_uid_count 1 or more")
     if config.local_staging < -1:
         raise ConfigError("local_staging must be -1 (one per slot), 0 or more")
 

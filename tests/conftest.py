@@ -149,8 +149,9 @@ def appliance(appliance_factory):
     return app.start()
 
 
-def https_connection(app, user=None, timeout=30):
-    """A keep-alive http.client connection trusting the appliance CA."""
+def https_connection(app, user=None, timeout=30, source=None):
+    """A keep-alive http.client connection trusting the appliance CA; source: the
+    local address to connect from (another loopback address is another client)."""
     import http.client
     import ssl
     from urllib.parse import urlsplit
@@ -158,7 +159,29 @@ def https_connection(app, user=None, timeout=30):
     if user is not None:
         ctx.load_cert_chain(user["cert"], user["key"])
     parts = urlsplit(app.url)
-    return http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=timeout)
+    return http.client.HTTPSConnection(parts.hostname, parts.port, context=ctx, timeout=timeout,
+                                       source_address=(source, 0) if source else None)
+
+
+def portal_login(conn, user, password, next_path=None, agent="Mozilla/5.0 test"):
+    """Log in as a browser does: load the form (its pre-login cookie and CSRF
+    token), then post it.  Returns (response, body, session cookie or "")."""
+    import urllib.parse
+    conn.request("GET", "/login", headers={"User-Agent": agent})
+    resp = conn.getresponse()
+    page = resp.read().decode()
+    cookie = resp.headers["Set-Cookie"].split(";")[0]
+    fields = {"_csrf": page.split('name="_csrf" value="', 1)[1].split('"', 1)[0],
+              "user": user, "password": password}
+    if next_path is not None:
+        fields["next"] = next_path
+    conn.request("POST", "/login", body=urllib.parse.urlencode(fields),
+                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                          "User-Agent": agent, "Cookie": cookie})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    session = resp.headers.get("Set-Cookie", "").split(";")[0] if resp.status == 303 else ""
+    return resp, body, session
 
 
 def post(conn, path, body, token=None):

@@ -9,7 +9,6 @@ caller's Home (wildcards where MiG allows them, each match confined).
 
 import os
 import posixpath
-import re
 import types
 
 from mig.backends import Field, backend
@@ -18,6 +17,7 @@ from mig.backends.files import _each_path
 from mig.backends.jobs import submit_text
 from mig.core import files as F
 from mig.core import jobs as J
+from mig.core import saferegex
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 
@@ -26,7 +26,6 @@ STAT_KEYS = (("device", "st_dev"), ("inode", "st_ino"), ("mode", "st_mode"),
              ("nlink", "st_nlink"), ("uid", "st_uid"), ("gid", "st_gid"),
              ("rdev", "st_rdev"), ("size", "st_size"), ("atime", "st_atime"),
              ("mtime", "st_mtime"), ("ctime", "st_ctime"))
-MAX_PATTERN = 1000
 LIVEIO_ACTIONS = {"get": "get", "receive": "get", "input": "get",
                   "put": "send", "send": "send", "output": "send"}
 
@@ -116,34 +115,35 @@ def chksum(ctx, args):
     return _result("chksum", args["flags"], _each(ctx, args["path"], one))
 
 
-def compile_pattern(pattern):
-    """A Python regular expression from the user, or a clear refusal."""
-    if len(pattern) > MAX_PATTERN:
-        raise InvalidArgument("the pattern is %d characters long; at most %d are allowed"
-                              % (len(pattern), MAX_PATTERN))
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ClientError("invalid pattern %r: %s (patterns are Python regular "
-                          "expressions)" % (pattern, exc)) from None
-
-
 @backend("grep", title="grep", header="grep",
          fields={"path": _paths(),
                  "pattern": Field("text", required=True,
-                                  help="a Python regular expression, searched in each line"),
+                                  help="a Python regular expression, searched in each line "
+                                       "(at most 1000 characters; a pattern that takes "
+                                       "too long is stopped with an error)"),
                  "flags": Field("flags", help="v: name the flags used")})
 def grep(ctx, args):
     """The lines of files that match a pattern (no file name prefix)."""
-    regex = compile_pattern(args["pattern"])
+    pattern = args["pattern"]
+    saferegex.search_lines(pattern, [])  # a bad or over-long pattern: refused before any file
 
     def one(rel, _path):
-        text, complete = F.grep_lines(ctx.home, rel, regex)
+        try:
+            text, complete = F.grep_lines(ctx.home, rel, pattern)
+        except saferegex.PatternTooSlow as exc:
+            raise _StopGrep(exc) from None  # not per file: one slow file stops them all
         out = [O.file_output(text, rel)]
         return out if complete else out + [O.warning("%s: only the first %d MB of matches "
                                                       "are shown" % (rel, F.MAX_LINES_BYTES
                                                                      // (1024 * 1024)))]
-    return _result("grep", args["flags"], _each(ctx, args["path"], one))
+    try:
+        return _result("grep", args["flags"], _each(ctx, args["path"], one))
+    except _StopGrep as stop:
+        raise stop.args[0] from None
+
+
+class _StopGrep(Exception):
+    """Carries PatternTooSlow past _each_path, which would go on with the next file."""
 
 
 def _show_lines(ctx, args, name, function):
@@ -348,9 +348,13 @@ def _live_send(ctx, job_id, folder, args):
     names = args["src"] or ["%s.stdout" % job_id, "%s.stderr" % job_id]
     dst = norm(args["dst"] or "job_output/%s" % job_id)
     objects, code = [], 0
+    try:  # as root, only the job's own files: never one it linked from elsewhere
+        owner = os.stat(folder).st_uid if os.geteuid() == 0 else None
+    except OSError:
+        owner = None
     for name in names:
         target = join(dst, posixpath.basename(name.rstrip("/")) or name)
-        reason = F.copy_confined(folder, name, ctx.home, target)
+        reason = F.copy_confined(folder, name, ctx.home, target, owner)
         if reason:
             objects.append(O.error(reason))
             code = code or ClientError.exit_code

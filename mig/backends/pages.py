@@ -31,7 +31,10 @@ def _settings_objects(ctx, message=None):
                          "autocomplete": "new-password",
                          "help": "at least %d characters" % MIN_PASSWORD},
                         {"name": "repeat", "label": "New password again", "type": "password",
-                         "autocomplete": "new-password"}]})
+                         "autocomplete": "new-password"},
+                        {"name": "revoke_tokens", "type": "checkbox",
+                         "label": "Also revoke all my API tokens",
+                         "help": "your other browser sessions end in any case"}]})
     objects.append(O.header("API tokens"))
     rows = [(token_id, label, asctime(created),
              {"post": "revoketoken", "fields": {"token_id": token_id}, "text": "Revoke",
@@ -71,9 +74,10 @@ def settings(ctx, args):
 
 @backend("changepassword", title="Settings", header="Settings", state_changing=True,
          fields={"current": Field("text", required=True), "password": Field("text", required=True),
-                 "repeat": Field("text", required=True)})
+                 "repeat": Field("text", required=True),
+                 "revoke_tokens": Field("bool", help="also revoke all your API tokens")})
 def changepassword(ctx, args):
-    """Change your login password (needs the current one)."""
+    """Change your login password (needs the current one); ends your other sessions."""
     users = ctx.grid.users
     if not users.check_password(ctx.user, args["current"]):
         raise ClientError("the current password is wrong; nothing changed")
@@ -82,9 +86,15 @@ def changepassword(ctx, args):
     if len(args["password"]) < MIN_PASSWORD:
         raise ClientError("a password needs at least %d characters; nothing changed"
                           % MIN_PASSWORD)
-    users.set_password(ctx.user, args["password"])
-    return O.Result(_settings_objects(ctx, {"object_type": "success",
-                                            "text": "Your password was changed."}))
+    users.set_password(ctx.user, args["password"])  # ends every session of the user ...
+    keep_session = getattr(ctx, "end_other_sessions", None)  # ... but this one (web layer)
+    if keep_session is not None:
+        keep_session()
+    text = "Your password was changed. Your other sessions were ended."
+    if args["revoke_tokens"].lower() in ("true", "1", "on", "yes"):
+        count = users.revoke_all_tokens(ctx.user)
+        text += " %d API token%s revoked." % (count, " was" if count == 1 else "s were")
+    return O.Result(_settings_objects(ctx, {"object_type": "success", "text": text}))
 
 
 @backend("newtoken", title="Settings", header="Settings", state_changing=True,
@@ -140,18 +150,43 @@ def resources(ctx, args):
                "guide.")])
 
 
+def _sees_all_jobs(ctx, resource, admin):
+    """Admins and the resource's owners see every job id on it; others only theirs."""
+    if admin:
+        return True
+    try:
+        return ctx.user in ctx.grid.resources.get(resource)["OWNERS"]
+    except ClientError:  # the appliance host, or a resource removed meanwhile
+        return False
+
+
+def _jobs_left(ctx, unit, sees_all, now):
+    """'JOB (N s left)' for the jobs the viewer may see, then a count of the others."""
+    shown, others = [], 0
+    for job_id in sorted(unit.running):
+        record = ctx.grid.jobs.record(job_id)
+        if not sees_all and record.get("OWNER") != ctx.user:
+            others += 1
+            continue
+        ends = (record.get("EXECUTING_TIMESTAMP") or now) + int(record["SPEC"]["CPUTIME"])
+        shown.append("%s (%d s left)" % (job_id, max(0, ends - now)))
+    if others:
+        shown.append("%d job%s of other users" % (others, "" if others == 1 else "s"))
+    return shown
+
+
 @backend("monitor", title="Monitor", header="Resource Monitor")
 def monitor(ctx, args):
-    """Every exe unit: state, last seen, last job request, VGrids, specs, jobs, time left."""
+    """Every exe unit: state, last seen, last job request, VGrids, specs, jobs, time left.
+    Job ids only of your own jobs, the others counted (admins and owners see every id)."""
     import time
     now = time.time()
-    rows = []
+    admin = bool(ctx.grid.users.get(ctx.user).get("admin"))
+    rows, sees = [], {}
     for unit in ctx.grid.registry.all():
-        left = []
-        for job_id in sorted(unit.running):
-            record = ctx.grid.jobs.record(job_id)
-            ends = (record.get("EXECUTING_TIMESTAMP") or now) + int(record["SPEC"]["CPUTIME"])
-            left.append("%s (%d s left)" % (job_id, max(0, ends - now)))
+        if unit.resource not in sees:
+            sees[unit.resource] = _sees_all_jobs(ctx, unit.resource, admin)
+        left = _jobs_left(ctx, unit, sees[unit.resource], now)
         state = "online" if unit.online else "offline: %s" % unit.down_reason
         rows.append((unit.resource, unit.name, state, asctime(unit.last_seen) or "-",
                      asctime(unit.last_request) or "-", ", ".join(unit.vgrids),

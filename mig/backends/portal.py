@@ -14,40 +14,8 @@ from mig.errors import ClientError, MigError, MrslError
 from mig.render import objects as O
 
 PER_PAGE = 50
-DU_TTL = 60.0
-DU_BUDGET = 0.5
-_du_cache = {}
-
-
 def page_url(backend_name, /, **query):
     return "/cgi-bin/%s.py" % backend_name + ("?" + urllib.parse.urlencode(query) if query else "")
-
-
-def home_usage(home):
-    """Bytes used by the home, cached for a minute and counted for at most 0.5 s."""
-    cached = _du_cache.get(home.root)
-    now = time.monotonic()
-    if cached and now - cached[0] < DU_TTL:
-        return cached[1], cached[2]
-    total, complete, deadline = 0, True, now + DU_BUDGET
-    for root, _dirs, files in os.walk(home.root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-        if time.monotonic() > deadline:
-            complete = False
-            break
-    _du_cache[home.root] = (now, total, complete)
-    return total, complete
-
-
-def human_size(size):
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
-        size /= 1024.0
 
 
 @backend("dashboard", title="Dashboard", header="Dashboard")
@@ -74,12 +42,11 @@ def dashboard(ctx, args):
                            [(u.unit_id, u.specs_text(), "%d of %d" % (len(u.running), u.slots),
                              "online" if u.online else "offline: %s" % u.down_reason)
                             for u in units]))
-    used, complete = home_usage(ctx.home)
     account = grid.users.get(user)
     left = (account.get("not_after", 0) - time.time()) / 86400
     objects.append(O.header("Account"))
     objects.append(O.table("account", ("What", "Value"), [
-        ("Home disk use", human_size(used) + ("" if complete else " (or more; still counting)")),
+        ("Home disk use", grid.quota.describe(ctx.home.root)),
         ("Certificate", account["dn"]),
         ("Certificate expires", "%s (in %d days)" % (asctime(account.get("not_after")), left)),
     ]))
@@ -227,7 +194,9 @@ def jobtail(ctx, args):
     executor = ctx.grid.executors.get(record.get("EXECUTOR", ""))
     if record["STATUS"] == J.EXECUTING and executor is not None and hasattr(executor, "live_output"):
         text = executor.live_output(record["JOB_ID"])
-    return O.Result([{"object_type": "tail", "text": text or "",
+    # href: the html view of this page (its own URL as JSON) keeps polling like the job page
+    href = page_url("jobtail", job_id=record["JOB_ID"], output_format="json")
+    return O.Result([{"object_type": "tail", "text": text or "", "href": href,
                       "running": record["STATUS"] == J.EXECUTING}])
 
 

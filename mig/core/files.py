@@ -227,14 +227,19 @@ def _parent_beneath(root, relpath):
     return fd, parts[-1]
 
 
-def open_beneath(root, relpath):
-    """Open a regular file below root without following any symlink."""
+def open_beneath(root, relpath, owner=None):
+    """Open a regular file below root without following any symlink.
+
+    With owner (a job's uid), the file must also be that uid's own and have
+    no other name: a job cannot pass off another file as its output."""
     fd, name = _parent_beneath(root, relpath)
     try:
         file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     finally:
         os.close(fd)
-    if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+    info = os.fstat(file_fd)
+    if not stat.S_ISREG(info.st_mode) or (owner is not None and (
+            info.st_uid != owner or info.st_nlink != 1)):
         os.close(file_fd)
         raise OSError("not a regular file")
     return os.fdopen(file_fd, "rb")
@@ -249,15 +254,17 @@ def _destination(dst_home, dst_rel):
     return dst
 
 
-def copy_confined(src_root, src_rel, dst_home, dst_rel):
-    """Copy a file from a job folder into a home; both ends confined.
+def copy_confined(src_root, src_rel, dst_home, dst_rel, owner=None):
+    """Copy a file from a job folder into a home; both ends confined.  The copy
+    is a new file of ours, renamed into place (never written through a link).
 
     Returns None when copied, else a reason (missing, or a link leading out).
     """
     try:
-        source = open_beneath(src_root, src_rel)
+        source = open_beneath(src_root, src_rel, owner)
     except OSError:
-        return "%s: missing, not a regular file, or behind a link" % src_rel
+        return ("%s: missing, not a regular file of the job's own, or behind a link"
+                % src_rel)
     with source:
         tmp = None
         try:
@@ -693,11 +700,13 @@ def tail_lines(home, rel, n=10):
 import contextlib  # noqa: E402  (these serve the operations below only)
 import hashlib  # noqa: E402
 
+from mig.core import saferegex  # noqa: E402
 from mig.errors import SystemFailure  # noqa: E402
 
 HASHES = ("md5", "sha1", "sha256", "sha512")
 CHECKSUM_CHUNK = 32 * 1024
 MAX_GREP_LINE = 1024 * 1024
+GREP_BATCH = 2 * 1024 * 1024  # characters per helper call; with one line more, under MAX_INPUT
 MAX_TRUNCATE_BYTES = MAX_ARCHIVE_BYTES
 PACK_MODES = ((".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2"),
               (".tbz2", "w:bz2"), (".tbz", "w:bz2"), (".tar.xz", "w:xz"), (".txz", "w:xz"),
@@ -788,19 +797,25 @@ def word_count(home, rel):
     return lines, words, size
 
 
-def grep_lines(home, rel, regex, limit=MAX_LINES_BYTES):
-    """(the lines of a file regex finds, whether all were shown): at most limit bytes;
-    a line longer than MAX_GREP_LINE is searched in pieces."""
+def grep_lines(home, rel, pattern, limit=MAX_LINES_BYTES):
+    """(the lines of a file pattern finds, whether all were shown): at most limit bytes;
+    a line longer than MAX_GREP_LINE is searched in pieces.  The lines go in batches
+    to saferegex's helpers, so a runaway pattern costs its helper, not the server."""
     path = _text_file(home, rel)
     found, budget = [], limit
     with open(path, "rb") as handle:
         while True:
-            line = handle.readline(MAX_GREP_LINE)
-            if not line:
+            batch, size = [], 0
+            while size < GREP_BATCH:
+                line = handle.readline(MAX_GREP_LINE)
+                if not line:
+                    break
+                batch.append(line.decode("utf-8", "replace"))
+                size += len(batch[-1])
+            if not batch:
                 return "".join(found), True
-            text = line.decode("utf-8", "replace")
-            if regex.search(text):
-                text = text if text.endswith("\n") else text + "\n"
+            for index in saferegex.search_lines(pattern, batch):
+                text = batch[index] if batch[index].endswith("\n") else batch[index] + "\n"
                 budget -= len(text)
                 if budget < 0:
                     return "".join(found), False
@@ -984,29 +999,38 @@ def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
         return "%s: cannot be read: %s" % (src_rel, exc.strerror or exc)
     with source:
         try:
+            owner = os.stat(root)
             for depth in range(1, len(parts)):
                 fd, name = _parent_beneath(root, "/".join(parts[:depth]))
                 try:
                     os.mkdir(name, 0o755, dir_fd=fd)
+                    if os.geteuid() == 0:  # made just now by us: the job's to use
+                        os.chown(name, owner.st_uid, owner.st_gid, dir_fd=fd,
+                                 follow_symlinks=False)
                 except FileExistsError:
                     pass
                 finally:
                     os.close(fd)
             fd, name = _parent_beneath(root, "/".join(parts))
             try:
-                out = os.fdopen(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW
-                                        | os.O_NONBLOCK, 0o644, dir_fd=fd), "wb")
-                if os.geteuid() == 0:  # the job's own account must be able to use it
-                    folder = os.fstat(fd)
+                # A new file renamed over the name: never written through a
+                # link (hard or soft) that the job may have put there.
+                part = ".%s.mig-part-%d" % (name[:200], time.time_ns())
+                out = os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                                        | os.O_NOFOLLOW, 0o644, dir_fd=fd), "wb")
+                try:
+                    with out:
+                        if os.geteuid() == 0:  # the job's own account must be able to use it
+                            folder = os.fstat(fd)
+                            os.fchown(out.fileno(), folder.st_uid, folder.st_gid)
+                        shutil.copyfileobj(source, out, 1024 * 1024)
+                    os.rename(part, name, src_dir_fd=fd, dst_dir_fd=fd)
+                except BaseException:
                     with contextlib.suppress(OSError):
-                        os.fchown(out.fileno(), folder.st_uid, folder.st_gid)
+                        os.unlink(part, dir_fd=fd)
+                    raise
             finally:
                 os.close(fd)
-            with out:
-                if not stat.S_ISREG(os.fstat(out.fileno()).st_mode):
-                    return "%s: not a regular file in the job folder" % dst_rel
-                out.truncate(0)
-                shutil.copyfileobj(source, out, 1024 * 1024)
         except OSError as exc:
             return "%s: cannot be written in the job folder: %s" % (dst_rel,
                                                                    exc.strerror or exc)

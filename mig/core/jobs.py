@@ -521,8 +521,9 @@ class JobService:
         record["%s_TIMESTAMP" % new_state] = now
         record["CHANGED"] = now
         record["HISTORY"] = list(current["HISTORY"]) + [(new_state, now, message)]
-        if message and new_state in (FAILED, RETRY, EXPIRED, CANCELED):
-            record["%s_MESSAGE" % new_state] = message
+        if message and (new_state in (FAILED, RETRY, EXPIRED, CANCELED)
+                        or (new_state == FINISHED and message != "finished")):
+            record["%s_MESSAGE" % new_state] = message  # e.g. outputs over the quota
         return record
 
     def update_fields(self, job_id, **fields):

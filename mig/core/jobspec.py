@@ -117,10 +117,14 @@ KEYWORDS = (
             "Maximum run time in seconds; the job is stopped when it is spent.", "600",
             requirement=True),
     Keyword("MEMORY", "int", 64, "numeric", "Memory (MB)",
-            "Memory in MB per node; enforced as an address-space limit.", "256",
+            "Memory in MB per node; on the local resource every process of the job has "
+            "this as its address-space limit, and all of them together this much memory "
+            "where the host has a memory cgroup.", "256",
             requirement=True),
-    Keyword("DISK", "int", 0, "numeric", "Disk (GB)", "Disk space in GB per node, matched against the resource's offer (not enforced "
-            "while the job runs).", "1",
+    Keyword("DISK", "int", 0, "numeric", "Disk (GB)",
+            "Disk space in GB per node, matched against the resource's offer; on the local "
+            "resource the job folder may hold no more (0: the resource's default limit), "
+            "and the job is stopped when it grows beyond it.", "1",
             requirement=True),
     Keyword("ARCHITECTURE", "string", "", "fqdn", "Architecture",
             "CPU architecture the job needs; empty means any.", "AMD64",

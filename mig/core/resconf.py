@@ -3,8 +3,9 @@
 The same blank-line separated ``::KEYWORD::`` blocks as jobs.  Scalar
 keywords describe the resource and how the grid reaches it over ssh; each
 ``::EXECONFIG::`` block is one execution unit (``key=value`` lines).  Values
-that end up in ssh command lines are limited to safe characters, and every
-error names the line and the keyword.
+that end up in ssh command lines are limited to safe characters and may not
+start with '-' (ssh, scp or a remote command would take them for options),
+SSHPORT is a port number, and every error names the line and the keyword.
 """
 
 import re
@@ -60,9 +61,14 @@ def _convert(kind, value, line, keyword):
     if kind == "int":
         if keyword == "HOSTIDENTIFIER" and value.upper() == "AUTO":
             return 0
-        if not value.isdigit():
+        if not re.fullmatch(r"[0-9]+", value):  # str.isdigit() takes '²' too
             fail("is not a whole number")
+        if keyword == "SSHPORT" and not 1 <= int(value) <= 65535:
+            fail("is not a port number (1 to 65535)")
         return int(value)
+    if value.startswith("-") and kind in ("host", "user", "path"):
+        fail("may not start with '-' (ssh or a command on the resource would take it for "
+             "an option)")
     if kind == "host":
         if not HOST.match(value):
             fail("is not a host name or address")

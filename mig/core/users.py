@@ -76,8 +76,18 @@ class UserDB:
         return self._by_token.get(auth.token_digest(token))
 
     def check_password(self, name, password):
+        """Unknown names and empty passwords cost one scrypt too: the answer's
+        timing does not tell which user names exist."""
         user = self._refresh().get(name)
-        return bool(user and password and auth.check_password(password, user["password"]))
+        stored = user["password"] if user else auth.DUMMY_HASH
+        matches = auth.check_password(password or "", stored)
+        return bool(user and password and matches)
+
+    def session_epoch(self, name):
+        """Moves on with every password change, ending older browser sessions;
+        None for no such user."""
+        user = self._refresh().get(name)
+        return None if user is None else user.get("epoch", 0)
 
     # -- paths ----------------------------------------------------------------------
     def home(self, name):
@@ -136,6 +146,7 @@ class UserDB:
 
         def change(users):
             users[name]["password"] = hashed
+            users[name]["epoch"] = users[name].get("epoch", 0) + 1
         self._change(change)
 
     def settings(self, name):
@@ -165,6 +176,17 @@ class UserDB:
                 raise ClientError("no such token: %s" % token_id)
             del tokens[matches[0]]
         self._change(change)
+
+    def revoke_all_tokens(self, name):
+        """Revoke every API token of the user; returns how many there were."""
+        self.get(name)
+        count = []
+
+        def change(users):
+            count.append(len(users[name].get("tokens", {})))
+            users[name]["tokens"] = {}
+        self._change(change)
+        return count[0]
 
     def new_token(self, name, label="token"):
         self.get(name)

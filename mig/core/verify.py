@@ -3,25 +3,37 @@
 Each template is a file in the owner's home ending in .status, .stdout or
 .stderr; its lines are regular expressions matched, line by line, against
 the same output of the job.  An empty template matches a missing output.
+The patterns are the user's, so they run in saferegex's helpers: a runaway
+one fails the verification with a reason instead of freezing the server.
 """
 
 import os
-import re
 import time
 
+from mig.core import saferegex
 from mig.core.jobspec import split_file_line
+from mig.errors import MigError
 
 SUFFIXES = ("status", "stdout", "stderr")
 MAX_LINES = 10000
+MAX_CHARS = saferegex.MAX_INPUT // 2  # of a template or an output: both go in one call
 BUDGET_SECONDS = 3.0
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _lines(path):
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            return [line.strip() for line in handle.read().splitlines()[:MAX_LINES + 1]]
+            text = handle.read(MAX_CHARS + 1)
     except FileNotFoundError:
         return None
+    if len(text) > MAX_CHARS:
+        raise _TooLarge("%s is larger than the %d characters verified"
+                        % (os.path.basename(path), MAX_CHARS))
+    return [line.strip() for line in text.splitlines()[:MAX_LINES + 1]]
 
 
 def _check(template_lines, output_lines, deadline):
@@ -29,15 +41,20 @@ def _check(template_lines, output_lines, deadline):
         return None if not template_lines else "the output is missing"
     if len(template_lines) != len(output_lines):
         return "%d lines expected, %d found" % (len(template_lines), len(output_lines))
-    for number, (pattern, line) in enumerate(zip(template_lines, output_lines), 1):
-        if time.monotonic() > deadline:
-            return "verification took too long"
-        try:
-            if not re.match(pattern, line):
-                return "line %d does not match %r" % (number, pattern)
-        except re.error as exc:
-            return "line %d of the template is not a valid expression: %s" % (number, exc)
-    return None
+    if time.monotonic() > deadline:
+        return "verification took too long"
+    try:
+        miss = saferegex.first_mismatch(list(zip(template_lines, output_lines)))
+    except (saferegex.PatternTooSlow, saferegex.BadPattern) as exc:
+        return exc.message
+    except MigError as exc:  # an over-long pattern, a helper that could not start
+        return "cannot verify: %s" % exc.message
+    if miss is None:
+        return None
+    index, error = miss
+    if error:
+        return "line %d of the template is not a valid expression: %s" % (index + 1, error)
+    return "line %d does not match %r" % (index + 1, template_lines[index])
 
 
 def verify_results(home, job_id, spec):
@@ -62,8 +79,12 @@ def verify_results(home, job_id, spec):
         else:
             problem = None if template_lines is not None else "template %s is missing" % template
         if problem is None:
-            output = _lines(os.path.join(out_dir, "%s.%s" % (job_id, suffix)))
-            problem = _check(template_lines, output, deadline)
+            try:
+                output = _lines(os.path.join(out_dir, "%s.%s" % (job_id, suffix)))
+            except _TooLarge as exc:
+                problem = "%s; too large to verify" % exc
+            else:
+                problem = _check(template_lines, output, deadline)
         if problem:
             failed = True
             verdicts.append("%s: %s" % (suffix, problem))

@@ -83,12 +83,15 @@ class FolderPool:
     def _clean(self, folder):
         """Lock the folder to us, then accept it only if it holds our own files."""
         try:
-            info = os.lstat(folder)
-            if not stat.S_ISDIR(info.st_mode):
-                return False
-            if info.st_uid != self.uid or stat.S_IMODE(info.st_mode) != 0o700:
-                os.chown(folder, self.uid, os.getegid(), follow_symlinks=False)
-                os.chmod(folder, 0o700, follow_symlinks=False)
+            # The folder is one we made; a job could only have emptied it.
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                info = os.fstat(fd)
+                if info.st_uid != self.uid or stat.S_IMODE(info.st_mode) != 0o700:
+                    os.fchown(fd, self.uid, os.getegid())
+                    os.fchmod(fd, 0o700)
+            finally:
+                os.close(fd)
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.name not in _KEPT:

@@ -1,11 +1,12 @@
-"""Job runners: long-lived bash processes that start job scripts on request.
+"""Job runners: long-lived launcher processes that start jobs on request.
 
-Starting bash (and dropping privileges with setpriv) for every job costs a
-few milliseconds of exec and dynamic loading; a runner is started once, as
-the job user, and forks a fresh subshell per job instead.  Each job's
-subshell gets its own process group (job control), so it can be stopped as
-a whole.  The protocol is two lines in (folder, script name) and two lines
-out (``start PID``, then ``done PID EXITCODE``).
+A launcher (see launcher.py) is started once per slot, as root, and forks a
+fresh process per job that becomes the job's own identity; starting it once
+keeps the per-job cost to a small fork and one exec.  The protocol is one
+JSON line in per job (and ``kill`` to end the running one), and lines out:
+``ready FEATURES`` once, then ``start PID`` and ``done PID EXITCODE REASON``
+per job.  Only the launcher's own reports are believed: the job cannot reach
+the launcher (another uid), so nothing a job writes is ever acted upon.
 
 One event thread reads what every runner reports.  When a job ends it sends
 the next waiting job to that runner first, so a freed slot starts its next
@@ -29,61 +30,61 @@ from mig.execute.leftovers import forget_runner, record_runner
 
 log = logging.getLogger("mig.runner")
 
-RUNNER_SCRIPT = r"""
-set -m
-while IFS= read -r __mig_d && IFS= read -r __mig_s; do
-  ( set +m; trap - INT QUIT; cd -- "$__mig_d" || exit 97
-    export HOME="$__mig_d" TMPDIR="$__mig_d"
-    __mig_x=$__mig_s; unset __mig_d __mig_s; . "./$__mig_x" ) </dev/null >/dev/null 2>&1 &
-  __mig_p=$!
-  printf 'start %d\n' "$__mig_p"
-  wait "$__mig_p"
-  printf 'done %d %d\n' "$__mig_p" "$?"
-done
-"""
-
 
 class Request:
-    """One job for a runner: on_start(pgid) when it runs, on_end(exit code, or
-    None when the runner died or the request was withdrawn) when it ends.
-    Both are called in the pool's event thread (on_end(None) also in the
-    thread that withdraws or closes)."""
+    """One job for a runner: ``line`` is what the launcher gets; on_start(pid)
+    when it runs, on_end(exit code, reason) when it ends (code None when the
+    runner died or the request was withdrawn).  Both are called in the pool's
+    event thread (on_end(None, ...) also in the thread that withdraws or closes)."""
 
-    __slots__ = ("folder", "script", "on_start", "on_end")
+    __slots__ = ("line", "on_start", "on_end", "job")
 
-    def __init__(self, folder, script, on_start, on_end):
-        self.folder, self.script, self.on_start, self.on_end = folder, script, on_start, on_end
+    def __init__(self, line, on_start, on_end, job=None):
+        self.line, self.on_start, self.on_end, self.job = line, on_start, on_end, job
 
 
 class Runner:
-    """One bash runner process, its pipes and what it has reported so far."""
+    """One launcher process, its pipes and what it has reported so far."""
 
     def __init__(self, pool):
         self.current = None
         self.pending = b""  # a report line not complete yet
-        self.proc = subprocess.Popen(pool.prefix + ["/bin/bash", "-c", RUNNER_SCRIPT],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=pool.env,
+        self.features = None
+        # The command, or (command, its first line in: the launcher's settings).
+        command = pool.command() if callable(pool.command) else pool.command
+        command, greeting = command if isinstance(command, tuple) else (command, b"")
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=pool.stderr, env=pool.env,
                                      bufsize=0, start_new_session=True)
         self.records = pool.records
         if self.records:
             record_runner(self.records, self.proc.pid)  # for recovery after a crash
         self.out = self.proc.stdout.fileno()
         os.set_blocking(self.out, False)
+        if greeting:
+            with contextlib.suppress(OSError):  # a launcher that died is seen as lost
+                self._write(greeting)
 
     def send(self, request):
         """Hand the runner a job (call with the pool's lock held); OSError if
         the runner is gone, and then it has no job.  The job is its current one
         before the write: the runner may report its start at once."""
         self.current = request
-        data = ("%s\n%s\n" % (request.folder, request.script)).encode()
-        view = memoryview(data)
         try:
-            while view:  # a pipe write of this size is whole, but be exact
-                view = view[self.proc.stdin.write(view):]
+            self._write(request.line)
         except OSError:
             self.current = None
             raise
+
+    def _write(self, data):
+        view = memoryview(data)
+        while view:  # a pipe write of this size is whole, but be exact
+            view = view[self.proc.stdin.write(view):]
+
+    def end_job(self):
+        """Ask the launcher to kill every process of its running job."""
+        with contextlib.suppress(OSError):
+            self._write(b"kill\n")
 
     def kill(self):
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -103,8 +104,10 @@ class RunnerPool:
     """At most ``size`` runners (0: as many as jobs), each running one job at a
     time; jobs beyond that wait in order for the next runner that frees up."""
 
-    def __init__(self, prefix, env, size=0, records=None):
-        self.prefix, self.env, self.size = prefix, env, size
+    def __init__(self, command, env, size=0, records=None, stderr=subprocess.DEVNULL,
+                 on_lost=None):
+        self.command, self.env, self.size, self.stderr = command, env, size, stderr
+        self.on_lost = on_lost  # called with the request of a runner that died
         self.records = records  # a folder noting live runners (see leftovers.py)
         self.lock = threading.Lock()
         self.idle = []
@@ -137,8 +140,17 @@ class RunnerPool:
                 self.waiting.remove(request)
             except ValueError:
                 return False
-        request.on_end(None)
+        request.on_end(None, "withdrawn")
         return True
+
+    def end(self, request):
+        """Kill the job of a request that runs now; False if it does not run."""
+        with self.lock:
+            for runner in self.all:
+                if runner.current is request:
+                    runner.end_job()
+                    return True
+        return False
 
     def close(self, timeout=10.0):
         """Stop every runner (and the jobs in them); waiting jobs end with None."""
@@ -152,7 +164,7 @@ class RunnerPool:
         with contextlib.suppress(OSError):
             os.write(self.wake_write, b"x")  # also wakes it when no runner is left
         for request in waiting:
-            request.on_end(None)
+            request.on_end(None, "shutdown")
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         with self.lock:
@@ -219,13 +231,17 @@ class RunnerPool:
         for line in lines:
             word, _, rest = line.partition(b" ")
             current = runner.current
+            if word == b"ready":
+                runner.features = rest.decode("ascii", "replace")
+                continue
             if current is None:
                 continue
             if word == b"start":
                 current.on_start(int(rest))
             elif word == b"done":
+                fields = rest.decode("ascii", "replace").split()
                 self._finished(runner)  # the next job starts before we report
-                current.on_end(int(rest.split()[1]))
+                current.on_end(int(fields[1]), fields[2] if len(fields) > 2 else "-")
 
     def _finished(self, runner):
         """A runner's job ended: give it the next waiting job, or let it idle."""
@@ -251,4 +267,6 @@ class RunnerPool:
                 self._hand(self._new_runner(), self.waiting.popleft())
         runner.stop()
         if request is not None:
-            request.on_end(None)
+            if self.on_lost is not None:
+                self.on_lost(request)  # the launcher cannot end the job now
+            request.on_end(None, "lost")

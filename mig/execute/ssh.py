@@ -3,11 +3,20 @@
 ssh runs with argument lists only, BatchMode, a connect timeout, the
 resource's pinned host key as the only known host (no trust on first use)
 and one ControlMaster connection per resource.  A job's inputs and script
-travel in one tar stream into its own folder under RESOURCEHOME; the job
-runs there in its own session (so a cancel kills the whole group); its
-folder comes back as a tar stream, is unpacked with tarfile's safe 'data'
-filter, the outputs are moved into the owner's home, and the remote folder
-is removed.  A failed connection makes the job RETRY elsewhere.
+travel in one tar stream into a fresh private folder under RESOURCEHOME
+(mode 0700, a random name per run, refused if it exists; RESOURCEHOME must
+belong to MIGUSER and be closed to others); the job runs there in its own
+session, every process of it marked with MIGJOB=<its folder> in its
+environment; its folder comes back as a tar stream, is unpacked with
+tarfile's safe 'data' filter, the outputs are moved into the owner's home,
+and the remote folder is removed.  A failed connection makes the job RETRY
+elsewhere.
+
+When a job ends (or is cancelled or swept) its session is killed, and then
+every process of MIGUSER that carries its marker or works in its folder:
+that catches what left the session (setsid, double forks).  What drops the
+marker and leaves the folder, or hides itself from MIGUSER's view of /proc,
+is not found (docs/admin.md says more).
 
 CPUTIME is enforced on the resource itself: a watchdog in the job's process
 group kills the whole group when the time is spent (Slurm gets it as
@@ -17,12 +26,16 @@ crash of the appliance, every job folder left under RESOURCEHOME is swept
 (processes killed, folder removed) before the resource gets a new job.
 """
 
+import hashlib
 import io
 import os
+import secrets
 import shlex
 import shutil
+import stat
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 
@@ -45,6 +58,11 @@ SWEEP_TIMEOUT = 60
 SPACE_PROBE = 65536
 DISK_FULL = ("No space left on device", "Disk quota exceeded")
 SHORT_WRITE = ": Wrote only "  # all GNU tar says when a file it unpacks fills the disk
+# ssh binds a ControlPath plus ".<16 random characters>" as a unix socket
+# first (at most 107 bytes on Linux): longer paths go to a short folder.
+CONTROL_PATH_MAX = 90
+# Rounds of the kill sweep: a job that forks while it is swept is found again.
+ZAP_ROUNDS = 30
 
 
 def key_paths(ssh_dir):
@@ -70,12 +88,14 @@ class Remote:
         self.partitions = {u["name"]: u["partition"] for u in conf["EXECONFIG"]}
         self.host, self.port, self.user = conf["HOSTURL"], conf["SSHPORT"], conf["MIGUSER"]
         self.home = conf["RESOURCEHOME"].rstrip("/") or "."
+        if self.home.startswith("-"):  # a record older than the check: never an option
+            self.home = "./" + self.home
         self.known_hosts = os.path.join(ssh_dir, "known_hosts-%s" % name)
         host = self.host if self.port == 22 else "[%s]:%d" % (self.host, self.port)
         # Replaced whole (a job's ssh may be reading it while the owner edits the key).
         atomic_write_bytes(self.known_hosts, ("%s %s\n" % (host, conf["HOSTKEY"])
                                               if conf["HOSTKEY"] else "").encode(), durable=False)
-        self.control = os.path.join(ssh_dir, "cm-%s" % name)[:90]
+        self.control = control_path(ssh_dir, name, self.host, self.port, self.user)
         self.key = key_paths(ssh_dir)[0]
 
     def ssh(self, command):
@@ -88,19 +108,23 @@ class Remote:
                 "-o", "ServerAliveCountMax=%d" % ALIVE_COUNT,
                 "%s@%s" % (self.user, self.host), command]
 
-    def folder(self, job_id):
-        return "%s/job-%s" % (self.home, job_id)
+    def folder(self, job_id, token):
+        """One run's folder, relative to the resolved RESOURCEHOME ($h there)."""
+        return "job-%s.%s" % (job_id, token)
 
     def run_command(self, job_id, exe, spec):
-        """The remote command that runs the job in its folder and waits for it to
-        end; a job stopped at its CPUTIME leaves a .timeout file there."""
+        """The remote command that runs the job in its folder ($f, the current
+        directory) and waits for it to end; a job stopped at its CPUTIME leaves
+        a .timeout file there.  Every process of the job inherits MIGJOB=$f."""
         if self.lrms == "slurm":
             minutes = max(1, (int(spec["CPUTIME"]) + 59) // 60)
             # sbatch --wait returns when the batch job ends; the batch job is named
             # after the grid job, so a cancel finds it by name.  Slurm ends it at
-            # --time, and then its state says TIMEOUT.
-            return ("id=$(sbatch --parsable --wait --job-name=%s --partition=%s --time=%d "
-                    "--nodes=%d --output=/dev/null --error=/dev/null --chdir=. ./%s.job)\n"
+            # --time, and then its state says TIMEOUT.  sbatch hands its
+            # environment (MIGJOB too) to the batch job.
+            return ("id=$(MIGJOB=\"$f\" sbatch --parsable --wait --job-name=%s --partition=%s "
+                    "--time=%d --nodes=%d --output=/dev/null --error=/dev/null --chdir=. "
+                    "./%s.job)\n"
                     "if [ -n \"$id\" ]; then case $(scontrol -o show job \"${id%%%%;*}\" "
                     "2>/dev/null) in *JobState=TIMEOUT*) : > .timeout;; esac; fi"
                     % (shlex.quote(job_id), shlex.quote(self.partitions[exe]),
@@ -109,53 +133,119 @@ class Remote:
         # is in the group: it ends the job when CPUTIME is spent, and it goes,
         # with whatever the job left running, when the job ends (shell
         # builtins only after the job: no process per job for that).
-        return ("{ setsid -w bash -c 'echo $$ > .pgid; "
+        return ("{ MIGJOB=\"$f\" setsid -w bash -c 'echo $$ > .pgid; "
                 "(sleep %d; : > .timeout; kill -KILL 0) & exec bash ./%s.job'; } 2>/dev/null\n"
                 "read g < .pgid && [ \"$g\" -gt 1 ] && kill -KILL -- \"-$g\" 2>/dev/null"
                 % (int(spec["CPUTIME"]), job_id))
 
-    def job_command(self, job_id, exe, spec):
-        """The whole remote side of one job, on one connection: the inputs arrive
-        as a tar stream on stdin, the job runs, the disk must still have room, and
-        the folder goes back as a tar stream on stdout and is removed.  The shell
-        notes its PID in .shell, so that a sweep can stop it before it would
-        remove a folder that a new run of the job uses."""
-        folder = shlex.quote(self.folder(job_id))
+    def _home_code(self, missing):
+        """Shell code that sets $h to RESOURCEHOME resolved, or runs missing."""
+        return "h=$(cd %s 2>/dev/null && pwd -P) || %s" % (shlex.quote(self.home), missing)
+
+    def job_command(self, job_id, exe, spec, token):
+        """The whole remote side of one job, on one connection: RESOURCEHOME
+        must be MIGUSER's and closed to others, the run's folder is made fresh
+        (0700, refused if it exists), the inputs arrive as a tar stream on
+        stdin, the job runs, the disk must still have room, every process of
+        the job is killed, and the folder goes back as a tar stream on stdout
+        and is removed.  The shell notes its PID in .shell, so that a cancel
+        or sweep stops it too."""
+        home = shlex.quote(self.home)
         return "\n".join([
             # tar says only "Wrote only N of M bytes" when a file fills the disk
             "space() { { printf '%%%ds' '' > .space; } 2>/dev/null && : > .space || echo "
             "\"could not write %d bytes in $PWD $1: %s\" >&2; }"
             % (SPACE_PROBE, SPACE_PROBE, DISK_FULL[0]),
-            "mkdir -p %s && cd %s || exit 1" % (folder, folder),
+            "(umask 077 && mkdir -p %s) && %s" % (home, self._home_code("exit 1")),
+            # a folder others may write to lets them swap a job's folder
+            "case $(ls -ld \"$h\") in d????w*|d???????w*) false;; d*) [ -O \"$h\" ];; *) false;; "
+            "esac || { echo \"RESOURCEHOME $h must be a folder of $(id -un) that no one else "
+            "may write to: refused\" >&2; exit 1; }",
+            "f=\"$h\"/%s" % shlex.quote(self.folder(job_id, token)),
+            "mkdir -m 0700 \"$f\" && cd \"$f\" || exit 1",
             "echo $$ > .shell",
-            "tar -xf - || { s=$?; space 'for the inputs'; cd / && rm -rf %s; exit $s; }"
-            % folder,
+            "tar -xf - || { s=$?; space 'for the inputs'; cd / && rm -rf \"$f\"; exit $s; }",
             "{ %s\n} </dev/null >/dev/null" % self.run_command(job_id, exe, spec),
             "space 'after the job ran'",
-            "cd / && tar -C %s -cf - .; s=$?; rm -rf %s; exit $s" % (folder, folder)])
+            "cd /; " + _zap_code('"$f"|"$f"/*'),
+            "tar -C \"$f\" -cf - .; s=$?; rm -rf \"$f\"; exit $s"])
 
     def _stop_folder(self):
-        """Shell code that stops the job in folder $d and removes the folder: first
-        the connection's shell (so that it removes nothing later), then the job's
-        process group or batch job.  Only real process groups are signalled (a
-        job could write 1 or 0 into its .pgid); the kill runs as MIGUSER, so a
-        job that lies in these files reaches nothing it could not kill itself."""
-        code = ('for f in .shell .pgid; do g=$(cat "$d/$f" 2>/dev/null) && '
+        """Shell code that stops the job in folder $d: first the connection's
+        shell (so that it removes nothing later), then the job's process group
+        or batch job.  Only real process groups are signalled (a job could
+        write 1 or 0 into its .pgid); the kill runs as MIGUSER, so a job that
+        lies in these files reaches nothing it could not kill itself."""
+        code = ('for q in .shell .pgid; do g=$(cat "$d/$q" 2>/dev/null) && '
                 '[ "$g" -gt 1 ] 2>/dev/null && kill -KILL -- "-$g" 2>/dev/null; done; ')
         if self.lrms == "slurm":
-            code += 'scancel --name="${d##*job-}" 2>/dev/null; '
-        return code + 'rm -rf "$d"'
+            code += 'n=${d##*/job-}; scancel --name="${n%.*}" 2>/dev/null; '
+        return code
+
+    def _stop_all(self, folders, match, keep=""):
+        """Shell code that stops the jobs in folders (a glob under $h), then
+        every process marked for or working in a folder that the case
+        patterns match names and keep does not, and removes the folders."""
+        each = "for d in %s; do case \"$d\" in %s) continue;; esac; [ -d \"$d\" ] && " % (
+            folders, keep or "''")
+        return ("%s{ %s}; done; %s; %srm -rf \"$d\"; done; exit 0"
+                % (each, self._stop_folder(), _zap_code(match, keep), each))
 
     def cancel_command(self, job_id):
-        return "d=%s; %s" % (shlex.quote(self.folder(job_id)), self._stop_folder())
+        """Stop every run of the job on the resource and remove its folders."""
+        return "%s; %s" % (self._home_code("exit 0"),
+                           self._stop_all('"$h"/job-%s.*' % shlex.quote(job_id),
+                                          _job_patterns(job_id)))
 
     def sweep_command(self, keep=()):
         """Stop and remove every job folder under RESOURCEHOME (what a crash of
-        the appliance left there), except those of the jobs in keep (running)."""
-        kept = "|".join(shlex.quote("job-%s" % job_id) for job_id in keep) or "''"
-        return ('cd %s 2>/dev/null || exit 0; for d in job-*; do case "$d" in %s) ;; '
-                '*) [ -d "$d" ] && { %s; };; esac; done; exit 0'
-                % (shlex.quote(self.home), kept, self._stop_folder()))
+        the appliance left there), and every process marked for one, except
+        those of the jobs in keep (running)."""
+        return "%s; %s" % (self._home_code("exit 0"),
+                           self._stop_all('"$h"/job-*', '"$h"/job-*',
+                                          "|".join(_job_patterns(job_id) for job_id in keep)))
+
+
+def _job_patterns(job_id):
+    """Case patterns for the paths in and under any run folder of the job."""
+    run = '"$h"/job-%s' % shlex.quote(job_id)
+    return "%s|%s.*|%s/*" % (run, run, run)
+
+
+def control_path(ssh_dir, name, host, port, user):
+    """The ControlMaster socket of one resource: named by a hash of all that
+    tells resources apart (never cut to a common prefix), in ssh_dir, or in a
+    private folder with a short path when ssh_dir's path is too long for a
+    unix socket.  If that folder is not this user's alone: no master."""
+    digest = hashlib.sha256(("%s\0%s\0%s\0%s" % (name, host, port, user)).encode()).hexdigest()
+    path = os.path.join(ssh_dir, "cm-" + digest[:16])
+    if len(path) <= CONTROL_PATH_MAX:
+        return path
+    short = os.path.join(tempfile.gettempdir(), "mig-cm-%d-%s" % (
+        os.getuid(), hashlib.sha256(os.path.abspath(ssh_dir).encode()).hexdigest()[:12]))
+    try:
+        os.mkdir(short, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(short)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return "none"  # ssh then makes a connection of its own each time
+    return os.path.join(short, "cm-" + digest[:16])
+
+
+def _zap_code(match, keep=""):
+    """Shell code that kills every process of MIGUSER whose MIGJOB marker or
+    working folder the case patterns match names (and keep does not), round
+    after round until a round finds none (a process that forks meanwhile is
+    found in the next).  /proc shows a process's environment as it started:
+    a job drops the marker only by starting a program without it."""
+    return ("i=0; while [ $i -lt %d ]; do i=$((i+1)); hit=; for p in /proc/[0-9]*; do "
+            "[ -O \"$p\" ] && [ \"${p#/proc/}\" != $$ ] || continue; "
+            "m=$(tr '\\0' '\\n' 2>/dev/null < \"$p/environ\" | sed -n 's/^MIGJOB=//p'); "
+            "c=$(readlink \"$p/cwd\" 2>/dev/null); c=${c%% (deleted)}; "
+            "for x in \"$m\" \"$c\"; do case \"$x\" in ''%s) ;; %s) kill -KILL \"${p#/proc/}\" "
+            "2>/dev/null && hit=1;; esac; done; done; [ -n \"$hit\" ] || break; done"
+            % (ZAP_ROUNDS, "|" + keep if keep else "", match))
 
 
 def _disk_full(stderr):
@@ -243,6 +333,12 @@ class SshExecutor(Executor):
         for remote in self.remotes.values():
             subprocess.run(["ssh", "-o", "ControlPath=%s" % remote.control, "-O", "exit",
                             "%s@%s" % (remote.user, remote.host)], capture_output=True, timeout=10)
+        for folder in {os.path.dirname(r.control) for r in self.remotes.values()}:
+            if os.path.basename(folder).startswith("mig-cm-"):  # the short one in /tmp
+                try:
+                    os.rmdir(folder)  # if no other process of this grid has a master there
+                except OSError:
+                    pass
 
     def _kill_remote(self, remote, job_id):
         subprocess.run(remote.ssh(remote.cancel_command(job_id)), capture_output=True, timeout=60)
@@ -329,7 +425,7 @@ class SshExecutor(Executor):
         # The resource stops the job at CPUTIME (Slurm only once the job has
         # left its queue, so the grid does not count the time there).
         state["proc"] = subprocess.Popen(
-            remote.ssh(remote.job_command(job_id, unit.name, spec)),
+            remote.ssh(remote.job_command(job_id, unit.name, spec, secrets.token_hex(8))),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             out, err = state["proc"].communicate(

@@ -5,17 +5,20 @@ Shared by the executors: the local one works on its job folder directly,
 the ssh one on a local copy it ships to the resource and back.
 """
 
+import contextlib
 import os
 import shutil
-import urllib.request
+import stat
+import logging
 
-from mig.core.files import move_confined, move_regular_files
+from mig.execute.urlfetch import UrlFetcher
+from mig.core.files import copy_confined, move_confined, move_regular_files
 from mig.core.jobspec import split_file_line
 from mig.core.verify import verify_results
 from mig.execute.base import Outcome
 from mig.execute.jobscript import parse_status
 
-URL_TIMEOUT = 60
+log = logging.getLogger("mig.staging")
 
 
 def write_small(path, text, mode=0o600, dir_fd=None):
@@ -41,7 +44,10 @@ def read_small(path, dir_fd=None):
         os.close(fd)
 
 
-def stage_inputs(home, spec, folder):
+def stage_inputs(home, spec, folder, max_bytes=None, fetcher=None):
+    """Copy the inputs and executables into a job folder we just made; URLs
+    go through fetcher (default: a guarded fetch with max_bytes per file)."""
+    fetcher = fetcher or UrlFetcher(max_bytes=max_bytes)
     failures = {"INPUTFILES": 0, "EXECUTABLES": 0}
     for key in ("INPUTFILES", "EXECUTABLES"):
         for line in spec[key]:
@@ -55,42 +61,48 @@ def stage_inputs(home, spec, folder):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             try:
                 if "://" in src:
-                    fetch_url(src, target)
+                    fetcher.fetch(src, target)
                 else:
                     source = home.resolve(src, must_exist=True)
                     shutil.copyfile(source, target)
                 if key == "EXECUTABLES":
                     os.chmod(target, 0o755)
-            except Exception:  # counted in io-status, as MiG does
+            except Exception as exc:  # counted in io-status, as MiG does
+                log.info("staging %s failed: %s", src, exc)
                 failures[key] += 1
     return [("get_input_files", failures["INPUTFILES"]),
             ("get_executables", failures["EXECUTABLES"])]
 
-def fetch_url(url, target):
-    if not url.lower().startswith(("http://", "https://", "ftp://")):
-        raise ValueError("unsupported URL scheme")
-    with urllib.request.urlopen(url, timeout=URL_TIMEOUT) as response, \
-            open(target, "wb") as out:
-        shutil.copyfileobj(response, out)
 
-def collect_outputs(home, job_id, spec, folder, io_status):
+def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outputs=True):
+    """Outputs into the home.  With owner (the job's uid, local jobs), every
+    file is copied, and only files that are the job's own with one name: a
+    job's file never enters a home itself (its inode stays the job's).
+    Without it (a local copy of a remote job's files, ours), files move.
+    keep_outputs False (the owner's quota is full): only the status is kept."""
     missing = 0
     for line in spec["OUTPUTFILES"]:
         src, dst = split_file_line(line)
-        if "://" in dst:
+        if "://" in dst or not keep_outputs:
             missing += 1  # uploads to URLs are not supported by the local resource
             continue
-        if move_confined(folder, src, home, dst):
+        if (copy_confined(folder, src, home, dst, owner) if owner is not None
+                else move_confined(folder, src, home, dst)):
             missing += 1
     io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
     names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
+    skipped = [] if keep_outputs else names[:2]  # left empty: over the quota
     out_fd = home.open_job_output(job_id)
     try:
-        for name in move_regular_files(folder, names, out_fd):
+        taken = [name for name in names if name not in skipped]
+        left = skipped + (copy_job_files(folder, taken, out_fd, owner) if owner is not None
+                          else move_regular_files(folder, taken, out_fd))
+        for name in left:
             # Not renamed: another disk (copy it), or not a plain file (leave it).
-            if move_confined(folder, name, home, os.path.join("job_output", job_id, name)):
-                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
-                                 0o644, dir_fd=out_fd))
+            if (owner is not None or name in skipped or move_confined(
+                    folder, name, home, os.path.join("job_output", job_id, name))):
+                write_small(name + ".part", "", 0o644, dir_fd=out_fd)
+                os.rename(name + ".part", name, src_dir_fd=out_fd, dst_dir_fd=out_fd)
         write_small(job_id + ".io-status", "".join("%s %d\n" % item for item in io_status),
                     0o644, dir_fd=out_fd)
         status_text = read_small(job_id + ".status", dir_fd=out_fd)
@@ -98,3 +110,47 @@ def collect_outputs(home, job_id, spec, folder, io_status):
         os.close(out_fd)
     return Outcome("FINISHED", "", parse_status(status_text), io_status,
                    verify_results(home, job_id, spec))
+
+
+def copy_job_files(folder, names, dst_fd, owner):
+    """Copy the named files of a job folder into the folder open as dst_fd, as
+    new files of ours renamed into place.  Only regular files owned by the
+    job's uid with a single name are taken.  Returns the names not copied."""
+    left = []
+    src_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for name in names:
+            try:
+                _copy_one(src_fd, name, dst_fd, owner)
+                os.unlink(name, dir_fd=src_fd)  # so the emptied folder can be reused
+            except OSError:
+                left.append(name)
+    finally:
+        os.close(src_fd)
+    return left
+
+
+def _copy_one(src_fd, name, dst_fd, owner):
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=src_fd)
+    try:
+        info = os.fstat(source)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_nlink != 1:
+            raise OSError("not the job's own regular file")
+        part = name + ".part"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(part, dir_fd=dst_fd)
+        target = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o644, dir_fd=dst_fd)
+        try:
+            left = info.st_size
+            while left > 0:
+                sent = os.sendfile(target, source, None, min(left, 1 << 30))
+                if not sent:
+                    break
+                left -= sent
+        finally:
+            os.close(target)
+        os.rename(part, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
+    finally:
+        os.close(source)

@@ -4,7 +4,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import https_connection
+from conftest import https_connection, portal_login
 
 
 def form(conn, path, fields, cookie=None, agent="Mozilla/5.0 test"):
@@ -33,13 +33,11 @@ def test_login_sets_a_strict_cookie_and_logout_needs_the_token(app):
     assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
     resp, page = get(conn, "/login")
     assert "admin-credentials.txt" in page  # a fresh appliance says how to log in
-    resp, _ = form(conn, "/login", {"user": "alice", "password": "first-password",
-                                    "next": "https://evil.example/"})
+    resp, _, session = portal_login(conn, "alice", "first-password", "https://evil.example/")
     assert resp.status == 303 and resp.headers["Location"] == "/cgi-bin/dashboard.py"
     cookie = resp.headers["Set-Cookie"]
     for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
         assert flag in cookie
-    session = cookie.split(";")[0]
     resp, page = get(conn, "/cgi-bin/dashboard.py", session)
     assert resp.status == 200 and "Welcome, alice." in page
     resp, _ = form(conn, "/logout", {}, session)
@@ -54,12 +52,14 @@ def test_login_sets_a_strict_cookie_and_logout_needs_the_token(app):
 
 
 def test_failed_logins_are_rate_limited(app):
+    """Three quick failures, then this address waits (more in tests/security)."""
     conn = https_connection(app)
-    for _ in range(5):
-        resp, page = form(conn, "/login", {"user": "alice", "password": "nope"})
+    for _ in range(3):
+        resp, page, _session = portal_login(conn, "alice", "nope")
         assert resp.status == 401 and "Wrong user name or password." in page
-    resp, page = form(conn, "/login", {"user": "alice", "password": "first-password"})
-    assert resp.status == 401 and "Too many failed attempts" in page
+    resp, page, _session = portal_login(conn, "alice", "first-password")
+    assert resp.status == 429 and "Too many failed attempts" in page
+    assert int(resp.headers["Retry-After"]) >= 1
 
 
 def test_a_grid_certificate_logs_in_by_itself(app):

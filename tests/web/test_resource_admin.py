@@ -10,7 +10,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import exit_code, https_connection, post_backend, resource_conf, set_config, wait_for
+from conftest import (exit_code, https_connection, portal_login, post_backend, resource_conf,
+                      set_config, wait_for)
 
 CONF = resource_conf("127.0.0.1", ["name=exe0", "cputime=600", "slots=2"], ["name=exe1"], port=9,
                      note="the owner's note <script>alert(1)</script>",
@@ -160,10 +161,7 @@ def test_browser_forms_carry_csrf_and_the_text_is_escaped(grid):
     app.cli("user", "passwd", "alice", "--password", "first-password")
     conn = https_connection(app)
     browser = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mozilla/5.0"}
-    conn.request("POST", "/login", body="user=alice&password=first-password", headers=browser)
-    resp = conn.getresponse()
-    resp.read()
-    session = resp.headers["Set-Cookie"].split(";")[0]
+    _resp, _body, session = portal_login(conn, "alice", "first-password")
     conn.request("GET", "/cgi-bin/resources.py", headers={"Cookie": session})
     assert "/cgi-bin/resman.py" in conn.getresponse().read().decode()
     conn.request("GET", "/cgi-bin/resadmin.py?unique_resource_name=%s" % NAME,

@@ -12,7 +12,8 @@ import xmlrpc.client
 
 import pytest
 
-from conftest import ROOT, Appliance, ENTRY, https_connection, require_tool, wait_for
+from conftest import (ROOT, Appliance, ENTRY, https_connection, portal_login, require_tool,
+                      wait_for)
 from mig import backends
 from mig.core import auth
 from mig.web import rpc
@@ -201,13 +202,9 @@ def test_xmlrpc_csrf_for_browser_requests(grid):
 def test_xmlrpc_with_a_portal_session(grid):
     app, _alice = grid
     conn = https_connection(app)
-    conn.request("POST", "/login", body="user=bob&password=bob-password&next=/",
-                 headers={"Content-Type": "application/x-www-form-urlencoded"})
-    resp = conn.getresponse()
-    resp.read()
+    resp, _body, cookie = portal_login(conn, "bob", "bob-password", "/")
     conn.close()
     assert resp.status == 303
-    cookie = resp.getheader("Set-Cookie").split(";")[0]
     session = cookie.split("=", 1)[1]
     server = proxy(app, headers=[("Cookie", cookie)])
     assert server.ls({})[1][0] == 0
