@@ -28,9 +28,10 @@ also read as plain text and run from the zipapp.
 """
 
 import ctypes
-import resource
+import gc
 import json
 import os
+import resource
 import select
 import signal
 import stat
@@ -309,6 +310,9 @@ class Launcher:
         self.cgroup = self.memcg = None
         self.inbuf = b""
         self.session = 0
+        self.limit = self.ooms = None  # the slot's memory limit and OOM kills so far
+        self.privileged = os.geteuid() == 0
+        self.null = os.open("/dev/null", os.O_RDWR)
         self.lines = []
         self.eof = False
 
@@ -317,6 +321,7 @@ class Launcher:
         prctl(PR_SET_CHILD_SUBREAPER, 1)
         self.sandbox.enter()
         prctl(PR_SET_DUMPABLE, 0)  # nobody may read our memory or /proc files
+        prctl(PR_SET_NO_NEW_PRIVS, 1)  # inherited: no job regains privileges by exec
         features = list(self.sandbox.features)
         # The launcher lives in its slot's cgroups, so each job is born in them:
         # moving a process between cgroups costs a kernel grace period (about
@@ -335,6 +340,7 @@ class Launcher:
                 self.memcg.write("memory.limit_in_bytes", "-1")
                 self.memcg.join()
                 self._oom_score("-1000")  # the job's processes go first, not us
+                self.ooms = self._oom_kills()
                 features.append("memcg")
             except OSError as exc:
                 features.append("no-memcg(%s)" % (exc.strerror or exc).replace(" ", "_"))
@@ -385,10 +391,13 @@ class Launcher:
             raise ValueError("refusing to run a job as root")
         if self.memcg is not None:
             self._memory_limit(job["memory"] + LAUNCHER_MEMORY)
-            ooms = self._oom_kills()
+        seen = self.sandbox.seen
+        plan = (seen(job["folder"]), {k: seen(v) for k, v in job["env"].items()},
+                [(getattr(resource, name), value) for name, value in job["rlimits"].items()],
+                ["bash", "--noprofile", "--norc", job["script"]])
         pid = os.fork()
         if pid == 0:
-            self._child(job, uid, gid)
+            self._child(plan, uid, gid)
         self.session = pid  # the child leads a session of its own
         self.report("start %d" % pid)
         reason = self._watch(pid, job, uid)
@@ -397,33 +406,34 @@ class Launcher:
         self.sweep(uid)
         if reason == "-" and folder_use(job["folder"], job["disk"], job["entries"]):
             reason = "disk"
-        if reason == "-" and self.memcg is not None and self._oom_kills() > ooms:
-            reason = "memory"
+        if self.memcg is not None:
+            ooms, self.ooms = self.ooms, self._oom_kills()
+            if reason == "-" and self.ooms > ooms:
+                reason = "memory"
         self.sandbox.clean_tmp()
         self.report("done %d %d %s" % (pid, code, reason))
 
-    def _child(self, job, uid, gid):
-        """In the forked child: become the job and run its script (never returns)."""
+    def _child(self, plan, uid, gid):
+        """In the forked child: become the job and run its script (never returns).
+
+        Everything was worked out before the fork: each Python object the
+        child touches is a page the kernel has to copy."""
+        cwd, env, limits, argv = plan
         try:
             os.setsid()
             if self.memcg is not None:
                 self._oom_score("0")
-            os.chdir(self.sandbox.seen(job["folder"]))
-            null = os.open("/dev/null", os.O_RDWR)
+            os.chdir(cwd)
             for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            for name, value in job["rlimits"].items():
-                limit = getattr(resource, name)
+                os.dup2(self.null, fd)
+            for limit, value in limits:
                 resource.setrlimit(limit, (value, value))
-            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-            if os.geteuid() == 0:
+            if self.privileged:
                 os.setgroups([])
                 os.setresgid(gid, gid, gid)
                 os.setresuid(uid, uid, uid)
-            prctl(PR_SET_NO_NEW_PRIVS, 1)
             os.umask(0o077)
-            env = {k: self.sandbox.seen(v) for k, v in job["env"].items()}
-            os.execve("/bin/bash", ["bash", "--noprofile", "--norc", job["script"]], env)
+            os.execve("/bin/bash", argv, env)
         except BaseException:
             pass
         os._exit(127)
@@ -456,6 +466,9 @@ class Launcher:
     def _memory_limit(self, limit):
         """The slot's memory limit for the next job; the previous job's page
         cache may still be charged to it, so empty it when the limit is refused."""
+        if limit == self.limit:
+            return
+        self.limit = limit
         try:
             self.memcg.write("memory.limit_in_bytes", str(limit))
         except OSError:
@@ -585,6 +598,9 @@ class Launcher:
 
 
 def main():
+    # Few objects live long here and none in cycles; a collection in a forked
+    # child would touch (and so copy) every page of the heap.
+    gc.disable()
     conf = json.loads(sys.stdin.buffer.raw.readline() if len(sys.argv) < 2 else sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
