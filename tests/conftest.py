@@ -149,6 +149,15 @@ def appliance(appliance_factory):
     return app.start()
 
 
+@pytest.fixture
+def alice_grid(appliance_factory):
+    """A running appliance and its user alice (the `user add --json` reply)."""
+    app = appliance_factory()
+    alice = app.add_user("alice")
+    app.start()
+    return app, alice
+
+
 def https_connection(app, user=None, timeout=30, source=None):
     """A keep-alive http.client connection trusting the appliance CA; source: the
     local address to connect from (another loopback address is another client)."""

@@ -370,6 +370,9 @@ class LocalExecutor(Executor):
             time.sleep(0.05)  # let cancelled jobs remove their folders
         self.folders.close()
         self._end_every_process()
+        for folder in (self.cgroup, self.memcg):  # emptied by _end_every_process
+            with contextlib.suppress(OSError, TypeError):
+                os.rmdir(folder)
         with contextlib.suppress(OSError):
             os.unlink(self.launcher)
             os.rmdir(self.runner_records)  # empty once every runner has stopped

@@ -63,11 +63,8 @@ def part(name, value=None, filename=None):
 
 
 @pytest.fixture
-def grid(appliance_factory):
-    app = appliance_factory()
-    alice = app.add_user("alice")
-    app.start()
-    return app, alice
+def grid(alice_grid):
+    return alice_grid
 
 
 def rss_anon_kb(pid):

@@ -13,11 +13,8 @@ from conftest import exit_code, https_connection, post
 
 
 @pytest.fixture
-def grid(appliance_factory):
-    app = appliance_factory()
-    alice = app.add_user("alice")
-    app.start()
-    return app, alice
+def grid(alice_grid):
+    return alice_grid
 
 
 def host_port(app):
