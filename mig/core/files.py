@@ -227,19 +227,23 @@ def _parent_beneath(root, relpath):
     return fd, parts[-1]
 
 
-def open_beneath(root, relpath, owner=None):
-    """Open a regular file below root without following any symlink.
+def is_own_regular_file(info, owner=None):
+    """Whether a stat result is a regular file and, with owner (a job's uid),
+    that uid's own with no other name: a job cannot pass off another file
+    (one it linked from elsewhere) as its output."""
+    return stat.S_ISREG(info.st_mode) and (owner is None or (
+        info.st_uid == owner and info.st_nlink == 1))
 
-    With owner (a job's uid), the file must also be that uid's own and have
-    no other name: a job cannot pass off another file as its output."""
+
+def open_beneath(root, relpath, owner=None):
+    """Open a regular file below root without following any symlink; with
+    owner, only a file that is_own_regular_file for that uid."""
     fd, name = _parent_beneath(root, relpath)
     try:
         file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     finally:
         os.close(fd)
-    info = os.fstat(file_fd)
-    if not stat.S_ISREG(info.st_mode) or (owner is not None and (
-            info.st_uid != owner or info.st_nlink != 1)):
+    if not is_own_regular_file(os.fstat(file_fd), owner):
         os.close(file_fd)
         raise OSError("not a regular file")
     return os.fdopen(file_fd, "rb")

@@ -27,12 +27,14 @@ Standard library only, and nothing imported from the appliance: this file is
 also read as plain text and run from the zipapp.
 """
 
+import contextlib
 import ctypes
 import gc
 import json
 import os
 import resource
 import select
+import shutil
 import signal
 import stat
 import sys
@@ -203,57 +205,22 @@ class Sandbox:
 
     def clean_tmp(self):
         """Empty the private tmp folders after a job (nothing of it may stay)."""
-        for folder, keep in self.tmp_keep_all():
+        for folder, keep in self.tmp_keep.items():
             try:
                 names = os.listdir(folder)
             except OSError:
                 continue
             for name in names:
-                if name != keep and os.path.join(folder, name) != VIEW:
-                    remove_tree(folder, name)
-
-    def tmp_keep_all(self):
-        if "private-tmp" not in self.features:
-            return []
-        return [(f, self.tmp_keep.get(f)) for f in PRIVATE_TMP if os.path.isdir(f)]
-
-
-def remove_tree(parent, name):
-    """Remove parent/name and all below it without following any link."""
-    try:
-        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        _remove_at(fd, name)
-    finally:
-        os.close(fd)
-
-
-def _remove_at(dir_fd, name):
-    try:
-        info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError:
-        return
-    if stat.S_ISDIR(info.st_mode):
-        try:
-            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-        except OSError:
-            return
-        try:
-            for entry in os.listdir(sub):
-                _remove_at(sub, entry)
-        finally:
-            os.close(sub)
-        try:
-            os.rmdir(name, dir_fd=dir_fd)
-        except OSError:
-            pass
-    else:
-        try:
-            os.unlink(name, dir_fd=dir_fd)
-        except OSError:
-            pass
+                path = os.path.join(folder, name)
+                if name == keep or path == VIEW:
+                    continue
+                # rmtree works through descriptors and never follows a link,
+                # but refuses to start at one: a link is simply unlinked.
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)
 
 
 def folder_use(folder, limit_bytes, limit_entries):
@@ -552,7 +519,7 @@ class Launcher:
                 finally:
                     os._exit(0)
             os.waitpid(pid, 0)
-            if once or self.cgroup is not None:
+            if once:
                 return
             self._reap()
             if not self._has_processes(uid):

@@ -91,14 +91,17 @@ def check_work_root(folder):
                           "another folder" % folder)
 
 
-def give_tree(folder, uid, gid):
-    """Give the staged files (all made by us just now) to the job's uid; the
-    script stays ours.  Through descriptors, never following a link."""
+def give_tree(folder, uid, gid, staged=True):
+    """Give the folder and the staged files (all made by us just now) to the
+    job's uid; the script stays ours (bash only reads it), so a job with
+    nothing staged needs no walk.  Through descriptors, never following a link."""
     root = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         os.fchown(root, uid, gid)
     finally:
         os.close(root)
+    if not staged:
+        return
     for top, dirs, files, top_fd in os.fwalk(folder):
         for name in dirs + files:
             if top == folder and name == SCRIPT:
@@ -410,9 +413,8 @@ class LocalExecutor(Executor):
 
     def _lost(self, request):
         """A launcher died with a job: end that job's processes ourselves."""
-        job = getattr(request, "job", None)
-        if job is not None and job.uid is not None:
-            kill_uid_range(job.uid, 1)
+        if request.job is not None and request.job.uid is not None:
+            kill_uid_range(request.job.uid, 1)
 
     # -- one job: prepare, run, collect -------------------------------------------
     def _prepare(self, job):
@@ -430,7 +432,8 @@ class LocalExecutor(Executor):
                                                           enforce_memory=False))
             if self.identities is not None:
                 job.uid = self.identities.take()
-                give_tree(job.folder, job.uid, job.uid)
+                give_tree(job.folder, job.uid, job.uid,
+                          staged=bool(spec["INPUTFILES"] or spec["EXECUTABLES"]))
             if job.cancelled:
                 self._end(job, Outcome("RETRY", "cancelled before start"))
                 return
@@ -492,7 +495,8 @@ class LocalExecutor(Executor):
                            % (job.reason if code is not None else "its launcher ended"))
         if not os.path.exists(os.path.join(job.folder, job_id + ".status")):
             return Outcome("RETRY", "the job script could not start on the local resource")
-        size, room = self._output_size(job), self.quota.room(job.home.root)
+        room = self.quota.room(job.home.root)  # None: no quota, nothing to weigh
+        size = self._output_size(job) if room is not None else 0
         over = room is not None and size > room
         outcome = collect_outputs(job.home, job_id, spec, job.folder, job.io_status,
                                   job.uid if job.uid is not None else os.getuid(),
@@ -501,7 +505,7 @@ class LocalExecutor(Executor):
             outcome.message = ("QUOTA: the job's outputs (%s) do not fit in the %s left of "
                                "%s's disk quota; they were not saved"
                                % (human_size(size), human_size(room), job.record["OWNER"]))
-        else:
+        elif size:
             self.quota.added(job.home.root, size)
         message = self._limit_message(job)
         if message:

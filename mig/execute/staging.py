@@ -6,17 +6,17 @@ the ssh one on a local copy it ships to the resource and back.
 """
 
 import contextlib
+import logging
 import os
 import shutil
-import stat
-import logging
 
-from mig.execute.urlfetch import UrlFetcher
-from mig.core.files import copy_confined, move_confined, move_regular_files
+from mig.core.files import (copy_confined, is_own_regular_file, move_confined,
+                            move_regular_files)
 from mig.core.jobspec import split_file_line
 from mig.core.verify import verify_results
 from mig.execute.base import Outcome
 from mig.execute.jobscript import parse_status
+from mig.execute.urlfetch import UrlFetcher
 
 log = logging.getLogger("mig.staging")
 
@@ -135,7 +135,7 @@ def _copy_one(src_fd, name, dst_fd, owner):
                      dir_fd=src_fd)
     try:
         info = os.fstat(source)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_nlink != 1:
+        if not is_own_regular_file(info, owner):
             raise OSError("not the job's own regular file")
         part = name + ".part"
         with contextlib.suppress(FileNotFoundError):
