@@ -130,7 +130,8 @@ class Grid:
         self.resource_sync.on_change = self.daemon.poke
         self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
                                    on_change=self.daemon.poke)
-        self.checkpointer = CheckpointDaemon(self.jobs)
+        self.checkpointer = CheckpointDaemon(self.jobs, retention_days=config.job_retention_days,
+                                             archive=config.job_retention == "archive")
 
     def _is_admin(self, name):
         try:

@@ -37,6 +37,8 @@ class Config:
     work_dir: str = ""  # job folders; empty: beside the state folder as root, else inside it
     job_retries: int = 2
     expire_after: int = 365 * 86400
+    job_retention_days: int = 0  # final jobs older than this leave the hot index; 0: never
+    job_retention: str = "archive"  # archive (still found, slower) or purge (deleted)
     unfit_expire_after: int = 86400
     handshake_timeout: float = 10.0
     idle_timeout: float = 120.0
@@ -154,7 +156,7 @@ def validate(config):
         raise ConfigError("port %d is not a TCP port" % config.port)
     for name in ("local_slots", "local_cputime", "job_retries", "expire_after",
                  "unfit_expire_after", "max_upload_mb", "user_quota_mb", "local_uid_base",
-                 "local_default_disk_mb", "local_job_tmp_mb"):
+                 "local_default_disk_mb", "local_job_tmp_mb", "job_retention_days"):
         if getattr(config, name) < 0:
             raise ConfigError("%s must not be negative" % name)
     if config.request_head_timeout <= 0 or config.max_connections < 1:
@@ -165,6 +167,8 @@ def validate(config):
         raise ConfigError("regex_seconds must be more than 0")
     if config.local_max_processes < 2 or config.local_uid_count < 1:
         raise ConfigError("local_max_processes must be 2 or more and local_uid_count 1 or more")
+    if config.job_retention not in ("archive", "purge"):
+        raise ConfigError("job_retention %r must be archive or purge" % config.job_retention)
     if config.local_staging < -1:
         raise ConfigError("local_staging must be -1 (one per slot), 0 or more")
 

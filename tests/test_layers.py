@@ -59,5 +59,4 @@ def test_only_the_store_touches_pickle():
             path = os.path.join(folder, name)
             if name.endswith(".py") and "import pickle" in open(path, encoding="utf-8").read():
                 offenders.append(os.path.relpath(path, ROOT))
-    assert sorted(offenders) == [os.path.join("store", "journal.py"),
-                                 os.path.join("store", "pickledb.py")]
+    assert sorted(offenders) == [os.path.join("store", "records.py")]

@@ -142,31 +142,44 @@ def job_object(grid, record, verbose=False):
     return job
 
 
+MAX_STATUS_JOBS = 1000  # jobs in one jobstatus reply: the next ones come with offset=
+
+
 @backend("jobstatus", title="Job Status", header="MiG UNSORTED  JOB STATUS",
          fields={"job_id": Field("job_id", default=("*",), multi=True),
                  "max_jobs": Field("number", default=("1000000",)),
+                 "offset": Field("number", default=("0",),
+                                 help="skip this many matching jobs (oldest first)"),
                  "flags": Field("flags"), "project_name": Field("word")})
 def jobstatus(ctx, args):
-    """Status of your jobs (all, or those matching job_id patterns)."""
+    """Status of your jobs (all, or those matching job_id patterns), at most
+    1000 per reply: ask for the next ones with offset."""
     jobs = ctx.grid.jobs
-    ids = jobs.match(ctx.user, args["job_id"], args["project_name"] or None)
+    asked = int(args["max_jobs"] or 1000000)
+    limit = min(asked, MAX_STATUS_JOBS)
+    offset = int(args["offset"] or 0)
+    matched, ids = jobs.match(ctx.user, args["job_id"], args["project_name"] or None,
+                              offset, limit)
     sort = "s" in args["flags"]
     header = "MiG %s  JOB STATUS" % ("SORTED" if sort else "UNSORTED")
-    if not ids and args["job_id"] == ["*"]:
+    if not matched and args["job_id"] == ["*"]:
         return O.Result([O.header(header), O.text("You have no jobs yet.")])
-    if not ids:
+    if not matched:
         objects = [O.header(header)]
         objects += [O.error("%s: You do not have any matching job IDs!" % p)
                     for p in args["job_id"]]
         return O.Result(objects, ClientError.exit_code)
     if sort:
-        ids.sort(key=lambda j: jobs.index[j].changed)
-    limit = int(args["max_jobs"] or 1000000)
+        changed = {j: (jobs.entry(j).changed if jobs.entry(j) else 0) for j in ids}
+        ids.sort(key=changed.get)
     objects = [O.header(header)]
-    if len(ids) > limit:
+    if offset == 0 and asked < matched and asked <= MAX_STATUS_JOBS:
         objects.append(O.text("Only showing first %d of the %d matching jobs as requested"
-                              % (limit, len(ids))))
-        ids = ids[:limit]
+                              % (asked, matched)))
+    elif offset + len(ids) < matched or offset:
+        objects.append(O.text("Showing jobs %d to %d of the %d matching jobs (oldest first); "
+                              "ask for the next ones with offset=%d"
+                              % (offset + 1, offset + len(ids), matched, offset + len(ids))))
     verbose = "v" in args["flags"]
     listed = [job_object(ctx.grid, jobs.record(j), verbose) for j in ids]
     objects.append(O.job_list(listed))
@@ -186,7 +199,8 @@ def _act_on(ctx, patterns, action):
             old, new = ctx.grid.jobs.act(ctx.user, job_id, action)
             rows.append((job_id, old, new, ""))
         except MigError as exc:
-            status = ctx.grid.jobs.index[job_id].state
+            entry = ctx.grid.jobs.entry(job_id)
+            status = entry.state if entry else "-"
             rows.append((job_id, status, status, exc.message))
             code = code or exc.exit_code
     return O.Result([O.table("changedstatusjobs", ACTION_COLUMNS, rows)], code)

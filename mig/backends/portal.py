@@ -79,17 +79,15 @@ def jobman(ctx, args):
     if args["name"] or args["since"] or args["until"]:
         since = _date(args["since"], "since")
         until = _date(args["until"], "until") + 86400 if args["until"] else None
-        ids = jobs.find_jobs(ctx.user, args["name"], since, until, state or None)
-        matched, page_ids = len(ids), ids[start:start + PER_PAGE]
+        matched, entries = jobs.index.search(ctx.user, args["name"], since, until,
+                                             state or None, start, PER_PAGE)
     else:  # the common case reads only the page
-        matched = jobs.owner_job_count(ctx.user, state or None)
-        page_ids = [j for j, _e in jobs.owner_jobs(ctx.user, state or None,
-                                                   start + PER_PAGE)][start:]
+        matched = jobs.index.total(ctx.user, state or None)
+        entries = jobs.index.page(ctx.user, state or None, start, PER_PAGE)
     rows = []
-    for job_id in page_ids:
-        entry = jobs.index[job_id]
-        rows.append([{"checkbox": "job_id", "value": job_id},
-                     {"text": job_id, "href": page_url("jobview", job_id=job_id)},
+    for entry in entries:
+        rows.append([{"checkbox": "job_id", "value": entry.job_id},
+                     {"text": entry.job_id, "href": page_url("jobview", job_id=entry.job_id)},
                      {"text": entry.state, "state": entry.state}, entry.name,
                      asctime(entry.received)])
     form = {"object_type": "form", "action": "jobman", "method": "get", "submit": "Filter",

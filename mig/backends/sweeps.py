@@ -103,8 +103,7 @@ def jobchanges(ctx, args):
     # "now" is the since of the next call: every change up to it is in this
     # reply or an earlier one, even one whose write was still going on.
     now, changed = jobs.changed_since(ctx.user, since)
-    rows = [(job_id, jobs.index[job_id].state, "%.6f" % jobs.index[job_id].changed,
-             asctime(jobs.index[job_id].changed)) for job_id in changed]
+    rows = [(job_id, state, "%.6f" % when, asctime(when)) for job_id, state, when in changed]
     return O.Result([O.text("now: %.6f" % now),
                      O.table("changedjobs", ("Job ID", "Status", "Changed", "Changed (UTC)"),
                              rows)])

@@ -1,31 +1,34 @@
 """Jobs: the record, MiG job ids, and the one state machine.
 
 ``JobService.transition`` is the only place a job's state changes.  Every
-change is written durably before it is acknowledged and recorded with its
-time in the job's history.  An in-memory index keeps per-user counts per
-state and the queue order cheap; it is rebuilt from the records on start.
+change is written durably (``JobStore``) before it is acknowledged and
+recorded with its time in the job's history.  In memory live only the jobs
+that are not final (their records and the queue of waiting ones); questions
+about many jobs go to ``JobIndex``, which answers from the job database.
 """
 
-import bisect
-import collections
+import contextlib
 import copy
-import itertools
-import fnmatch
+import logging
 import os
 import threading
 import time
 
 from mig.core import jobspec
+from mig.core.jobindex import JobIndex
 from mig.core.jobqueue import JobQueue
-from mig.store.journal import Journal
+from mig.core.jobstore import JobStore
+from mig.store import fileio
+from mig.store.jobdb import Row
 from mig.errors import ClientError, MigError, NoJobIdError, StateError
+
+log = logging.getLogger("mig.jobs")
 
 PARSE, QUEUED, RETRY, FROZEN, EXECUTING = "PARSE", "QUEUED", "RETRY", "FROZEN", "EXECUTING"
 FINISHED, FAILED, CANCELED, EXPIRED = "FINISHED", "FAILED", "CANCELED", "EXPIRED"
 STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING, FINISHED, FAILED, CANCELED, EXPIRED)
 PENDING_STATES = (PARSE, QUEUED, RETRY, FROZEN, EXECUTING)
 FINAL_STATES = (FINISHED, FAILED, CANCELED, EXPIRED)
-MAX_CARRIED = 10000  # records a checkpoint carries in the journal rather than writing
 WAITING_STATES = (QUEUED, RETRY)
 
 TRANSITIONS = {
@@ -60,162 +63,89 @@ def job_counter(job_id):
         return -1
 
 
-class IndexEntry:
-    """What lists and counts need, without loading the record."""
+def row_of(record, blob, crc):
+    """What the job database keeps of a record besides its bytes."""
+    spec = record["SPEC"]
+    name = str(spec.get("JOBNAME") or "")
+    state = record["STATUS"]
+    finished = record.get("FINISHED_TIMESTAMP") or record.get("CHANGED", 0)
+    return Row(seq=job_counter(record["JOB_ID"]), job_id=record["JOB_ID"],
+               owner=record["OWNER"], state=state, final=state in FINAL_STATES, name=name,
+               lname=("%s\t%s" % (name, record["JOB_ID"])).lower(),
+               project=spec.get("PROJECT") or None, received=record["RECEIVED_TIMESTAMP"],
+               changed=record.get("CHANGED", 0), sweep=record.get("SWEEP"),
+               idem=record.get("IDEMPOTENCY_KEY") or None,
+               finished_day=int(finished // 86400) if state == FINISHED else None,
+               record=blob, crc=crc)
 
-    __slots__ = ("owner", "state", "name", "project", "received", "changed")
 
-    def __init__(self, owner, state, name, project, received, changed):
-        self.owner, self.state, self.name = owner, state, name
-        self.project, self.received, self.changed = project, received, changed
-
-
-class Listing:
-    """One user's jobs in submission order: ids, received times and searchable names."""
-
-    __slots__ = ("ids", "received", "names", "text", "offsets")
-
-    def __init__(self):
-        self.ids, self.received, self.names = [], [], []
-        self.text, self.offsets = None, None
-
-    def search(self, needle):
-        """Positions of the names containing needle, found by str.find in C."""
-        if self.text is None:
-            self.text = "\n".join(self.names)
-            self.offsets = list(itertools.accumulate(len(n) + 1 for n in self.names))
-        found, start = [], 0
-        while True:
-            at = self.text.find(needle, start)
-            if at < 0:
-                return found
-            position = bisect.bisect_right(self.offsets, at)
-            if not found or found[-1] != position:
-                found.append(position)
-            start = self.offsets[position] if position < len(self.offsets) else len(self.text)
+def legacy_records(store):
+    """Job records of an appliance before the job database (one pickle file
+    each under jobs/<owner>/), for a one-time import; damaged ones are skipped
+    with a log line."""
+    for owner in store.folders("jobs"):
+        for _name, path in store.records("jobs/" + owner):
+            try:
+                yield store.read_file(path)
+            except (ValueError, OSError) as exc:
+                log.error("skipped a damaged job file %s: %s",
+                                                    path, exc)
 
 
 class JobService:
     """All job operations; thread-safe; the owner check lives here."""
 
-    def __init__(self, store, server_id, job_retries=4, clock=time.time):
-        self.store = store
-        self.journal = Journal(os.path.join(store.root, "journal"))
-        self.unwritten = {}  # job_id -> journaled record not yet in its file
-        self.checkpoint_lock = threading.Lock()
+    def __init__(self, store, server_id, job_retries=4, clock=time.time, files=fileio.OS):
         self.server_id = server_id
         self.job_retries = job_retries
         self.clock = clock
+        self.jobstore = JobStore(os.path.join(store.root, "jobdb"), row_of, files, job_counter)
+        self.index = JobIndex(self.jobstore, STATES, job_counter, clock)
         self.lock = threading.RLock()
         self.settled = threading.Condition(self.lock)
         self.inflight = set()  # jobs whose new record is being written
         self.stamps = {}  # job_id -> CHANGED time of its change being written
         self.waiting = 0  # threads waiting in _claim (no wake-ups when nobody waits)
         self.live = {}  # records of jobs not yet final, so changes need no disk read
-        self.index = {}
-        self.by_owner = collections.defaultdict(dict)  # owner -> {job_id: None} (ordered)
-        # (owner, state) -> {job_id: None}, in the order jobs entered the state
-        self.by_state = collections.defaultdict(dict)
-        self.listings = collections.defaultdict(Listing)  # owner -> submission-ordered lists
-        # sweeps: job -> sweep, sweep -> {job_id: None}, sweep -> Counter of states
-        self.sweep_of = {}
-        self.sweep_members = collections.defaultdict(dict)
-        self.sweep_states = collections.defaultdict(collections.Counter)
-        # owner -> {job_id: changed}, least recently changed first (polite polling)
-        self.recent = collections.defaultdict(dict)
-        self.counts = collections.defaultdict(collections.Counter)
-        # owner -> {day number: [submitted, finished]} for the dashboard's chart
-        self.activity = collections.defaultdict(dict)
         self.queue = JobQueue()  # QUEUED and RETRY jobs, grouped by requirements
         self.notes = {}  # job_id -> scheduler's latest explanation (not durable)
         self.listeners = []
-        self.idempotency = {}  # (owner, key) -> job_id
-        self.counter = 0
-        self.loading = True  # _index appends in bulk; load() sorts afterwards
-        self.load()
-        self.loading = False
+        self.idempotency = {}  # (owner, key) -> job_id of submissions being written
+        self._import_legacy(store)
+        self.jobstore.recover()
+        self._load()
+        self.counter = max(self.jobstore.db.next_counter(),
+                           int(store.read("system/job_counter", 0) or 0),
+                           max([job_counter(j) + 1 for j in self.jobstore.unapplied_ids()] or [0]))
 
-    # -- loading and indexing -------------------------------------------------
-    def load(self):
-        """Rebuild the index from the record files plus the journal (the truth)."""
-        by_id = {}
-        for owner in self.store.folders("jobs"):
-            for name, path in self.store.records("jobs/" + owner):
-                try:
-                    by_id[name] = self.store.read_file(path)
-                except (EOFError, ValueError, OSError, ImportError, AttributeError):
-                    continue  # torn by a crash (the journal has it) or a stray file
-        replayed = 0
-        for key, record in self.journal.replay():
-            if key[0] == "job":
-                by_id[key[1]] = record  # entries are in write order: the last one wins
-                self.unwritten[key[1]] = record
-                replayed += 1
-        records = list(by_id.values())
-        by_id = None
-        # Submission order for the per-user lists; the queue wants its own order.
-        records.sort(key=lambda r: (r["RECEIVED_TIMESTAMP"], job_counter(r["JOB_ID"])))
-        counter = self.store.read("system/job_counter", 0)
-        for record in records:
-            self._index(record)
-            counter = max(counter, job_counter(record["JOB_ID"]) + 1)
-            key = record.get("IDEMPOTENCY_KEY")
-            if key:
-                self.idempotency[(record["OWNER"], key)] = record["JOB_ID"]
-        self.counter = counter
-        for owner, recent in self.recent.items():
-            self.recent[owner] = dict(sorted(recent.items(), key=lambda item: item[1]))
-        waiting = sorted(self.queue.records(), key=lambda r: (
-            r.get("QUEUED_TIMESTAMP") or r["RECEIVED_TIMESTAMP"], job_counter(r["JOB_ID"])))
-        self.queue = JobQueue()
+    def _import_legacy(self, store):
+        """Move the record files of an older appliance into the job database, once."""
+        folder = os.path.join(store.root, "jobs")
+        if not os.path.isdir(folder):
+            return
+        self.jobstore.recover(legacy_records(store))
+        self.jobstore.checkpoint()
+        os.replace(folder, os.path.join(store.root, "jobs-imported"))
+
+    def _load(self):
+        """The jobs not yet final: their records and the queue, in queue order."""
+        waiting = []
+        for record in self.jobstore.pending():
+            self.live[record["JOB_ID"]] = record
+            if record["STATUS"] in WAITING_STATES:
+                waiting.append(record)
+        waiting.sort(key=lambda r: (r.get("QUEUED_TIMESTAMP") or r["RECEIVED_TIMESTAMP"],
+                                    job_counter(r["JOB_ID"])))
         for record in waiting:
             self.queue.add(record)
-        records = None
-        if replayed:
-            self.checkpoint()
 
     def _index(self, record, old_state=None):
-        job_id, owner, state = record["JOB_ID"], record["OWNER"], record["STATUS"]
+        """Keep the in-memory part (live records and the queue) up to date."""
+        job_id, state = record["JOB_ID"], record["STATUS"]
         if state in FINAL_STATES:
             self.live.pop(job_id, None)
         else:
             self.live[job_id] = record
-        entry = self.index.get(job_id)
-        if entry is None:
-            spec = record["SPEC"]
-            entry = IndexEntry(owner, state, spec.get("JOBNAME", ""), spec.get("PROJECT", ""),
-                               record["RECEIVED_TIMESTAMP"], record.get("CHANGED", 0))
-            self.index[job_id] = entry
-            self.by_owner[owner][job_id] = None
-            self.by_state[(owner, state)][job_id] = None
-            listing = self.listings[owner]
-            listing.ids.append(job_id)
-            listing.received.append(entry.received)
-            listing.names.append(("%s\t%s" % (entry.name, job_id)).lower())
-            listing.text = None
-            sweep = record.get("SWEEP")
-            if sweep:
-                self.sweep_of[job_id] = sweep
-                self.sweep_members[sweep][job_id] = None
-            self._count_activity(owner, record["RECEIVED_TIMESTAMP"], 0)
-            if state == FINISHED:
-                self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or entry.changed, 1)
-        else:
-            if state == FINISHED and entry.state != FINISHED:
-                self._count_activity(owner, record.get("FINISHED_TIMESTAMP") or 0, 1)
-            self.counts[owner][entry.state] -= 1
-            sweep = self.sweep_of.get(job_id)
-            if sweep:
-                self.sweep_states[sweep][entry.state] -= 1
-            if entry.state != state:
-                self.by_state[(owner, entry.state)].pop(job_id, None)
-                self.by_state[(owner, state)][job_id] = None
-            entry.state = state
-            entry.changed = record.get("CHANGED", 0)
-        self.counts[owner][state] += 1
-        if job_id in self.sweep_of:
-            self.sweep_states[self.sweep_of[job_id]][state] += 1
-        self._note_change(self.recent[owner], job_id, entry.changed)
         if state in WAITING_STATES:
             if old_state not in WAITING_STATES:
                 self.queue.remove(job_id)  # (re)queued jobs go to the end
@@ -224,148 +154,83 @@ class JobService:
             self.queue.remove(job_id)
             self.notes.pop(job_id, None)
 
-    def _note_change(self, recent, job_id, changed):
-        """Keep the owner's recent changes in order of their CHANGED time.
-
-        Changes are published in the order their writes end, which is
-        nearly, not quite, the order of their times: the few later ones
-        published first move behind this one, so that changed_since can stop
-        at the first change not newer than its `since`.
-        """
-        recent.pop(job_id, None)
-        if self.loading or not recent or next(reversed(recent.values())) <= changed:
-            recent[job_id] = changed
-            return
-        later = []
-        for other in reversed(recent):
-            if recent[other] <= changed:
-                break
-            later.append(other)
-        moved = [(other, recent.pop(other)) for other in reversed(later)]
-        recent[job_id] = changed
-        recent.update(moved)
-
-    def _count_activity(self, owner, when, column):
-        day = int(when // 86400)
-        days = self.activity[owner]
-        counts = days.get(day)
-        if counts is None:
-            counts = days[day] = [0, 0]
-        counts[column] += 1
-
+    # -- questions about many jobs (answered by the index) --------------------------
     def activity_days(self, owner, days, now=None):
-        """[(day start epoch, submitted, finished)] for the last `days` days."""
-        today = int((now if now is not None else self.clock()) // 86400)
-        known = self.activity.get(owner, {})
-        return [((day * 86400),) + tuple(known.get(day, (0, 0)))
-                for day in range(today - days + 1, today + 1)]
+        return self.index.activity_days(owner, days, now)
 
-    def owner_jobs(self, owner, state=None, limit=None):
-        """Newest first: (job_id, index entry) of the owner's jobs, optionally only
-        those in one state (then newest to enter that state first); at most limit,
-        so that paging a million jobs reads only the page."""
+    def state_counts(self, owner):
+        return self.index.counts(owner)
+
+    def sweep_counts(self, sweep_id):
+        return self.index.sweep_counts(sweep_id)
+
+    def sweep_job_ids(self, sweep_id):
+        return self.index.sweep_job_ids(sweep_id)
+
+    def live_records(self, states=PENDING_STATES):
+        """Records of the jobs not final (in the given states), a snapshot."""
         with self.lock:
-            ids = self.by_owner.get(owner, {}) if state is None else \
-                self.by_state.get((owner, state), {})
-            chosen = list(itertools.islice(reversed(ids), limit))
-        return [(job_id, self.index[job_id]) for job_id in chosen]
+            return [r for r in self.live.values() if r["STATUS"] in states]
 
-    def find_jobs(self, owner, text="", since=None, until=None, state=None):
-        """Newest first, the owner's job ids received in [since, until) whose name
-        or id contains text (case-insensitive) and (optionally) in a state.
-        Dates are found by bisection and text by searching one joined string,
-        so a filter over a million jobs stays well under a tenth of a second."""
+    @contextlib.contextmanager
+    def waiting_queue(self):
+        """The queue of waiting jobs, locked for the caller's scheduling decision."""
         with self.lock:
-            listing = self.listings.get(owner)
-            if listing is None:
-                return []
-            low = bisect.bisect_left(listing.received, since) if since else 0
-            high = bisect.bisect_left(listing.received, until) if until else len(listing.ids)
-            if text:
-                if "\n" in text:
-                    return []  # names never contain a newline; it separates them here
-                positions = [p for p in listing.search(text.lower()) if low <= p < high]
-            else:
-                positions = range(low, high)
-            ids = [listing.ids[p] for p in positions]
-        if state:
-            ids = [j for j in ids if self.index[j].state == state]
-        ids.reverse()
-        return ids
+            yield self.queue
 
-    def owner_job_count(self, owner, state=None):
-        if state is None:
-            return len(self.by_owner.get(owner, {}))
-        return len(self.by_state.get((owner, state), {}))
+    def entry(self, job_id):
+        return self.index.entry(job_id)
+
+    def changed_since(self, owner, since, limit=10000):
+        """(watermark, [(job_id, state, changed)] of the owner's jobs changed
+        after `since`, oldest change first).  Every change up to the watermark
+        is in this answer or an earlier one, so the watermark is the `since`
+        of the next call: it stays below the time of any change still being
+        written (or not yet in the database)."""
+        with self.lock:
+            watermark = self.clock()
+            if self.stamps:
+                watermark = min(watermark, min(self.stamps.values()) - 1e-6)
+        rows = self.index.changed(owner, since, limit + 1)
+        if len(rows) > limit:  # the rest next time: from just before the first left out
+            following = rows[limit][2]
+            kept = [r for r in rows[:limit] if r[2] < following]
+            rows = kept or rows[:limit]
+            watermark = min(watermark, following - 1e-6)
+        return watermark, rows
 
     def _save(self, record, durable=True):
-        """Journal the record (durably unless told otherwise); its file comes later."""
         self._save_many([record], durable)
 
     def _save_many(self, records, durable=True):
-        with self.lock:
-            # Before the append: a checkpoint that has not seen a record in
-            # unwritten must not be able to drop the segment holding it.
-            for record in records:
-                self.unwritten[record["JOB_ID"]] = record
-        self.journal.append_many([(("job", r["JOB_ID"]), r) for r in records], durable)
+        """Durable (unless told otherwise) and in the database, or raise."""
+        self.jobstore.put(records, durable)
 
     def sync(self):
         """Make every change journaled so far durable (after a batch of non-durable ones)."""
-        self.journal.sync()
+        self.jobstore.sync()
 
-    def checkpoint(self, settle=0.0):
-        """Write the newest version of journaled records to their files, sync,
-        and drop the journal segments this covered.  Returns the files written.
+    def checkpoint(self):
+        """Make the database durable and drop the journal it covers (see JobStore)."""
+        return self.jobstore.checkpoint()
 
-        With ``settle``, a job that is not final and changed less than that
-        many seconds ago is carried into the new journal segment instead of
-        written: most such jobs change again within seconds (queued, then
-        running, then finished), and each file rewrite costs a new inode and
-        the deletion of the old one.
-        """
-        with self.checkpoint_lock:
-            with self.lock:
-                pending = dict(self.unwritten)
-                segments = self.journal.rotate()
-            now = self.clock()
-            write, carry = [], []
-            for job_id, record in pending.items():
-                if (settle and record["STATUS"] not in FINAL_STATES
-                        and now - record.get("CHANGED", 0) < settle):
-                    carry.append((job_id, record))
-                else:
-                    write.append((job_id, record))
-            if len(carry) > MAX_CARRIED:  # a burst: carrying it would bloat the journal
-                write, carry = write + carry, []
-            for job_id, record in write:
-                self.store.write_covered("jobs/%s/%s" % (record["OWNER"], job_id), record)
-            with self.lock:
-                # Under the lock, so that a newer version of the job is always
-                # journaled after the carried one (replay keeps the last).
-                for job_id, record in carry:
-                    if self.unwritten.get(job_id) is record:
-                        self.journal.append(("job", job_id), record, durable=False)
-            os.sync()  # one sync for all the files (and carried entries) written above
-            self.journal.sync()
-            self.journal.drop(segments)
-            with self.lock:
-                for job_id, record in write:
-                    if self.unwritten.get(job_id) is record:
-                        del self.unwritten[job_id]
-            return len(write)
+    def needs_checkpoint(self):
+        return self.jobstore.dirty or bool(self.jobstore.unapplied)
+
+    def retire(self, older_than, archive=True):
+        """Archive (or purge) final jobs that last changed more than older_than
+        seconds ago; returns how many."""
+        return self.jobstore.retire(self.clock() - older_than, archive)
 
     def close(self):
-        self.checkpoint()
-        self.journal.close()
+        self.jobstore.close()
 
     def _read(self, job_id):
-        """The current record (shared: never change it in place)."""
-        record = self.live.get(job_id) or self.unwritten.get(job_id)
+        """The current record (shared: never change it in place), or None."""
+        record = self.live.get(job_id)
         if record is not None:
             return record
-        entry = self.index[job_id]
-        return self.store.read("jobs/%s/%s" % (entry.owner, job_id))
+        return self.jobstore.get(job_id)
 
     def _claim(self, job_id):
         """Wait until no other change of this job is being written; then own it.
@@ -396,7 +261,8 @@ class JobService:
         """Store a parsed job as QUEUED (durably unless told otherwise) and return it."""
         with self.lock:
             if idempotency_key:
-                known = self.idempotency.get((owner, idempotency_key))
+                known = self.idempotency.get((owner, idempotency_key)) or \
+                    self.index.by_idempotency(owner, idempotency_key)
                 if known:
                     return self._read(known)
             now = self.clock()
@@ -416,7 +282,6 @@ class JobService:
             self.stamps[job_id] = now
             if idempotency_key:
                 self.idempotency[(owner, idempotency_key)] = job_id
-            save_counter = self.counter % 100 == 0
         # The write (and its fsync) happens outside the lock, so that many
         # submissions and state changes reach the disk side by side.
         try:
@@ -426,8 +291,8 @@ class JobService:
                 self.idempotency.pop((owner, idempotency_key), None)
             self._publish(record, None, written=False)
             raise
-        if save_counter:
-            self.store.write("system/job_counter", self.counter, durable=False)
+        with self.lock:
+            self.idempotency.pop((owner, idempotency_key), None)
         self._publish(record, None, written=True)
         self._notify(job_id, None, QUEUED, record)
         return record
@@ -497,11 +362,11 @@ class JobService:
     def _claim_for(self, job_id, new_state, expect):
         """Claim a job for a change to new_state and return its record, or raise
         (the lock held)."""
-        if job_id not in self.index:
-            raise NoJobIdError("%s: no such job" % job_id)
         self._claim(job_id)
         try:
             current = self._read(job_id)
+            if current is None:
+                raise NoJobIdError("%s: no such job" % job_id)
             old = current["STATUS"]
             if expect is not None and old not in expect:
                 raise StateError("job %s is %s, not %s" % (job_id, old, "/".join(expect)))
@@ -555,68 +420,27 @@ class JobService:
     # -- queries ----------------------------------------------------------------
     def get(self, owner, job_id):
         """A copy of the owner's job; other users' jobs do not exist for them."""
-        entry = self.index.get(job_id)
-        if entry is None or entry.owner != owner:
+        record = self._read(job_id)
+        if record is None or record["OWNER"] != owner:
             raise ClientError("%s: You do not have any matching job IDs!" % job_id)
-        return dict(self._read(job_id))
+        return dict(record)
 
     def record(self, job_id):
-        return dict(self._read(job_id))
+        record = self._read(job_id)
+        if record is None:
+            raise NoJobIdError("%s: no such job" % job_id)
+        return dict(record)
 
-    def match(self, owner, patterns, project=None):
-        """Job ids of the owner matching any glob pattern, oldest first."""
-        owned = self.by_owner.get(owner, {})
-        wanted = ["*" if p in ("ALL", "") else p for p in patterns] or ["*"]
-        if "*" in wanted:
-            ids = list(owned)
-        else:
-            exact = {p for p in wanted if not any(c in p for c in "*?[")}
-            globs = [p for p in wanted if p not in exact]
-            if globs:
-                ids = [j for j in owned if j in exact or
-                       any(fnmatch.fnmatchcase(j, g) for g in globs)]
-            else:  # each id once, oldest first, without scanning every job
-                found = [j for j in exact if j in owned]
-                ids = sorted(found, key=lambda j: (self.index[j].received, job_counter(j)))
-        if project:
-            ids = [j for j in ids if self.index[j].project == project]
-        return ids
-
-    def state_counts(self, owner):
-        return {s: self.counts[owner][s] for s in STATES}
+    def match(self, owner, patterns, project=None, offset=0, limit=None):
+        """Ids of the owner's jobs matching any glob pattern, oldest first: all
+        of them, or (with limit) a page of them and the number matched."""
+        if limit is None:
+            return self.index.match(owner, patterns, project)[1]
+        return self.index.match(owner, patterns, project, offset, limit)
 
     def queued_records(self):
         with self.lock:
             return self.queue.records()
-
-    def changed_since(self, owner, since, limit=10000):
-        """(watermark, job ids of the owner changed after `since`, oldest change
-        first).  Every change up to the watermark is in this answer or an
-        earlier one, so the watermark is the `since` of the next call: it
-        stays below the time of any change still being written."""
-        found = []
-        with self.lock:  # under the lock: no copy of a million ids needed
-            watermark = self.clock()
-            if self.stamps:
-                watermark = min(watermark, min(self.stamps.values()) - 1e-6)
-            recent = self.recent.get(owner, {})
-            for job_id in reversed(recent):
-                if recent[job_id] <= since:
-                    break
-                found.append(job_id)
-            found.reverse()
-            if len(found) > limit:  # the rest next time: from just before the first left out
-                following = recent[found[limit]]
-                kept = [j for j in found[:limit] if recent[j] < following]
-                found = kept or found[:limit]
-                watermark = min(watermark, following - 1e-6)
-        return watermark, found[:limit]
-
-    def sweep_counts(self, sweep_id):
-        return {state: n for state, n in self.sweep_states.get(sweep_id, {}).items() if n}
-
-    def sweep_job_ids(self, sweep_id):
-        return list(self.sweep_members.get(sweep_id, {}))
 
     # -- user actions -------------------------------------------------------------
     def act(self, owner, job_id, action):

@@ -111,10 +111,10 @@ class SweepService:
                 self.sweeps[record["SWEEP_ID"]] = record
         self.counter = 1 + max([int(s.split("_")[1]) for s in self.sweeps] or [0])
         self.made = {}  # sweep id -> number of jobs made so far
-        for job_id, entry in list(jobs.index.items()):
-            sweep = jobs.sweep_of.get(job_id)
-            if sweep:
-                self.made[sweep] = self.made.get(sweep, 0) + 1
+        for sweep_id in self.sweeps:
+            made = sum(jobs.sweep_counts(sweep_id).values())
+            if made:
+                self.made[sweep_id] = made
 
     def create(self, owner, text, params, mode="product", job_retries=4, idempotency_key=None):
         """Check and store a sweep; its jobs are made later.  Returns the record."""

@@ -71,10 +71,8 @@ class GridDaemon:
         for executor in self.executors.values():
             if hasattr(executor, "recover_leftovers"):
                 executor.recover_leftovers()
-        for job_id, entry in list(self.jobs.index.items()):
-            if entry.state != J.EXECUTING:
-                continue
-            record = self.jobs.record(job_id)
+        for record in self.jobs.live_records((J.EXECUTING,)):
+            job_id = record["JOB_ID"]
             executor = self.executors.get(record.get("EXECUTOR", "local"))
             if executor is not None and hasattr(executor, "recover"):
                 executor.recover(job_id)
@@ -134,9 +132,9 @@ class GridDaemon:
         def check(spec, unit):
             return scheduler.fits(spec, unit, now)
         units = self.registry.all()
-        with self.jobs.lock:
-            key = self.jobs.queue.where.get(record["JOB_ID"])
-            group = self.jobs.queue.groups.get(key) if key is not None else None
+        with self.jobs.waiting_queue() as queue:
+            key = queue.where.get(record["JOB_ID"])
+            group = queue.groups.get(key) if key is not None else None
             if group is None:
                 return [u.unit_id for u in units if check(record["SPEC"], u)]
             return [u.unit_id for u in units if group.fits(u, generation, check)]
@@ -148,10 +146,10 @@ class GridDaemon:
             if not unit.online and unit.down_until and now >= unit.down_until:
                 unit.online = True  # try it again; a new failure doubles the wait
             while unit.free_slots() > 0:
-                with self.jobs.lock:
-                    if not len(self.jobs.queue):
+                with self.jobs.waiting_queue() as queue:
+                    if not len(queue):
                         return
-                    record = self.policy.choose(self.jobs.queue, unit, now, generation)
+                    record = self.policy.choose(queue, unit, now, generation)
                 if record is None:
                     break
                 self._start(record, unit)
@@ -180,8 +178,8 @@ class GridDaemon:
         units = self.registry.all()
         generation = self.generation(now)
         expired = []
-        with self.jobs.lock:
-            for group in list(self.jobs.queue.groups.values()):
+        with self.jobs.waiting_queue() as queue:
+            for group in list(queue.groups.values()):
                 runnable = any(group.fits(u, generation, lambda spec, unit:
                                           scheduler.fits(spec, unit, now)) for u in units)
                 for job_id, (_seq, record) in group.jobs.items():

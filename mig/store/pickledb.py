@@ -1,6 +1,7 @@
-"""The only module that touches pickle: durable, atomic, locked records.
+"""Record files: durable, atomic, locked (pickled through mig.store.records).
 
-Every record is one pickle file under the state folder.  A write goes to a
+Every record is one pickle file under the state folder (jobs live in the
+job database instead, see ``jobdb``).  A write goes to a
 temporary file in the same folder, is fsync'ed, renamed over the old file
 with ``os.replace`` and the folder is fsync'ed: a kill -9 at any instant
 leaves the old or the new record, never a torn one, and a write has reached
@@ -14,10 +15,10 @@ import contextlib
 import fcntl
 import json
 import os
-import pickle
 import secrets
 
 from mig.errors import StateTooNew, SystemFailure
+from mig.store import records
 
 SCHEMA_VERSION = 1
 _MISSING = object()
@@ -78,7 +79,7 @@ def overwrite(path, data, mode=0o600):
 
 
 class PickleStore:
-    """A folder of pickle records addressed by relative paths like 'jobs/alice/ID'."""
+    """A folder of pickle records addressed by relative paths like 'users/alice'."""
 
     def __init__(self, root):
         self.root = os.path.abspath(root)
@@ -136,7 +137,7 @@ class PickleStore:
         if folder not in self._folders:  # a checkpoint writes thousands into one folder
             os.makedirs(folder, mode=0o700, exist_ok=True)
             self._folders.add(folder)
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data, _crc = records.encode(obj)
         try:
             put(path, data)
         except SystemFailure:
@@ -147,8 +148,7 @@ class PickleStore:
 
     def read(self, relpath, default=_MISSING):
         try:
-            with open(self.path(relpath), "rb") as handle:
-                return pickle.load(handle)
+            return self._load(self.path(relpath))
         except FileNotFoundError:
             if default is _MISSING:
                 raise
@@ -156,12 +156,19 @@ class PickleStore:
 
     def read_file(self, path):
         """Load a record by absolute path (used when scanning folders); a file
-        that is not a whole pickle (torn by a crash) raises ValueError."""
+        that is not a whole record (torn by a crash, damaged) raises ValueError."""
+        return self._load(path)
+
+    @staticmethod
+    def _load(path):
+        """A record file's contents; never more than records.MAX_RECORD bytes
+        read, and any damage is a ValueError (records.DamagedRecord)."""
         with open(path, "rb") as handle:
-            try:
-                return pickle.load(handle)
-            except pickle.UnpicklingError as exc:
-                raise ValueError("damaged record file %s: %s" % (path, exc)) from None
+            data = handle.read(records.MAX_RECORD + 1)
+        try:
+            return records.decode(data)
+        except records.DamagedRecord as exc:
+            raise records.DamagedRecord("damaged record file %s: %s" % (path, exc)) from None
 
     def exists(self, relpath):
         return os.path.exists(self.path(relpath))

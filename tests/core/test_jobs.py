@@ -140,23 +140,22 @@ def test_counter_continues_after_max_id_with_gaps(store, clock):
     assert submit(again)["JOB_ID"].startswith("58_")
 
 
-def test_counter_record_written_every_100(store, clock):
+def test_ids_of_purged_jobs_are_never_used_again(store, clock):
     service = JobService(store, SERVER, clock=clock)
-    for _ in range(100):
-        submit(service)
-    assert store.read("system/job_counter") == 100
-    # the counter record alone (records and journal lost) still prevents id reuse
-    service.checkpoint()
-    for _name, path in store.records("jobs/alice"):
-        os.unlink(path)
-    assert JobService(store, SERVER, clock=clock).counter == 100
+    for _ in range(3):
+        service.act("alice", submit(service)["JOB_ID"], "cancel")
+    clock.tick(100)
+    assert service.retire(50, archive=False) == 3
+    assert service.index.total("alice") == 0
+    service.close()
+    assert JobService(store, SERVER, clock=clock).counter == 3
 
 
-def test_on_disk_record_matches_returned(store, service):
+def test_a_checkpoint_drops_the_journal_it_covers(store, service):
     record = submit(service)
-    assert service.checkpoint() == 1
-    assert store.read("jobs/alice/%s" % record["JOB_ID"]) == record
-    assert service.journal.segments() == [service.journal.number]  # old segments dropped
+    assert service.checkpoint() is True
+    assert service.jobstore.journal.segments() == []  # old segments dropped
+    assert JobService(store, SERVER).record(record["JOB_ID"]) == record
 
 
 def test_journaled_changes_survive_without_a_checkpoint(store, clock):
@@ -164,22 +163,22 @@ def test_journaled_changes_survive_without_a_checkpoint(store, clock):
     first = submit(service)["JOB_ID"]
     second = submit(service)["JOB_ID"]
     service.transition(second, J.FROZEN, "freeze")
-    assert not store.exists("jobs/alice/%s" % first)  # only in the journal so far
+    assert len(service.jobstore.journal.segments()) == 1
     again = JobService(store, SERVER, clock=clock)  # as after a kill -9
     assert again.record(first)["STATUS"] == J.QUEUED
     assert again.record(second)["STATUS"] == J.FROZEN
-    assert store.read("jobs/alice/%s" % second)["STATUS"] == J.FROZEN  # replay checkpoints
+    assert again.jobstore.journal.segments() == []  # the replay checkpointed
 
 
 def test_torn_journal_tail_is_ignored(store, clock):
     service = JobService(store, SERVER, clock=clock)
     kept = submit(service)["JOB_ID"]
-    path = service.journal._path(service.journal.number)
-    with open(path, "ab") as handle:
+    journal = service.jobstore.journal
+    with open(journal._path(journal.number), "ab") as handle:
         handle.write(b"\x00\x00\x10\x00garbage")  # a frame cut short by a crash
     again = JobService(store, SERVER, clock=clock)
     assert again.record(kept)["STATUS"] == J.QUEUED
-    assert len(again.index) == 1
+    assert again.index.total("alice") == 1
 
 
 def test_transition_many_shares_one_sync_and_reports_each_result(store, clock, monkeypatch):
@@ -205,31 +204,19 @@ def test_transition_many_shares_one_sync_and_reports_each_result(store, clock, m
     assert [again.record(j)["STATUS"] for j in ids] == [J.FINISHED, J.CANCELED, J.FINISHED]
 
 
-def test_a_record_file_torn_by_a_crash_is_restored_from_the_journal(store, clock):
-    """Checkpoints write record files in place and sync once; a crash before
-    that sync may leave a torn file, which the journal (not yet dropped) covers."""
+def test_record_files_of_an_older_appliance_are_imported_once(store, clock):
+    record = {"JOB_ID": make_job_id(7, T0, SERVER), "OWNER": "alice", "STATUS": J.FINISHED,
+              "SPEC": spec("old"), "MRSL": "x", "RECEIVED_TIMESTAMP": T0, "CHANGED": T0,
+              "FINISHED_TIMESTAMP": T0, "HISTORY": [], "EXECUTION_HISTORY": []}
+    store.write("jobs/alice/%s" % record["JOB_ID"], record)
+    with open(store.path("jobs/alice/7_torn"), "wb") as handle:
+        handle.write(b"\x80\x05\x95")  # cut off by a crash of the old appliance
     service = JobService(store, SERVER, clock=clock)
-    job_id = submit(service)["JOB_ID"]
-    service.transition(job_id, J.CANCELED, "cancel")
-    path = store.path("jobs/alice/%s" % job_id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as handle:
-        handle.write(b"\x80\x05\x95")  # the start of a pickle, cut off
-    again = JobService(store, SERVER, clock=clock)  # as after a kill -9
-    assert again.record(job_id)["STATUS"] == J.CANCELED
-    assert store.read("jobs/alice/%s" % job_id)["STATUS"] == J.CANCELED  # rewritten whole
-
-
-def test_checkpoint_rewrites_a_record_in_place(store, clock):
-    service = JobService(store, SERVER, clock=clock)
-    job_id = submit(service, name="a-rather-long-name-to-shrink-later")["JOB_ID"]
-    service.checkpoint()
-    path = store.path("jobs/alice/%s" % job_id)
-    inode = os.stat(path).st_ino
-    service.transition(job_id, J.CANCELED, "c")
-    service.checkpoint()
-    assert os.stat(path).st_ino == inode  # no new inode, no deleted one
-    assert store.read("jobs/alice/%s" % job_id)["STATUS"] == J.CANCELED
+    assert service.record(record["JOB_ID"]) == record
+    assert service.counter == 8
+    assert not os.path.exists(os.path.join(store.root, "jobs"))
+    assert os.path.isdir(os.path.join(store.root, "jobs-imported"))
+    assert service.index.counts("alice")[J.FINISHED] == 1
 
 
 # ----------------------------------------------------------------- state machine
@@ -280,8 +267,7 @@ def test_every_transition_not_in_table_is_refused_and_changes_nothing(store, clo
             service.transition(job_id, target, "nope")
         assert source in str(info.value) and target in str(info.value)
         assert service.record(job_id) == before
-        service.checkpoint()
-        assert store.read("jobs/alice/%s" % job_id) == before
+        assert service.jobstore.get(job_id) == before
         assert service.state_counts("alice") == counts
         assert [r["JOB_ID"] for r in service.queued_records()] == queue
 
@@ -507,10 +493,14 @@ def test_changed_since(service, clock):
     a = submit(service)["JOB_ID"]
     clock.tick(10)
     b = submit(service)["JOB_ID"]
-    assert service.changed_since("alice", T0 + 5) == (T0 + 10, [b])
+    assert id_list(service.changed_since("alice", T0 + 5)) == (T0 + 10, [b])
     clock.tick(10)
     service.transition(a, J.EXECUTING)
-    assert service.changed_since("alice", T0 + 15) == (T0 + 20, [a])
+    assert service.changed_since("alice", T0 + 15) == (T0 + 20, [(a, J.EXECUTING, T0 + 20)])
+
+
+def id_list(answer):
+    return answer[0], [row[0] for row in answer[1]]
 
 
 def test_changed_since_misses_no_change_still_being_written(service, clock):
@@ -518,26 +508,26 @@ def test_changed_since_misses_no_change_still_being_written(service, clock):
     hand out a `since` that would skip it later."""
     a = submit(service)["JOB_ID"]
     writing, release = threading.Event(), threading.Event()
-    real_append = service.journal.append_many
+    real_put = service.jobstore.put
 
-    def slow_append(items, durable=True):
-        if any(key == ("job", a) and value["STATUS"] == J.EXECUTING for key, value in items):
+    def slow_put(records, durable=True):
+        if any(r["JOB_ID"] == a and r["STATUS"] == J.EXECUTING for r in records):
             writing.set()
             release.wait(10)
-        return real_append(items, durable)
-    service.journal.append_many = slow_append
+        return real_put(records, durable)
+    service.jobstore.put = slow_put
     clock.tick(10)
     thread = threading.Thread(target=service.transition, args=(a, J.EXECUTING, "run"))
     thread.start()
     assert writing.wait(10)  # a's change is stamped T0+10 and being written
     clock.tick(10)
     b = submit(service)["JOB_ID"]  # stamped T0+20, published first
-    watermark, found = service.changed_since("alice", T0 + 5)
+    watermark, found = id_list(service.changed_since("alice", T0 + 5))
     assert found == [b] and watermark < T0 + 10
     release.set()
     thread.join(10)
-    assert service.changed_since("alice", watermark)[1] == [a, b]
-    assert service.changed_since("alice", T0 + 15)[1] == [b]  # kept in time order
+    assert id_list(service.changed_since("alice", watermark))[1] == [a, b]
+    assert id_list(service.changed_since("alice", T0 + 15))[1] == [b]  # kept in time order
 
 
 def test_changed_since_with_a_limit_continues_where_it_stopped(service, clock):
@@ -547,7 +537,7 @@ def test_changed_since_with_a_limit_continues_where_it_stopped(service, clock):
         ids.append(submit(service)["JOB_ID"])
     since, seen = 0.0, []
     for _ in range(3):
-        since, found = service.changed_since("alice", since, limit=2)
+        since, found = id_list(service.changed_since("alice", since, limit=2))
         seen += found
     assert seen == ids
 
@@ -588,7 +578,7 @@ def test_resubmit_new_id_same_spec(service, clock):
     assert service.record(original["JOB_ID"])["STATUS"] == J.FINISHED
 
 
-def test_find_jobs_by_name_date_and_state(store, clock):
+def test_search_by_name_date_and_state(store, clock):
     service = JobService(store, SERVER, clock=clock)
     ids = []
     for n in range(30):
@@ -596,44 +586,27 @@ def test_find_jobs_by_name_date_and_state(store, clock):
         spec = parse_mrsl("::EXECUTE::\ntrue\n\n::JOBNAME::\n%s-%d\n" % ("alpha" if n % 3 else "Beta", n))
         ids.append(service.submit("alice", spec, "x")["JOB_ID"])
     service.transition(ids[4], J.FROZEN, "freeze")
-    assert service.find_jobs("alice", "beta") == [ids[n] for n in (27, 24, 21, 18, 15, 12, 9, 6, 3, 0)]
-    assert service.find_jobs("alice", "ALPHA-1") == [ids[19], ids[17], ids[16], ids[14],
-                                                     ids[13], ids[11], ids[10], ids[1]]
-    since, until = service.index[ids[5]].received, service.index[ids[8]].received
-    assert service.find_jobs("alice", "", since, until) == [ids[7], ids[6], ids[5]]
-    assert service.find_jobs("alice", "alpha", since, until) == [ids[7], ids[5]]
-    assert service.find_jobs("alice", state=J.FROZEN) == [ids[4]]
-    assert service.find_jobs("alice", ids[29][:4]) and service.find_jobs("bob") == []
-    assert service.find_jobs("alice", "a\nb") == []
-    assert [j for j, _e in service.owner_jobs("alice", limit=3)] == [ids[29], ids[28], ids[27]]
-    again = JobService(store, SERVER, clock=clock)  # rebuilt the same after a restart
-    assert again.find_jobs("alice", "beta") == service.find_jobs("alice", "beta")
+    index = service.index
+
+    def found(*args, **kwargs):
+        matched, entries = index.search("alice", *args, limit=100, **kwargs)
+        assert matched == len(entries)
+        return [e.job_id for e in entries]
+    assert found("beta") == [ids[n] for n in (27, 24, 21, 18, 15, 12, 9, 6, 3, 0)]
+    assert found("ALPHA-1") == [ids[19], ids[17], ids[16], ids[14],
+                                ids[13], ids[11], ids[10], ids[1]]
+    since, until = index.entry(ids[5]).received, index.entry(ids[8]).received
+    assert found("", since, until) == [ids[7], ids[6], ids[5]]
+    assert found("alpha", since, until) == [ids[7], ids[5]]
+    assert found(state=J.FROZEN) == [ids[4]]
+    assert found(ids[29][:4]) and index.search("bob") == (0, [])
+    assert found("a\nb") == []
+    assert index.search("alice", "beta", offset=2, limit=3) == \
+        (10, [index.page("alice", limit=30)[29 - n] for n in (21, 18, 15)])
+    assert [e.job_id for e in index.page("alice", limit=3)] == [ids[29], ids[28], ids[27]]
+    assert index.entry(ids[3]).name == "Beta-3"  # shown as written, searched in lower case
+    again = JobService(store, SERVER, clock=clock)  # the same after a restart
+    assert again.index.search("alice", "beta", limit=100) == index.search("alice", "beta",
+                                                                           limit=100)
 
 
-def test_checkpoint_carries_jobs_still_changing_in_the_journal(store, clock):
-    """With settle, a fresh non-final job is not written to a file (it will change
-    again soon) but stays durable in the journal; final or settled ones are written."""
-    service = JobService(store, SERVER, clock=clock)
-    fresh = submit(service)["JOB_ID"]
-    done = submit(service)["JOB_ID"]
-    service.transition(done, J.CANCELED, "user")
-    assert service.checkpoint(settle=10) == 1
-    assert not store.exists("jobs/alice/%s" % fresh)
-    assert store.read("jobs/alice/%s" % done)["STATUS"] == J.CANCELED
-    assert len(service.journal.segments()) == 1  # the old segment is gone all the same
-    service.transition(fresh, J.FROZEN, "hold")
-    assert service.checkpoint(settle=10) == 0  # changed again just now: still carried
-    assert not store.exists("jobs/alice/%s" % fresh)
-    clock.now += 11
-    assert service.checkpoint(settle=10) == 1
-    assert store.read("jobs/alice/%s" % fresh)["STATUS"] == J.FROZEN
-
-
-def test_carried_jobs_survive_a_crash(store, clock):
-    service = JobService(store, SERVER, clock=clock)
-    fresh = submit(service)["JOB_ID"]
-    service.checkpoint(settle=10)
-    service.checkpoint(settle=10)  # carried twice; every older segment dropped
-    assert not store.exists("jobs/alice/%s" % fresh)
-    again = JobService(store, SERVER, clock=clock)  # as after a kill -9
-    assert again.record(fresh)["STATUS"] == J.QUEUED

@@ -1,0 +1,226 @@
+"""Durable job records: the journal in front, the job database behind.
+
+``put`` appends a change to the journal (synced unless the caller says a
+crash may lose it) and then applies it to the database, so nothing is
+visible before it is durable and nothing durable is ever refused.  When the
+database cannot take a change (the disk is full), the change stays in memory
+as *unapplied*, is served from there, and is applied by the next checkpoint;
+the journal segments that hold it are kept until then.  A checkpoint makes
+the database durable and drops the segments it covers.
+
+Start-up replays the journal into the database (or into memory when the
+disk is full) and reads only the jobs that are not final.  A record that
+fails its checksum or does not load is quarantined: moved aside with a log
+line, listed for the administrator, and never a reason not to start.
+"""
+
+import collections
+import contextlib
+import logging
+import os
+import threading
+
+from mig.errors import SystemFailure
+from mig.store import fileio, records
+from mig.store.jobdb import JobDB, StoreError
+from mig.store.journal import Journal
+
+log = logging.getLogger("mig.jobstore")
+
+APPLY_BATCH = 5000  # rows per database transaction when replaying or importing
+
+
+class DamagedJob(SystemFailure):
+    """A job whose stored record is damaged (and now quarantined)."""
+
+
+class JobStore:
+    """Thread-safe.  ``row_of(record, blob, crc)`` describes a record for the
+    database; this module knows nothing else about jobs."""
+
+    def __init__(self, folder, row_of, files=fileio.OS, seq_of=None):
+        self.folder = folder
+        self.row_of = row_of
+        self.seq_of = seq_of
+        self.files = files
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        self.journal = Journal(os.path.join(folder, "journal"), files)
+        self.db = JobDB(os.path.join(folder, "jobs.sqlite"), files)
+        self.lock = threading.Lock()
+        self.unapplied = {}  # job_id -> (record, row): durable, not yet in the database
+        self.checkpoint_lock = threading.Lock()
+        self.turn = threading.Condition()
+        self.epoch = 0  # checkpoints started; puts register in the current one
+        self.active = collections.Counter()  # epoch -> puts still between journal and db
+        self.dirty = False  # journaled since the last checkpoint
+
+    # -- start-up -----------------------------------------------------------------
+    def recover(self, legacy=()):
+        """Bring the database up to date with the journal (and with records of
+        an older appliance, given as an iterable of records).  Never fails for
+        want of space: what cannot be applied stays in memory."""
+        batch, replayed = [], 0
+        for record in legacy:
+            batch.append(self._row(record))
+            if len(batch) >= APPLY_BATCH:
+                self._apply_rows(batch)
+                batch = []
+        for record in self.journal.replay(damaged=self._journal_damage):
+            batch.append(self._row(record))
+            replayed += 1
+            if len(batch) >= APPLY_BATCH:
+                self._apply_rows(batch)
+                batch = []
+        self._apply_rows(batch)
+        self.dirty = bool(replayed)
+        if replayed:
+            log.info("replayed %d journaled job changes", replayed)
+            try:
+                self.checkpoint()
+            except SystemFailure as exc:
+                log.warning("could not checkpoint after the replay (retried later): %s",
+                            exc.message)
+
+    def _journal_damage(self, message):
+        log.error("skipped a damaged journal entry: %s", message)
+
+    def _row(self, record):
+        blob, crc = records.encode(record)
+        return record, self.row_of(record, blob, crc)
+
+    def _apply_rows(self, pairs):
+        """Apply (record, row) pairs after the unapplied ones; keep them in
+        memory when the database refuses."""
+        if not pairs and not self.unapplied:
+            return True
+        with self.lock:
+            waiting = list(self.unapplied.values())
+        try:
+            self.db.apply([row for _record, row in waiting + list(pairs)])
+        except StoreError as exc:
+            with self.lock:
+                fresh = not self.unapplied
+                for record, row in pairs:
+                    self.unapplied[row.job_id] = (record, row)
+            if fresh:
+                log.warning("job database refused changes (kept in memory and the journal, "
+                            "applied when it can take them again): %s", exc.message)
+            return False
+        with self.lock:
+            for record, row in waiting:
+                if self.unapplied.get(row.job_id, (None,))[0] is record:
+                    del self.unapplied[row.job_id]
+            for _record, row in pairs:
+                self.unapplied.pop(row.job_id, None)
+            if waiting and not self.unapplied:
+                log.info("job database takes changes again (%d applied)", len(waiting))
+        return True
+
+    # -- writing ------------------------------------------------------------------
+    def put(self, batch, durable=True):
+        """Make records durable (unless durable=False), then visible; raises
+        SystemFailure (JournalError) when the journal did not keep them."""
+        pairs = [self._row(record) for record in batch]
+        with self.turn:
+            epoch = self.epoch
+            self.active[epoch] += 1
+        try:
+            self.journal.append_many([(row.record, row.crc) for _r, row in pairs], durable)
+            self.dirty = True
+            self._apply_rows(pairs)
+        finally:
+            with self.turn:
+                self.active[epoch] -= 1
+                if not self.active[epoch]:
+                    del self.active[epoch]
+                    self.turn.notify_all()
+
+    def sync(self):
+        self.journal.sync()
+
+    def checkpoint(self):
+        """Make the database durable and drop the journal segments it now
+        covers.  Returns False (segments kept) while changes are unapplied."""
+        with self.checkpoint_lock:
+            with self.turn:
+                # Under the condition: no put can register in this epoch and
+                # still append to a segment that the rotation hands back.
+                done = self.epoch
+                self.epoch += 1
+                self.dirty = False
+                segments = self.journal.rotate()
+                while any(e <= done for e in self.active):
+                    self.turn.wait()
+            if not self._apply_rows([]):
+                self.dirty = True
+                return False
+            try:
+                self.files.db_sync(self.db)
+            except StoreError:
+                self.dirty = True
+                raise
+            self.journal.drop(segments)
+            return True
+
+    def close(self):
+        with contextlib.suppress(SystemFailure):
+            self.checkpoint()
+        self.journal.close()
+        self.db.close()
+
+    # -- reading -------------------------------------------------------------------
+    def get(self, job_id):
+        """The record of a job (hot or archived), None when there is none;
+        DamagedJob when its stored bytes are damaged (then quarantined)."""
+        with self.lock:
+            known = self.unapplied.get(job_id)
+        if known is not None:
+            return known[0]
+        seq = self.seq_of(job_id)
+        if seq < 0:
+            return None
+        found = self.db.get(seq)
+        if found is None or found[0] != job_id:
+            return None
+        _job_id, _owner, blob, crc, _archived = found
+        try:
+            return records.decode(blob, crc)
+        except records.DamagedRecord as exc:
+            self._quarantine(seq, job_id, str(exc))
+            raise DamagedJob("the stored record of job %s is damaged; it was set aside for "
+                             "the administrator" % job_id) from None
+
+    def _quarantine(self, seq, job_id, reason):
+        log.error("quarantined the damaged record of job %s: %s", job_id, reason)
+        with contextlib.suppress(StoreError):
+            self.db.quarantine(seq, reason)
+
+    def pending(self):
+        """Records of every job not final, damaged ones quarantined and skipped."""
+        with self.lock:
+            overlay = list(self.unapplied.values())
+        skip = {row.job_id for _record, row in overlay}
+        found, damaged = [], []
+        for seq, job_id, _owner, blob, crc in self.db.pending():
+            if job_id in skip:
+                continue
+            try:
+                found.append(records.decode(blob, crc))
+            except records.DamagedRecord as exc:
+                damaged.append((seq, job_id, str(exc)))
+        for seq, job_id, reason in damaged:
+            self._quarantine(seq, job_id, reason)
+        return found + [record for record, row in overlay if not row.final]
+
+    def unapplied_ids(self):
+        with self.lock:
+            return list(self.unapplied)
+
+    def retire(self, before, archive):
+        """Archive or purge final jobs last changed before `before`; returns how many."""
+        total = 0
+        while True:
+            moved = self.db.retire(before, archive)
+            total += moved
+            if moved < 5000:
+                return total
