@@ -87,6 +87,18 @@ class SystemFailure(MigError):
     http_status = 500
 
 
+class DiskFull(SystemFailure):
+    """The disk (blocks, inodes or quota) is full: nothing of the request was
+    kept, and the same request works again once there is room."""
+
+    http_status = 507
+
+
+def disk_full(what):
+    return DiskFull("%s: the disk of the grid is full (no space or no inodes left); nothing "
+                    "was saved, try again later or ask the administrator" % what)
+
+
 class StateTooNew(SystemFailure):
     """The state folder was written by a newer appliance version."""
 

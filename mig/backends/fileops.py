@@ -18,7 +18,7 @@ from mig.backends.jobs import submit_text
 from mig.core import files as F
 from mig.core import jobs as J
 from mig.core import saferegex
-from mig.errors import ClientError, InvalidArgument, MigError
+from mig.errors import ClientError, InvalidArgument, MigError, SystemFailure
 from mig.render import objects as O
 
 FILE_DEST_SEP = "    ::    "  # MiG's file_dest_sep: migget splits expand lines on it
@@ -320,6 +320,9 @@ def unpack_upload(ctx, rel, submit=False):
             if isinstance(text, MigError):
                 raise text
             lines.append("%s is the job id assigned." % submit_text(ctx, text)["JOB_ID"])
+        except SystemFailure as exc:
+            ok = False
+            lines += ["%s not submitted: %s" % (name, exc.message)]
         except MigError as exc:
             ok = False
             lines += ["parse failed, Error in mRSL file %s" % name, exc.message]

@@ -5,7 +5,7 @@ import os
 
 from mig.backends import Field, backend
 from mig.backends.jobs import submit_text
-from mig.errors import ClientError, FileNotFound, MigError
+from mig.errors import ClientError, FileNotFound, MigError, SystemFailure
 from mig.render import objects as O
 
 CAT_LIMIT = 64 * 1024 * 1024
@@ -129,6 +129,8 @@ def put_file(ctx, relpath, body, length, content_type=""):
             text = handle.read()
         try:
             record = submit_text(ctx, text)
+        except SystemFailure as exc:
+            return False, ["not submitted: %s" % exc.message]
         except MigError as exc:
             return False, ["parse failed, Error in mRSL file", exc.message]
         return True, ["%s is the job id assigned." % record["JOB_ID"]]

@@ -7,7 +7,7 @@ import time
 from mig.backends import Field, backend
 from mig.core import jobspec, scheduler, submission
 from mig.core import jobs as J
-from mig.errors import ClientError, FileNotFound, MigError
+from mig.errors import ClientError, FileNotFound, MigError, SystemFailure
 from mig.render import objects as O
 
 SUBMIT_COLUMNS = ("File", "Status", "Job ID", "Message")
@@ -32,22 +32,34 @@ def submit_text(ctx, text, idempotency_key=None, durable=True):
 def _submit_rows(ctx, items):
     """items: [(display name, text or exception)] -> (rows, exit code).
 
-    The jobs of one request share one journal sync, made before the reply."""
-    rows, code = [], 0
-    durable_each = len(items) == 1
+    The jobs of one request are stored with one journal write and sync: all
+    that parse are kept, or (the disk is full) none, each row saying so."""
+    rows, code, good = [], 0, []
+    grid = ctx.grid
     for name, text in items:
         if isinstance(text, MigError):
             rows.append((name, 0, "", text.message))
             code = code or text.exit_code
             continue
         try:
-            record = submit_text(ctx, text, durable=durable_each)
-            rows.append((name, 1, record["JOB_ID"], ""))
+            spec = submission.prepare(ctx.user, text, grid.registry.known_runtimeenvs(),
+                                      grid.config.job_retries)
         except MigError as exc:
             rows.append((name, 0, "", "parse failed: %s" % exc.message))
             code = code or exc.exit_code
-    if not durable_each:
-        ctx.grid.jobs.sync()
+            continue
+        good.append((len(rows), name, spec, text))
+        rows.append(None)
+    if good:
+        try:
+            records = grid.jobs.submit_many(ctx.user, [(spec, text) for _i, _n, spec, text
+                                                       in good])
+            for (i, name, _spec, _text), record in zip(good, records):
+                rows[i] = (name, 1, record["JOB_ID"], "")
+        except SystemFailure as exc:
+            for i, name, _spec, _text in good:
+                rows[i] = (name, 0, "", "not submitted: %s" % exc.message)
+            code = exc.exit_code
     return rows, code
 
 
@@ -93,6 +105,8 @@ def textarea(ctx, args):
         try:
             record = submit_text(ctx, texts[0], args["idempotency_key"])
             rows, code = [("textarea", 1, record["JOB_ID"], "")], 0
+        except SystemFailure as exc:
+            rows, code = [("textarea", 0, "", "not submitted: %s" % exc.message)], exc.exit_code
         except MigError as exc:
             rows, code = [("textarea", 0, "", "parse failed: %s" % exc.message)], exc.exit_code
     else:

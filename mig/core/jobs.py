@@ -259,43 +259,62 @@ class JobService:
     # -- submission -----------------------------------------------------------
     def submit(self, owner, spec, source_text, idempotency_key=None, extra=None, durable=True):
         """Store a parsed job as QUEUED (durably unless told otherwise) and return it."""
-        with self.lock:
-            if idempotency_key:
+        if idempotency_key:
+            with self.lock:
                 known = self.idempotency.get((owner, idempotency_key)) or \
                     self.index.by_idempotency(owner, idempotency_key)
                 if known:
-                    return self._read(known)
-            now = self.clock()
-            job_id = make_job_id(self.counter, now, self.server_id)
-            self.counter += 1
-            if spec.get("RETRIES") is None:
-                spec["RETRIES"] = self.job_retries
-            record = {
-                "JOB_ID": job_id, "OWNER": owner, "STATUS": QUEUED, "SPEC": spec,
-                "MRSL": source_text, "RECEIVED_TIMESTAMP": now, "PARSE_TIMESTAMP": now,
-                "QUEUED_TIMESTAMP": now, "CHANGED": now, "RETRY_COUNT": 0,
-                "HISTORY": [(PARSE, now, "received"), (QUEUED, now, "queued")],
-                "EXECUTION_HISTORY": [], "IDEMPOTENCY_KEY": idempotency_key,
-            }
-            record.update(extra or {})
-            self.inflight.add(job_id)
-            self.stamps[job_id] = now
+                    self._claim(known)  # a submission with this key may still be writing
+                    self.inflight.discard(known)
+                    self._wake()
+                    record = self._read(known)
+                    if record is not None:
+                        return record
+        return self.submit_many(owner, [(spec, source_text)], idempotency_key, extra,
+                                durable)[0]
+
+    def submit_many(self, owner, items, idempotency_key=None, extra=None, durable=True):
+        """Store parsed jobs, given as (spec, source text), as QUEUED with one
+        journal write and sync: all of them are kept, or none (an error)."""
+        with self.lock:
             if idempotency_key:
-                self.idempotency[(owner, idempotency_key)] = job_id
+                self.idempotency[(owner, idempotency_key)] = None  # reserved below
+            now = self.clock()
+            batch = []
+            for spec, source_text in items:
+                job_id = make_job_id(self.counter, now, self.server_id)
+                self.counter += 1
+                if spec.get("RETRIES") is None:
+                    spec["RETRIES"] = self.job_retries
+                record = {
+                    "JOB_ID": job_id, "OWNER": owner, "STATUS": QUEUED, "SPEC": spec,
+                    "MRSL": source_text, "RECEIVED_TIMESTAMP": now, "PARSE_TIMESTAMP": now,
+                    "QUEUED_TIMESTAMP": now, "CHANGED": now, "RETRY_COUNT": 0,
+                    "HISTORY": [(PARSE, now, "received"), (QUEUED, now, "queued")],
+                    "EXECUTION_HISTORY": [], "IDEMPOTENCY_KEY": idempotency_key,
+                }
+                record.update(extra or {})
+                self.inflight.add(job_id)
+                self.stamps[job_id] = now
+                batch.append(record)
+            if idempotency_key:
+                self.idempotency[(owner, idempotency_key)] = batch[0]["JOB_ID"]
         # The write (and its fsync) happens outside the lock, so that many
         # submissions and state changes reach the disk side by side.
         try:
-            self._save(record, durable)
+            self._save_many(batch, durable)
         except BaseException:
             with self.lock:
                 self.idempotency.pop((owner, idempotency_key), None)
-            self._publish(record, None, written=False)
+            for record in batch:
+                self._publish(record, None, written=False)
             raise
         with self.lock:
             self.idempotency.pop((owner, idempotency_key), None)
-        self._publish(record, None, written=True)
-        self._notify(job_id, None, QUEUED, record)
-        return record
+        for record in batch:
+            self._publish(record, None, written=True)
+            self._notify(record["JOB_ID"], None, QUEUED, record)
+        return batch
 
     # -- state changes ----------------------------------------------------------
     def transition(self, job_id, new_state, message="", expect=None, durable=True, **fields):

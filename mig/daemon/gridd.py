@@ -12,7 +12,7 @@ import time
 
 from mig.core import jobs as J
 from mig.core import jobspec, scheduler, submission
-from mig.errors import MigError, MrslError, StateError
+from mig.errors import MigError, MrslError, StateError, SystemFailure
 
 log = logging.getLogger("mig.gridd")
 
@@ -49,6 +49,8 @@ class GridDaemon:
         self.unfit_since = {}
         self.last_sweep = 0.0
         self.report = Report(self._done_many)  # what executors report results through
+        self.unrecorded = {}  # job_id -> outcome the store refused (the disk was full)
+        self.unrecorded_lock = threading.Lock()
         jobs.add_listener(self._on_change)
 
     # -- life -----------------------------------------------------------------
@@ -99,6 +101,7 @@ class GridDaemon:
 
     # -- one round ------------------------------------------------------------------
     def tick(self, now):
+        self._record_outcomes()
         if now - self.last_sweep >= self.tick_seconds:
             self.last_sweep = now
             self.sweep(now)
@@ -232,22 +235,45 @@ class GridDaemon:
                         unit.finished_job(started)
             self._free(job_id)
         self.poke()
+        self._record(results)
+
+    def _record(self, results):
+        """Record outcomes in the store; what it refuses (a full disk) is kept
+        and retried every tick, so that no job stays EXECUTING for ever."""
         finished = [(job_id, J.FINISHED, outcome.message or "finished", (J.EXECUTING,),
                      {"EXIT_CODES": outcome.exit_codes, "IO_STATUS": outcome.io_status,
                       "VERIFIED": outcome.verified})
                     for job_id, outcome in results if outcome.state == J.FINISHED]
+        refused = []
         try:
             # A refused change (cancelled while finishing) is simply not made:
             # the cancel wins, nothing finishes twice.
-            self.jobs.transition_many(finished)
-        except MigError:
-            log.exception("could not record %d finished jobs", len(finished))
+            if finished:
+                self.jobs.transition_many(finished)
+        except SystemFailure as exc:
+            log.warning("could not record %d finished jobs (retried): %s", len(finished),
+                        exc.message)
+            refused += [(j, o) for j, o in results if o.state == J.FINISHED]
         for job_id, outcome in results:
             if outcome.state != J.FINISHED:
                 try:
                     self._requeue(self.jobs.record(job_id), outcome.message, count=True)
-                except (StateError, MigError):
+                except SystemFailure as exc:
+                    log.warning("could not record the end of %s (retried): %s", job_id,
+                                exc.message)
+                    refused.append((job_id, outcome))
+                except MigError:
                     pass  # cancelled meanwhile
+        with self.unrecorded_lock:
+            for job_id, outcome in results:
+                self.unrecorded.pop(job_id, None)
+            self.unrecorded.update(refused)
+
+    def _record_outcomes(self):
+        with self.unrecorded_lock:
+            waiting = list(self.unrecorded.items())
+        if waiting:
+            self._record(waiting)
 
     def _requeue(self, record, message, count=True):
         """RETRY (queued again) while retries remain, else FAILED with the reason."""

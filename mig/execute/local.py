@@ -34,6 +34,7 @@ from mig.execute.isolation import (JobIdentities, cgroup_folders, default_uid_ba
                                    launcher_command, launcher_settings)
 from mig.execute.jobfolders import SCRIPT, FolderPool, write_in_place
 from mig.execute.leftovers import kill_leftovers
+from mig.store import fileio
 from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs
 from mig.execute.urlfetch import UrlFetcher
@@ -480,6 +481,10 @@ class LocalExecutor(Executor):
         for job, code in ended:
             try:
                 outcome = self._collect(job, code)
+            except OSError as exc:
+                outcome = Outcome("RETRY", ("DISK FULL: the job's outputs could not be saved "
+                                            "(no space or no inodes left in the home)")
+                                  if fileio.is_full(exc) else "local resource error: %s" % exc)
             except Exception as exc:
                 outcome = Outcome("RETRY", "local resource error: %s" % exc)
             results.append((job, outcome))

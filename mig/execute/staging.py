@@ -14,9 +14,11 @@ from mig.core.files import (copy_confined, is_own_regular_file, move_confined,
                             move_regular_files)
 from mig.core.jobspec import split_file_line
 from mig.core.verify import verify_results
+from mig.errors import MigError
 from mig.execute.base import Outcome
 from mig.execute.jobscript import parse_status
 from mig.execute.urlfetch import UrlFetcher
+from mig.store import fileio
 
 log = logging.getLogger("mig.staging")
 
@@ -74,13 +76,16 @@ def stage_inputs(home, spec, folder, max_bytes=None, fetcher=None):
             ("get_executables", failures["EXECUTABLES"])]
 
 
-def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outputs=True):
+def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outputs=True,
+                    files=fileio.OS):
     """Outputs into the home.  With owner (the job's uid, local jobs), every
     file is copied, and only files that are the job's own with one name: a
     job's file never enters a home itself (its inode stays the job's).
     Without it (a local copy of a remote job's files, ours), files move.
-    keep_outputs False (the owner's quota is full): only the status is kept."""
-    missing = 0
+    keep_outputs False (the owner's quota is full): only the status is kept.
+    Every output and its folder entry are synced before this returns, so a
+    FINISHED recorded afterwards never outlives its outputs in a power cut."""
+    missing, delivered = 0, []
     for line in spec["OUTPUTFILES"]:
         src, dst = split_file_line(line)
         if "://" in dst or not keep_outputs:
@@ -89,6 +94,8 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
         if (copy_confined(folder, src, home, dst, owner) if owner is not None
                 else move_confined(folder, src, home, dst)):
             missing += 1
+        else:
+            delivered.append(dst)
     io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
     names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
     skipped = [] if keep_outputs else names[:2]  # left empty: over the quota
@@ -106,10 +113,43 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
         write_small(job_id + ".io-status", "".join("%s %d\n" % item for item in io_status),
                     0o644, dir_fd=out_fd)
         status_text = read_small(job_id + ".status", dir_fd=out_fd)
+        make_durable(home, out_fd, names + [job_id + ".io-status"], delivered, files)
     finally:
         os.close(out_fd)
     return Outcome("FINISHED", "", parse_status(status_text), io_status,
                    verify_results(home, job_id, spec))
+
+
+def make_durable(home, out_fd, names, delivered, files=fileio.OS):
+    """Sync the job's output files, their folder and its entry in job_output,
+    and every OUTPUTFILES destination with its folder."""
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            _sync_file(files, name, out_fd)
+    files.fsync(out_fd)
+    parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=out_fd)
+    try:
+        files.fsync(parent)
+    finally:
+        os.close(parent)
+    folders = set()
+    for rel in delivered:
+        try:
+            path = home.resolve(rel)
+            _sync_file(files, path)
+        except (OSError, MigError):
+            continue  # moved away or replaced meanwhile: not ours to keep
+        folders.add(os.path.dirname(path))
+    for folder in sorted(folders):
+        files.fsync_dir(folder)
+
+
+def _sync_file(files, path, dir_fd=None):
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    try:
+        files.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def copy_job_files(folder, names, dst_fd, owner):

@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 
-from mig.errors import SystemFailure
+from mig.errors import DiskFull, SystemFailure
 from mig.store import fileio
 
 SCHEMA = """
@@ -63,18 +63,18 @@ Entry = collections.namedtuple("Entry", "job_id state name received changed")
 
 
 class StoreError(SystemFailure):
-    """The database refused a read or write; ``full`` when the disk is full."""
+    """The database refused a read or write."""
 
-    def __init__(self, message, full=False):
-        super().__init__(message)
-        self.full = full
+
+class StoreFull(StoreError, DiskFull):
+    """As StoreError, because the disk has no blocks or inodes left."""
 
 
 def _failure(what, exc):
     code = getattr(exc, "sqlite_errorcode", None)
-    full = code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    reason = "the disk is full" if full else str(exc)
-    return StoreError("could not %s the job database: %s" % (what, reason), full=full)
+    if code == sqlite3.SQLITE_FULL or "disk is full" in str(exc):
+        return StoreFull("could not %s the job database: the disk is full" % what)
+    return StoreError("could not %s the job database: %s" % (what, exc))
 
 
 class JobDB:

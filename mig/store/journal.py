@@ -23,7 +23,7 @@ import os
 import struct
 import threading
 
-from mig.errors import SystemFailure
+from mig.errors import DiskFull, SystemFailure
 from mig.store import fileio, records
 
 _FRAME = struct.Struct(">II")  # length, crc32 of the payload
@@ -34,15 +34,16 @@ _SUFFIX = ".log"
 class JournalError(SystemFailure):
     """An append or sync that did not reach the disk; nothing of it is kept."""
 
-    def __init__(self, message, full=False):
-        super().__init__(message)
-        self.full = full
+
+class JournalFull(JournalError, DiskFull):
+    """As JournalError, because the disk has no blocks or inodes left."""
 
 
 def _failure(what, exc):
-    full = fileio.is_full(exc)
-    reason = "the disk is full" if full else (exc.strerror or str(exc))
-    return JournalError("could not %s the job journal: %s" % (what, reason), full=full)
+    if fileio.is_full(exc):
+        return JournalFull("could not %s the job journal: the disk is full (no space or "
+                           "no inodes left); nothing was saved" % what)
+    return JournalError("could not %s the job journal: %s" % (what, exc.strerror or exc))
 
 
 class Journal:

@@ -10,6 +10,8 @@ Backends never see HTTP: they get validated arguments and a Context, and
 return output objects; every MigError becomes a MiG error reply here.
 """
 
+import contextlib
+import errno
 import html
 import importlib.resources
 import logging
@@ -22,7 +24,7 @@ from mig import backends as B
 from mig.backends import transfer as T
 from mig.backends.files import put_file
 from mig.core import auth
-from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe
+from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe, disk_full
 from mig.render import FORMATS
 from mig.render import html as html_render
 from mig.render.objects import error as error_object
@@ -104,6 +106,18 @@ class Request:
         return not agent.startswith(SCRIPT_AGENTS)
 
 
+@contextlib.contextmanager
+def disk_full_refused(what):
+    """A full disk (blocks, inodes, quota) is the request's clear error, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.warning("disk full: %s: %s", what, exc)
+            raise disk_full(what) from None
+        raise
+
+
 class Dispatcher:
     def __init__(self, grid):
         self.grid = grid
@@ -121,6 +135,13 @@ class Dispatcher:
             return self._route(req)
         except MigError as exc:
             return Response(exc.http_status, "%s\n" % exc.message)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                log.warning("disk full during %s %s: %s", req.method, req.path, exc)
+                full = disk_full(req.path)
+                return Response(full.http_status, "%s\n" % full.message)
+            log.exception("request failed: %s %s", req.method, req.path)
+            return Response(500, "internal error; see the appliance log\n")
         except Exception:  # the server survives any one request's failure
             log.exception("request failed: %s %s", req.method, req.path)
             return Response(500, "internal error; see the appliance log\n")
@@ -226,7 +247,8 @@ class Dispatcher:
             # what a share link allows (see _read_anonymous).
             try:
                 user, how = self.authenticate(req)
-                fields = self._read_fields(req)
+                with disk_full_refused("reading the request"):
+                    fields = self._read_fields(req)
             except AuthError as exc:
                 user, refusal = None, exc
                 fields = self._read_anonymous(req, name, refusal)
@@ -332,7 +354,8 @@ class Dispatcher:
             ctx.body, ctx.body_length = req.rfile, req.content_length()
         if how == "share":
             ctx.home = req.share_home
-        result = backend.run(ctx, args)
+        with disk_full_refused(name):
+            result = backend.run(ctx, args)
         objects, code = result.objects, result.exit_code
         if not any(o["object_type"] == "header" for o in objects):
             objects = [header_object(backend.header)] + objects
@@ -364,8 +387,9 @@ class Dispatcher:
         if length > self.grid.config.max_upload_mb * 1024 * 1024:
             return Response(413, "1\nfile larger than %d MB\n" % self.grid.config.max_upload_mb)
         try:
-            ok, lines = put_file(self.context(user, req.method), rel, req.rfile, length,
-                                 req.header("Content-Type"))
+            with disk_full_refused("upload of %s" % rel):
+                ok, lines = put_file(self.context(user, req.method), rel, req.rfile, length,
+                                     req.header("Content-Type"))
         except MigError as exc:
             ok, lines = False, [exc.message]
         return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)))
