@@ -43,9 +43,13 @@ class JobStore:
         self.row_of = row_of
         self.seq_of = seq_of
         self.files = files
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fileio.make_folder(folder, files)
         self.journal = Journal(os.path.join(folder, "journal"), files)
-        self.db = JobDB(os.path.join(folder, "jobs.sqlite"), files)
+        path = os.path.join(folder, "jobs.sqlite")
+        new = not os.path.exists(path)
+        self.db = JobDB(path, files)
+        if new:
+            files.fsync_dir(folder)  # the database's name, before anything relies on it
         self.lock = threading.Lock()
         self.unapplied = {}  # job_id -> (record, row): durable, not yet in the database
         self.checkpoint_lock = threading.Lock()

@@ -121,17 +121,18 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
 
 
 def make_durable(home, out_fd, names, delivered, files=fileio.OS):
-    """Sync the job's output files, their folder and its entry in job_output,
-    and every OUTPUTFILES destination with its folder."""
+    """Sync the job's output files, their folder, its entry in job_output and
+    job_output's in the home, and every OUTPUTFILES destination with its folder."""
     for name in names:
         with contextlib.suppress(FileNotFoundError):
             _sync_file(files, name, out_fd)
     files.fsync(out_fd)
-    parent = os.open("..", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=out_fd)
-    try:
-        files.fsync(parent)
-    finally:
-        os.close(parent)
+    for up in ("..", "../.."):  # job_output (its entry JOBID) and the home (job_output's)
+        parent = os.open(up, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=out_fd)
+        try:
+            files.fsync(parent)
+        finally:
+            os.close(parent)
     folders = set()
     for rel in delivered:
         try:

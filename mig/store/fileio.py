@@ -74,4 +74,13 @@ class Files:
         db.sync()
 
 
+def make_folder(path, files):
+    """Make a folder (mode 0700) whose entry survives a power cut; True when new."""
+    if os.path.isdir(path):
+        return False
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    files.fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return True
+
+
 OS = Files()

@@ -50,7 +50,7 @@ class Journal:
     def __init__(self, folder, files=fileio.OS):
         self.folder = folder
         self.files = files
-        os.makedirs(folder, mode=0o700, exist_ok=True)
+        fileio.make_folder(folder, files)
         self.lock = threading.Lock()
         self.sync_lock = threading.Lock()
         numbers = self.segments()
@@ -198,6 +198,10 @@ class Journal:
         return [n for n in self.segments() if n <= old]
 
     def drop(self, numbers):
+        """Remove segments a checkpoint covers.  The removal needs no sync: a
+        segment a power cut brings back holds nothing newer than the database,
+        and anything newer is in a later segment, whose creation synced the
+        folder (and so the removal) before a byte went into it."""
         for number in numbers:
             with contextlib.suppress(FileNotFoundError):
                 self.files.unlink(self._path(number))
