@@ -49,12 +49,35 @@ class JobIndex:
         found = self.db.summary(seq) if seq >= 0 else None
         return found[1] if found and found[0] == job_id else None
 
+    def _overlay(self, owner):
+        """{job_id: (state now, state in the database or None)} of the owner's
+        changes the database could not take yet (only while the disk is full)."""
+        with self.store.lock:
+            if not self.store.unapplied:
+                return {}
+            mine = {job_id: record["STATUS"] for job_id, (record, _row)
+                    in self.store.unapplied.items() if record["OWNER"] == owner}
+        found = {}
+        for job_id, state in mine.items():
+            known = self.db.summary(self.seq_of(job_id))
+            found[job_id] = (state, known[2] if known and known[0] == job_id else None)
+        return found
+
     def counts(self, owner):
         known = self.db.counts(owner)
-        return {state: known.get(state, 0) for state in self.states}
+        counts = {state: known.get(state, 0) for state in self.states}
+        for state, old in self._overlay(owner).values():
+            counts[state] += 1
+            if old is not None:
+                counts[old] -= 1
+        return counts
 
     def total(self, owner, state=None, archived=False):
-        return self.db.total(owner, state, archived)
+        total = self.db.total(owner, state, archived)
+        if not archived:
+            for now, old in self._overlay(owner).values():
+                total += (state in (None, now)) - (old is not None and state in (None, old))
+        return total
 
     def page(self, owner, state=None, offset=0, limit=50):
         """Entries newest first (with a state: newest to enter it first)."""
@@ -71,7 +94,8 @@ class JobIndex:
         """(number matched, ids oldest first from offset, at most limit) of the
         owner's jobs matching any of the glob patterns (ALL or * for all)."""
         wanted = ["*" if p in ("ALL", "") else p for p in patterns] or ["*"]
-        if "*" in wanted and not project:
+        extra = [j for j, (_now, old) in self._overlay(owner).items() if old is None]
+        if "*" in wanted and not project and not extra:
             total = self.db.total(owner)
             seqs = self.db.seqs(owner, limit=offset + limit)[offset:]
             found = self.db.ids(seqs)
@@ -79,34 +103,28 @@ class JobIndex:
         exact = [p for p in wanted if not any(c in p for c in "*?[")]
         globs = [p for p in wanted if p not in exact]
         ids, seen = [], set()
+        for job_id in extra:  # new jobs the database could not take yet
+            if any(fnmatch.fnmatchcase(job_id, g) for g in globs):
+                seen.add(job_id)
+                ids.append(job_id)
         for job_id in exact:
             if job_id not in seen and self.owner_of(job_id) == owner:
                 seen.add(job_id)
                 ids.append(job_id)
-        if globs:
-            # The owner's list index is walked in chunks, never loaded at once.
-            for seq_chunk in self._chunks(owner):
-                found = self.db.ids(seq_chunk)
-                for seq in seq_chunk:
-                    job_id = found[seq][0] if seq in found else None
-                    if job_id and job_id not in seen and any(
-                            fnmatch.fnmatchcase(job_id, g) for g in globs):
-                        seen.add(job_id)
-                        ids.append(job_id)
+        for pattern in globs:
+            # A MiG id starts with its counter: a pattern whose counter part
+            # has no wildcard names one job, found by its key.
+            head = pattern.split("_", 1)[0]
+            seq = int(head) if "_" in pattern and head.isdigit() else None
+            for _seq, job_id in self.db.glob(owner, pattern, seq):
+                if job_id not in seen:
+                    seen.add(job_id)
+                    ids.append(job_id)
         ids.sort(key=self.seq_of)
         if project:
             projects = self.db.ids([self.seq_of(j) for j in ids])
             ids = [j for j in ids if projects.get(self.seq_of(j), (0, 0, None))[2] == project]
         return len(ids), ids[offset:offset + limit]
-
-    def _chunks(self, owner, size=20000):
-        low = None
-        while True:
-            seqs = self.db.seqs(owner, low=low, limit=size)
-            if not seqs:
-                return
-            yield seqs
-            low = seqs[-1] + 1
 
     def changed(self, owner, since, limit):
         """[(job_id, state, changed)] changed after since, oldest change first."""

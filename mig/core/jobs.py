@@ -191,6 +191,11 @@ class JobService:
             watermark = self.clock()
             if self.stamps:
                 watermark = min(watermark, min(self.stamps.values()) - 1e-6)
+        with self.jobstore.lock:  # changes the database could not take yet (disk full)
+            waiting = [record.get("CHANGED", 0) for record, _row
+                       in self.jobstore.unapplied.values() if record["OWNER"] == owner]
+        if waiting:
+            watermark = min(watermark, min(waiting) - 1e-6)
         rows = self.index.changed(owner, since, limit + 1)
         if len(rows) > limit:  # the rest next time: from just before the first left out
             following = rows[limit][2]

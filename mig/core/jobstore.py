@@ -22,12 +22,13 @@ import threading
 
 from mig.errors import SystemFailure
 from mig.store import fileio, records
-from mig.store.jobdb import JobDB, StoreError
+from mig.store.jobdb import JobDB, StoreError, StoreFull
 from mig.store.journal import Journal
 
 log = logging.getLogger("mig.jobstore")
 
 APPLY_BATCH = 5000  # rows per database transaction when replaying or importing
+RESERVE = (8 << 20, 0, 0)  # bytes of each reserve file: space and inodes for the database
 
 
 class DamagedJob(SystemFailure):
@@ -47,9 +48,15 @@ class JobStore:
         self.journal = Journal(os.path.join(folder, "journal"), files)
         path = os.path.join(folder, "jobs.sqlite")
         new = not os.path.exists(path)
-        self.db = JobDB(path, files)
+        try:
+            self.db = JobDB(path, files)
+        except StoreError:
+            if not self._release():
+                raise
+            self.db = JobDB(path, files)  # opening makes its log files: room for them
         if new:
             files.fsync_dir(folder)  # the database's name, before anything relies on it
+        self._reserve()
         self.lock = threading.Lock()
         self.unapplied = {}  # job_id -> (record, row): durable, not yet in the database
         self.checkpoint_lock = threading.Lock()
@@ -85,6 +92,40 @@ class JobStore:
                 log.warning("could not checkpoint after the replay (retried later): %s",
                             exc.message)
 
+    # -- the reserve: room the database keeps for itself ---------------------------
+    def _reserve_paths(self):
+        return [os.path.join(self.folder, "reserve-%d" % n) for n in range(len(RESERVE))]
+
+    def _reserve(self):
+        """Set space and inodes aside (when there are some) that the database
+        gets back when the disk is full: enough to open it, apply what the
+        journal already holds, and start."""
+        for path, size in zip(self._reserve_paths(), RESERVE):
+            if os.path.exists(path):
+                continue
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                try:
+                    if size:
+                        os.posix_fallocate(fd, 0, size)
+                finally:
+                    os.close(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return  # no room for it now: the next checkpoint tries again
+
+    def _release(self):
+        """Give the reserve back to the disk; True when there was some."""
+        freed = False
+        for path in self._reserve_paths():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+                freed = True
+        if freed:
+            log.warning("the disk is full: the job database uses its reserve")
+        return freed
+
     def _journal_damage(self, message):
         log.error("skipped a damaged journal entry: %s", message)
 
@@ -99,8 +140,14 @@ class JobStore:
             return True
         with self.lock:
             waiting = list(self.unapplied.values())
+        rows = [row for _record, row in waiting + list(pairs)]
         try:
-            self.db.apply([row for _record, row in waiting + list(pairs)])
+            try:
+                self.db.apply(rows)
+            except StoreFull:
+                if not self._release():
+                    raise
+                self.db.apply(rows)
         except StoreError as exc:
             with self.lock:
                 fresh = not self.unapplied
@@ -164,6 +211,7 @@ class JobStore:
                 self.dirty = True
                 raise
             self.journal.drop(segments)
+            self._reserve()
             return True
 
     def close(self):

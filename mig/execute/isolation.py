@@ -186,9 +186,16 @@ def install_launcher(folder):
     """Write launcher.py into folder (ours, closed to jobs) and return its path:
     run from a file, its command line stays short (and plain in ps)."""
     path = os.path.join(folder, ".launcher.py")
+    source = launcher_source()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == source:
+                return path  # as it was: nothing to write (a full disk still starts)
+    except (OSError, UnicodeDecodeError):
+        pass
     part = path + ".part"
     with open(part, "w", encoding="utf-8") as handle:
-        handle.write(launcher_source())
+        handle.write(source)
     os.chmod(part, 0o600)
     os.replace(part, path)
     return path

@@ -27,7 +27,6 @@ crash of the appliance, every job folder left under RESOURCEHOME is swept
 """
 
 import hashlib
-import io
 import os
 import secrets
 import shlex
@@ -260,12 +259,42 @@ def _disk_full(stderr):
     return None
 
 
-def _tar_folder(folder):
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name in sorted(os.listdir(folder)):
-            archive.add(os.path.join(folder, name), arcname=name)
-    return buffer.getvalue()
+def _send_tar(folder, stream):
+    """Write the folder's files to stream as a tar stream, file by file (never
+    the whole archive in memory), then close it; a connection that ends early
+    is the reader's problem to report."""
+    try:
+        with tarfile.open(fileobj=stream, mode="w|") as archive:
+            for name in sorted(os.listdir(folder)):
+                archive.add(os.path.join(folder, name), arcname=name)
+    except (OSError, ValueError):
+        pass  # the other end went away: its exit status says why
+    finally:
+        try:
+            stream.close()
+        except OSError:
+            pass
+
+
+class _Tail:
+    """The last bytes of a stream, read in a thread: what a failing remote
+    command said last, in bounded memory however much it says."""
+
+    LIMIT = 64 * 1024
+
+    def __init__(self, stream):
+        self.data = b""
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream):
+        for chunk in iter(lambda: stream.read(8192), b""):
+            self.data = (self.data + chunk)[-self.LIMIT:]
+        stream.close()
+
+    def result(self):
+        self.thread.join()
+        return self.data
 
 
 class SshExecutor(Executor):
@@ -424,19 +453,40 @@ class SshExecutor(Executor):
         # the job folder goes back as a tar stream on stdout and is removed.
         # The resource stops the job at CPUTIME (Slurm only once the job has
         # left its queue, so the grid does not count the time there).
-        state["proc"] = subprocess.Popen(
+        proc = state["proc"] = subprocess.Popen(
             remote.ssh(remote.job_command(job_id, unit.name, spec, secrets.token_hex(8))),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            out, err = state["proc"].communicate(
-                _tar_folder(staged),
-                timeout=None if remote.lrms == "slurm" else spec["CPUTIME"] + CPUTIME_GRACE)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        # Both tar streams go through bounded buffers: the inputs are written
+        # file by file, the results unpacked as they arrive.
+        errors = _Tail(proc.stderr)
+        feeder = threading.Thread(target=_send_tar, args=(staged, proc.stdin), daemon=True)
+        feeder.start()
+        expired = []
+
+        def stop():
+            expired.append(True)
             self._kill_remote(remote, job_id)
-            state["proc"].kill()
-            out, err = state["proc"].communicate()
+            proc.kill()
+        timer = None
+        if remote.lrms != "slurm":
+            timer = threading.Timer(spec["CPUTIME"] + CPUTIME_GRACE, stop)
+            timer.daemon = True
+            timer.start()
+        results = os.path.join(local, "out")
+        os.makedirs(results)
+        unpacked = True
+        try:
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+                archive.extractall(results, filter="data")
+        except (tarfile.TarError, OSError, EOFError):
+            unpacked = False  # nothing (the command failed) or cut short
+        finally:
+            proc.stdout.close()
+            proc.wait()
+            if timer is not None:
+                timer.cancel()
+            feeder.join()
+        err, timed_out = errors.result(), bool(expired)
         if state["cancelled"]:
             if not self.closing:  # again, now that the connection is over: a cancel
                 self._kill_remote(remote, job_id)  # while it started found nothing yet
@@ -449,13 +499,12 @@ class SshExecutor(Executor):
                           "and was stopped" % spec["CPUTIME"])
         if timed_out:
             return timeout
-        if state["proc"].returncode != 0:
-            return self._failed(subprocess.CompletedProcess([], state["proc"].returncode, b"", err),
+        if proc.returncode != 0:
+            return self._failed(subprocess.CompletedProcess([], proc.returncode, b"", err),
                                 "could not run the job there, or lost the resource meanwhile")
-        results = os.path.join(local, "out")
-        os.makedirs(results)
-        with tarfile.open(fileobj=io.BytesIO(out), mode="r") as archive:
-            archive.extractall(results, filter="data")
+        if not unpacked:
+            return Outcome("RETRY", "RESOURCE DIED: the job's folder did not come back whole "
+                           "from %s" % remote.name, resource_down=True)
         timed_out = os.path.exists(os.path.join(results, ".timeout"))
         if not os.path.exists(os.path.join(results, job_id + ".status")):
             return timeout if timed_out else Outcome(

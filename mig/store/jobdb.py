@@ -408,6 +408,20 @@ class JobDB:
         with self.reader() as db:
             return [s for (s,) in db.execute(query, args)]
 
+    def glob(self, owner, pattern, seq=None):
+        """[(seq, job_id)] of the owner's jobs whose id matches a glob pattern
+        (fnmatch's syntax), oldest first; only job seq when given."""
+        no = self.owner_numbers.get(owner)
+        if no is None:
+            return []
+        sql_pattern = pattern.replace("[!", "[^")
+        query, args = "SELECT seq, job_id FROM jobs WHERE owner=? AND job_id GLOB ?", \
+            [no, sql_pattern]
+        if seq is not None:
+            query, args = query + " AND seq=?", args + [seq]
+        with self.reader() as db:
+            return db.execute(query + " ORDER BY seq", args).fetchall()
+
     def ids(self, seqs, archived=False):
         """{seq: (job_id, state, project, changed)} for the given seqs."""
         table = "archive" if archived else "jobs"
