@@ -10,6 +10,7 @@ from mig.backends import Field, backend
 from mig.backends.jobs import asctime, job_object, submit_text
 from mig.core import jobspec
 from mig.core import jobs as J
+from mig.core.jobindex import SEARCH_COUNT_LIMIT
 from mig.errors import ClientError, MigError, MrslError
 from mig.render import objects as O
 
@@ -75,6 +76,7 @@ def _date(text, what):
                  "name": Field("text", help="part of the job name or id"),
                  "since": Field("text", help="received on or after YYYY-MM-DD"),
                  "until": Field("text", help="received on or before YYYY-MM-DD"),
+                 "archived": Field("word", help="yes: search the archive of old jobs"),
                  "page": Field("number", default=("1",))})
 def jobman(ctx, args):
     """Your jobs, newest first, filtered and paged; act on many at once."""
@@ -84,11 +86,13 @@ def jobman(ctx, args):
     page = max(1, int(args["page"] or 1))
     start = (page - 1) * PER_PAGE
     jobs = ctx.grid.jobs
-    if args["name"] or args["since"] or args["until"]:
+    archived = args["archived"].lower() in ("yes", "1", "on", "true")
+    searched = bool(args["name"] or args["since"] or args["until"] or archived)
+    if searched:
         since = _date(args["since"], "since")
         until = _date(args["until"], "until") + 86400 if args["until"] else None
         matched, entries = jobs.index.search(ctx.user, args["name"], since, until,
-                                             state or None, start, PER_PAGE)
+                                             state or None, start, PER_PAGE, archived)
     else:  # the common case reads only the page
         matched = jobs.index.total(ctx.user, state or None)
         entries = jobs.index.page(ctx.user, state or None, start, PER_PAGE)
@@ -106,9 +110,14 @@ def jobman(ctx, args):
                 {"name": "since", "label": "Received since", "value": args["since"],
                  "help": "YYYY-MM-DD"},
                 {"name": "until", "label": "Received until", "value": args["until"],
-                 "help": "YYYY-MM-DD"}]}
-    pages = max(1, (matched + PER_PAGE - 1) // PER_PAGE)
-    query = {k: args[k] for k in ("state", "name", "since", "until") if args[k]}
+                 "help": "YYYY-MM-DD"},
+                {"name": "archived", "label": "Where", "type": "select",
+                 "value": "yes" if archived else "",
+                 "options": [("", "current jobs"), ("yes", "the archive of old jobs")]}]}
+    capped = searched and matched > SEARCH_COUNT_LIMIT  # a search counts no further
+    pages = max(1, (min(matched, SEARCH_COUNT_LIMIT) if searched else matched)
+                + PER_PAGE - 1) // PER_PAGE
+    query = {k: args[k] for k in ("state", "name", "since", "until", "archived") if args[k]}
     href = page_url("jobman", **query) + ("&" if query else "?") + "page={page}"
     near = sorted(set([1, pages] + list(range(max(1, page - 3), min(pages, page + 3) + 1))))
     table = O.table("jobs", ("", "Job ID", "Status", "Name", "Received"), rows)
@@ -118,7 +127,9 @@ def jobman(ctx, args):
     table["empty"] = "No jobs match."
     return O.Result([form, {"object_type": "links", "links": [(page_url("sweepstatus"),
                                                                 "Parameter sweeps")]},
-                     O.text("%d job%s match." % (matched, "" if matched == 1 else "s")),
+                     O.text("More than %d jobs match; the newest are shown." % SEARCH_COUNT_LIMIT
+                            if capped else
+                            "%d job%s match." % (matched, "" if matched == 1 else "s")),
                      table, {"object_type": "pager", "page": page, "pages": near,
                              "href": href}])
 

@@ -10,7 +10,9 @@ by ``entry`` and ``get`` but not yet by lists and counts.
 import fnmatch
 import time
 
-from mig.store.jobdb import Entry
+from mig.store.jobdb import SEARCH_COUNT_LIMIT, Entry
+
+__all__ = ["JobIndex", "SEARCH_COUNT_LIMIT"]
 
 MAX_MATCH = 100000  # ids one pattern query may return
 
@@ -96,10 +98,19 @@ class JobIndex:
         wanted = ["*" if p in ("ALL", "") else p for p in patterns] or ["*"]
         extra = [j for j, (_now, old) in self._overlay(owner).items() if old is None]
         if "*" in wanted and not project and not extra:
-            total = self.db.total(owner)
-            seqs = self.db.seqs(owner, limit=offset + limit)[offset:]
-            found = self.db.ids(seqs)
-            return total, [found[s][0] for s in seqs if s in found]
+            # Archived jobs (old ones) first, then the hot ones, each oldest first.
+            old = self.db.total(owner, archived=True)
+            ids = []
+            if offset < old:
+                seqs = self.db.seqs(owner, limit=offset + limit, archived=True)[offset:]
+                found = self.db.ids(seqs, archived=True)
+                ids = [found[s][0] for s in seqs if s in found]
+            if len(ids) < limit:
+                skip = max(0, offset - old)
+                seqs = self.db.seqs(owner, limit=skip + limit - len(ids))[skip:]
+                found = self.db.ids(seqs)
+                ids += [found[s][0] for s in seqs if s in found]
+            return old + self.db.total(owner), ids
         exact = [p for p in wanted if not any(c in p for c in "*?[")]
         globs = [p for p in wanted if p not in exact]
         ids, seen = [], set()
@@ -120,7 +131,7 @@ class JobIndex:
                 if job_id not in seen:
                     seen.add(job_id)
                     ids.append(job_id)
-        ids.sort(key=self.seq_of)
+        ids.sort(key=self.seq_of)  # (archived ones too: by their counters)
         if project:
             projects = self.db.ids([self.seq_of(j) for j in ids])
             ids = [j for j in ids if projects.get(self.seq_of(j), (0, 0, None))[2] == project]

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS counts(owner INTEGER, state TEXT, n INTEGER NOT NULL,
     PRIMARY KEY(owner, state)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sweep_counts(sweep TEXT, state TEXT, n INTEGER NOT NULL,
     PRIMARY KEY(sweep, state)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS archived_counts(owner INTEGER, state TEXT, n INTEGER NOT NULL,
+    PRIMARY KEY(owner, state)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS activity(owner INTEGER, day INTEGER, submitted INTEGER NOT NULL,
     finished INTEGER NOT NULL, PRIMARY KEY(owner, day)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS archive(
@@ -51,6 +53,8 @@ CREATE TABLE IF NOT EXISTS archive(
     state TEXT NOT NULL, name TEXT NOT NULL, lname TEXT NOT NULL, received REAL NOT NULL,
     changed REAL NOT NULL, crc INTEGER NOT NULL, record BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS archive_list ON archive(owner, seq, received, state, lname);
+CREATE VIRTUAL TABLE IF NOT EXISTS names USING fts5(lname, content='jobs',
+    content_rowid='seq', tokenize='trigram', detail='none');
 CREATE TABLE IF NOT EXISTS quarantine(seq INTEGER, job_id TEXT, owner TEXT, reason TEXT,
     at REAL, crc INTEGER, record BLOB);
 """
@@ -58,6 +62,15 @@ CREATE TABLE IF NOT EXISTS quarantine(seq INTEGER, job_id TEXT, owner TEXT, reas
 # What one job contributes to the database (record: pickled bytes).
 Row = collections.namedtuple("Row", "seq job_id owner state final name lname project received "
                                     "changed sweep idem finished_day record crc")
+SEARCH_COUNT_LIMIT = 10000  # a name search counts its matches up to this many
+FTS_FROM = 20000  # jobs of an owner from which name searches use the trigram index
+
+
+def _glob_literal(text):
+    """text as a GLOB pattern that matches exactly it."""
+    return "".join("[%s]" % c if c in "*?[" else c for c in text)
+
+
 # What lists show without loading a record.
 Entry = collections.namedtuple("Entry", "job_id state name received changed")
 
@@ -91,7 +104,11 @@ class JobDB:
         self.readers_lock = threading.Lock()
         self.owner_numbers = {}
         try:
+            had_names = self.writer.execute(
+                "SELECT 1 FROM sqlite_master WHERE name='names'").fetchone()
             self.writer.executescript(SCHEMA)
+            if not had_names:  # a database from before the name index: build it once
+                self.writer.execute("INSERT INTO names(names) VALUES('rebuild')")
             self.writer.execute("INSERT OR IGNORE INTO meta VALUES('next_counter', 0)")
             self.writer.execute("INSERT OR IGNORE INTO meta VALUES('syncs', 0)")
             for no, dn in self.writer.execute("SELECT no, dn FROM owners"):
@@ -179,6 +196,8 @@ class JobDB:
                     if db.execute("SELECT 1 FROM archive WHERE seq=?", (row.seq,)).fetchone():
                         continue  # a journal replay of a job archived since
                     db.execute("INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+                    db.execute("INSERT INTO names(rowid, lname) VALUES(?, ?)",
+                               (row.seq, row.lname))
                     self._day(db, owner, int(row.received // 86400), 1, 0)
                 else:
                     db.execute("UPDATE jobs SET job_id=?, owner=?, state=?, final=?, name=?, lname=?, "
@@ -228,21 +247,26 @@ class JobDB:
     def quarantine(self, seq, reason, when=None):
         """Move a damaged job out of the index, keeping its bytes for the admin."""
         with self._transaction("quarantine a record in") as db:
-            row = db.execute("SELECT job_id, owner, state, sweep, crc, record FROM jobs "
+            row = db.execute("SELECT job_id, owner, state, sweep, crc, record, lname FROM jobs "
                              "WHERE seq=?", (seq,)).fetchone()
             table = "jobs"
             if row is None:
-                row = db.execute("SELECT job_id, owner, state, NULL, crc, record FROM archive "
-                                 "WHERE seq=?", (seq,)).fetchone()
+                row = db.execute("SELECT job_id, owner, state, NULL, crc, record, lname "
+                                 "FROM archive WHERE seq=?", (seq,)).fetchone()
                 table = "archive"
             if row is None:
                 return False
-            job_id, owner, state, sweep, crc, blob = row
+            job_id, owner, state, sweep, crc, blob, lname = row
+            if table == "jobs":
+                self._unname(db, seq, lname)
             db.execute("INSERT INTO quarantine VALUES(?,?,?,?,?,?,?)",
                        (seq, job_id, self.owner_names.get(owner, "?"), reason,
                         when or time.time(), crc, blob))
             db.execute("DELETE FROM %s WHERE seq=?" % table, (seq,))
             self._count(db, owner, state, sweep, -1)
+            if table == "archive":
+                db.execute("UPDATE archived_counts SET n = n - 1 WHERE owner=? AND state=?",
+                           (owner, state))
             return True
 
     def retire(self, before, archive, limit=5000):
@@ -254,6 +278,8 @@ class JobDB:
                               "LIMIT ?", (before, limit)).fetchall()
             for seq, job_id, owner, state, name, lname, received, changed, sweep, blob in rows:
                 if archive:
+                    db.execute("INSERT INTO archived_counts VALUES(?,?,1) ON CONFLICT(owner, "
+                               "state) DO UPDATE SET n = n + 1", (owner, state))
                     packed = zlib.compress(blob, 6)
                     db.execute("INSERT OR REPLACE INTO archive VALUES(?,?,?,?,?,?,?,?,?,?)",
                                (seq, job_id, owner, state, name, lname, received, changed,
@@ -261,7 +287,14 @@ class JobDB:
                 else:
                     self._count(db, owner, state, sweep, -1)
                 db.execute("DELETE FROM jobs WHERE seq=?", (seq,))
+                self._unname(db, seq, lname)
             return len(rows)
+
+    @staticmethod
+    def _unname(db, seq, lname):
+        """Take a job that leaves the jobs table out of the name index."""
+        db.execute("INSERT INTO names(names, rowid, lname) VALUES('delete', ?, ?)",
+                   (seq, lname))
 
     # -- reading ------------------------------------------------------------------
     def next_counter(self):
@@ -322,17 +355,16 @@ class JobDB:
         if no is None:
             return 0
         with self.reader() as db:
+            def count(table):
+                if state is None:
+                    return db.execute("SELECT coalesce(sum(n), 0) FROM %s WHERE owner=?"
+                                      % table, (no,)).fetchone()[0]
+                row = db.execute("SELECT n FROM %s WHERE owner=? AND state=?" % table,
+                                 (no, state)).fetchone()
+                return row[0] if row else 0
             if archived:
-                query, args = "SELECT count(*) FROM archive WHERE owner=?", (no,)
-                if state:
-                    query, args = query + " AND state=?", (no, state)
-                return db.execute(query, args).fetchone()[0]
-            if state is None:
-                return db.execute("SELECT coalesce(sum(n), 0) FROM counts WHERE owner=?",
-                                  (no,)).fetchone()[0]
-            row = db.execute("SELECT n FROM counts WHERE owner=? AND state=?",
-                             (no, state)).fetchone()
-            return row[0] if row else 0
+                return count("archived_counts")
+            return count("counts") - count("archived_counts")  # counts include the archive
 
     def page(self, owner, state=None, offset=0, limit=50):
         """Entries of the owner's jobs newest first (or newest to enter state)."""
@@ -364,31 +396,40 @@ class JobDB:
                archived=False):
         """(number matched, entries of one page) of the owner's jobs received in
         [since, until) whose lower-case "name<TAB>id" contains text, newest first.
-        Scans only the covering list index, never the records."""
+        The count stops at SEARCH_COUNT_LIMIT + 1.  An owner with few jobs is
+        searched in the covering list index; one with many, through the
+        trigram index of names (never the records)."""
         no = self.owner_numbers.get(owner)
         if no is None:
             return 0, []
         table = "archive" if archived else "jobs"
-        where, args = ["owner=?"], [no]
+        source = "%s AS t" % table
+        where, args = ["t.owner=?"], [no]
         if text:
-            where.append("instr(lname, ?) > 0")
+            where.append("instr(t.lname, ?) > 0")
             args.append(text.lower())
+            if not archived and len(text) >= 3 and self.total(owner) >= FTS_FROM:
+                # Many jobs: candidates from the trigram index, checked exactly.
+                source += " JOIN names ON names.rowid = t.seq"
+                where.append("names.lname GLOB ?")
+                args.append("*%s*" % _glob_literal(text.lower()))
         if since is not None:
-            where.append("received >= ?")
+            where.append("t.received >= ?")
             args.append(since)
         if until is not None:
-            where.append("received < ?")
+            where.append("t.received < ?")
             args.append(until)
         if state:
-            where.append("state=?")
+            where.append("t.state=?")
             args.append(state)
         clause = " AND ".join(where)
         with self.reader() as db:
-            matched = db.execute("SELECT count(*) FROM %s WHERE %s" % (table, clause),
-                                 args).fetchone()[0]
+            matched = db.execute("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT ?)"
+                                 % (source, clause),
+                                 args + [SEARCH_COUNT_LIMIT + 1]).fetchone()[0]
             seqs = [s for (s,) in db.execute(
-                "SELECT seq FROM %s WHERE %s ORDER BY seq DESC LIMIT ? OFFSET ?"
-                % (table, clause), args + [limit, offset])]
+                "SELECT t.seq FROM %s WHERE %s ORDER BY t.seq DESC LIMIT ? OFFSET ?"
+                % (source, clause), args + [limit, offset])]
             return matched, self._entries(db, table, seqs)
 
     def seqs(self, owner, low=None, high=None, limit=None, archived=False):
@@ -415,12 +456,15 @@ class JobDB:
         if no is None:
             return []
         sql_pattern = pattern.replace("[!", "[^")
-        query, args = "SELECT seq, job_id FROM jobs WHERE owner=? AND job_id GLOB ?", \
-            [no, sql_pattern]
-        if seq is not None:
-            query, args = query + " AND seq=?", args + [seq]
-        with self.reader() as db:
-            return db.execute(query + " ORDER BY seq", args).fetchall()
+        found = []
+        for table in ("archive", "jobs"):
+            query, args = "SELECT seq, job_id FROM %s WHERE owner=? AND job_id GLOB ?" \
+                % table, [no, sql_pattern]
+            if seq is not None:
+                query, args = query + " AND seq=?", args + [seq]
+            with self.reader() as db:
+                found += db.execute(query + " ORDER BY seq", args).fetchall()
+        return sorted(found)
 
     def ids(self, seqs, archived=False):
         """{seq: (job_id, state, project, changed)} for the given seqs."""

@@ -578,7 +578,10 @@ def test_resubmit_new_id_same_spec(service, clock):
     assert service.record(original["JOB_ID"])["STATUS"] == J.FINISHED
 
 
-def test_search_by_name_date_and_state(store, clock):
+@pytest.mark.parametrize("trigrams", [False, True], ids=["list-index", "trigram-index"])
+def test_search_by_name_date_and_state(store, clock, monkeypatch, trigrams):
+    from mig.store import jobdb
+    monkeypatch.setattr(jobdb, "FTS_FROM", 0 if trigrams else 10 ** 9)
     service = JobService(store, SERVER, clock=clock)
     ids = []
     for n in range(30):
@@ -605,8 +608,59 @@ def test_search_by_name_date_and_state(store, clock):
         (10, [index.page("alice", limit=30)[29 - n] for n in (21, 18, 15)])
     assert [e.job_id for e in index.page("alice", limit=3)] == [ids[29], ids[28], ids[27]]
     assert index.entry(ids[3]).name == "Beta-3"  # shown as written, searched in lower case
+    odd = service.submit("alice", parse_mrsl("::EXECUTE::\ntrue\n\n::JOBNAME::\nx_y%z+w\n"),
+                         "x")["JOB_ID"]
+    assert found("_y%z") == [odd] and found("x_y") == [odd]  # literal text, no wildcards
+    assert found("*") == found("x?y") == found("[xy]") == found("x%w") == []
     again = JobService(store, SERVER, clock=clock)  # the same after a restart
     assert again.index.search("alice", "beta", limit=100) == index.search("alice", "beta",
                                                                            limit=100)
 
 
+
+
+# ------------------------------------------------------------------------ retention
+
+def test_old_final_jobs_move_to_the_archive_and_are_still_found(store, clock):
+    from mig.daemon.checkpoint import CheckpointDaemon
+    service = JobService(store, SERVER, clock=clock)
+    old = submit(service, name="old-run")["JOB_ID"]
+    drive(service, old, J.EXECUTING, J.FINISHED)
+    waiting = submit(service, name="waiting")["JOB_ID"]
+    clock.tick(10 * 86400)
+    recent = submit(service, name="recent")["JOB_ID"]
+    service.act("alice", recent, "cancel")
+    moments = iter([0.0, 10.0, 7200.0])
+    daemon = CheckpointDaemon(service, retention_days=5, archive=True,
+                              clock=lambda: next(moments))
+    daemon.tick()  # the first round retires
+    daemon.tick()  # within the hour: not again
+    index = service.index
+    assert index.total("alice") == 2 and index.total("alice", archived=True) == 1
+    assert service.get("alice", old)["STATUS"] == J.FINISHED  # its record, from the archive
+    assert index.counts("alice")[J.FINISHED] == 1  # still counted
+    assert service.match("alice", ["*"]) == [old, waiting, recent]  # archived ones first
+    assert service.match("alice", ["*"], offset=1, limit=1) == (3, [waiting])
+    assert service.match("alice", ["%s*" % old[:3]]) == [old]
+    assert index.search("alice", "old-run")[0] == 0  # not among the current jobs
+    matched, entries = index.search("alice", "old-run", archived=True)
+    assert matched == 1 and entries[0].job_id == old and entries[0].name == "old-run"
+    with pytest.raises(StateError):
+        service.transition(old, J.QUEUED)
+    service.close()
+    again = JobService(store, SERVER, clock=clock)
+    assert again.get("alice", old)["STATUS"] == J.FINISHED
+    assert again.index.total("alice", archived=True) == 1
+
+
+def test_purged_jobs_are_gone_and_leave_the_counts(store, clock):
+    service = JobService(store, SERVER, clock=clock)
+    done = submit(service)["JOB_ID"]
+    service.act("alice", done, "cancel")
+    kept = submit(service)["JOB_ID"]
+    clock.tick(86400)
+    assert service.retire(3600, archive=False) == 1
+    with pytest.raises(ClientError):
+        service.get("alice", done)
+    assert service.index.counts("alice")[J.CANCELED] == 0
+    assert service.match("alice", ["*"]) == [kept]
