@@ -403,14 +403,16 @@ class JobDB:
         if no is None:
             return 0, []
         table = "archive" if archived else "jobs"
-        source = "%s AS t" % table
+        source, order = "%s AS t" % table, "t.seq"
         where, args = ["t.owner=?"], [no]
         if text:
             where.append("instr(t.lname, ?) > 0")
             args.append(text.lower())
             if not archived and len(text) >= 3 and self.total(owner) >= FTS_FROM:
-                # Many jobs: candidates from the trigram index, checked exactly.
-                source += " JOIN names ON names.rowid = t.seq"
+                # Many jobs: candidates from the trigram index, newest first
+                # (its own order, so a page needs no sort), checked exactly.
+                source = "names CROSS JOIN jobs AS t ON t.seq = names.rowid"
+                order = "names.rowid"
                 where.append("names.lname GLOB ?")
                 args.append("*%s*" % _glob_literal(text.lower()))
         if since is not None:
@@ -428,8 +430,8 @@ class JobDB:
                                  % (source, clause),
                                  args + [SEARCH_COUNT_LIMIT + 1]).fetchone()[0]
             seqs = [s for (s,) in db.execute(
-                "SELECT t.seq FROM %s WHERE %s ORDER BY t.seq DESC LIMIT ? OFFSET ?"
-                % (source, clause), args + [limit, offset])]
+                "SELECT t.seq FROM %s WHERE %s ORDER BY %s DESC LIMIT ? OFFSET ?"
+                % (source, clause, order), args + [limit, offset])]
             return matched, self._entries(db, table, seqs)
 
     def seqs(self, owner, low=None, high=None, limit=None, archived=False):
