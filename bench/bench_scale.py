@@ -17,7 +17,7 @@ Then, for each size, the benchmark starts the appliance and measures:
 * server time (``Server-Timing``) of the dashboard counts, one page of the
   Jobs list (the first and one deep page), a name search and ``jobchanges``;
 * submissions per second over one connection, with the servers of every
-  size up at once and measured in turn (five rounds, the median).
+  size up at once and measured in turn (nine rounds, the median).
 
 The empty store, measured in the same run, is the baseline; goals at
 1,000,000 jobs (docs/performance.md): start-up < 2 s warm and < 10 s cold,
@@ -236,7 +236,7 @@ def mixed(server, names, rng, count=MIXED_REQUESTS):
                            + urllib.parse.quote(MRSL))
 
 
-def submit_rates(sizes, rounds=5, count=SUBMITS // 2):
+def submit_rates(sizes, rounds=9, count=SUBMITS // 2):
     """Submissions per second into each store, median of rounds taken in turn
     (all servers up at once), so that the machine's changing load falls on
     every size alike."""

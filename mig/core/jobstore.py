@@ -206,6 +206,10 @@ class JobStore:
                 self.dirty = True
                 return False
             try:
+                self.db.index_names()
+            except StoreError as exc:  # searches scan the jobs not indexed yet
+                log.warning("could not index job names (retried): %s", exc.message)
+            try:
                 self.files.db_sync(self.db)
             except StoreError:
                 self.dirty = True

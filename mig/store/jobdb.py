@@ -107,8 +107,11 @@ class JobDB:
             had_names = self.writer.execute(
                 "SELECT 1 FROM sqlite_master WHERE name='names'").fetchone()
             self.writer.executescript(SCHEMA)
+            self.writer.execute("INSERT OR IGNORE INTO meta VALUES('names_upto', -1)")
             if not had_names:  # a database from before the name index: build it once
                 self.writer.execute("INSERT INTO names(names) VALUES('rebuild')")
+                self.writer.execute("UPDATE meta SET value=(SELECT coalesce(max(seq), -1) "
+                                    "FROM jobs) WHERE key='names_upto'")
             self.writer.execute("INSERT OR IGNORE INTO meta VALUES('next_counter', 0)")
             self.writer.execute("INSERT OR IGNORE INTO meta VALUES('syncs', 0)")
             for no, dn in self.writer.execute("SELECT no, dn FROM owners"):
@@ -196,8 +199,6 @@ class JobDB:
                     if db.execute("SELECT 1 FROM archive WHERE seq=?", (row.seq,)).fetchone():
                         continue  # a journal replay of a job archived since
                     db.execute("INSERT INTO jobs VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
-                    db.execute("INSERT INTO names(rowid, lname) VALUES(?, ?)",
-                               (row.seq, row.lname))
                     self._day(db, owner, int(row.received // 86400), 1, 0)
                 else:
                     db.execute("UPDATE jobs SET job_id=?, owner=?, state=?, final=?, name=?, lname=?, "
@@ -293,8 +294,27 @@ class JobDB:
     @staticmethod
     def _unname(db, seq, lname):
         """Take a job that leaves the jobs table out of the name index."""
-        db.execute("INSERT INTO names(names, rowid, lname) VALUES('delete', ?, ?)",
-                   (seq, lname))
+        upto = db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
+        if seq <= upto:
+            db.execute("INSERT INTO names(names, rowid, lname) VALUES('delete', ?, ?)",
+                       (seq, lname))
+
+    def index_names(self):
+        """Add the names of the jobs stored since the last call to the trigram
+        index, in one transaction (per job it would cost a merge of the index
+        with every submission).  Searches scan the few newer ones directly."""
+        with self._transaction("index names in") as db:
+            upto = db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
+            top = db.execute("SELECT max(seq) FROM jobs").fetchone()[0]
+            if top is None or top <= upto:
+                return 0
+            added = db.execute("INSERT INTO names(rowid, lname) SELECT seq, lname FROM jobs "
+                               "WHERE seq > ? ORDER BY seq", (upto,)).rowcount
+            db.execute("UPDATE meta SET value=? WHERE key='names_upto'", (top,))
+            return added
+
+    def names_upto(self, db):
+        return db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
 
     # -- reading ------------------------------------------------------------------
     def next_counter(self):
@@ -403,18 +423,10 @@ class JobDB:
         if no is None:
             return 0, []
         table = "archive" if archived else "jobs"
-        source, order = "%s AS t" % table, "t.seq"
         where, args = ["t.owner=?"], [no]
         if text:
             where.append("instr(t.lname, ?) > 0")
             args.append(text.lower())
-            if not archived and len(text) >= 3 and self.total(owner) >= FTS_FROM:
-                # Many jobs: candidates from the trigram index, newest first
-                # (its own order, so a page needs no sort), checked exactly.
-                source = "names CROSS JOIN jobs AS t ON t.seq = names.rowid"
-                order = "names.rowid"
-                where.append("names.lname GLOB ?")
-                args.append("*%s*" % _glob_literal(text.lower()))
         if since is not None:
             where.append("t.received >= ?")
             args.append(since)
@@ -425,14 +437,38 @@ class JobDB:
             where.append("t.state=?")
             args.append(state)
         clause = " AND ".join(where)
+        trigrams = not archived and len(text) >= 3 and self.total(owner) >= FTS_FROM
         with self.reader() as db:
-            matched = db.execute("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT ?)"
-                                 % (source, clause),
-                                 args + [SEARCH_COUNT_LIMIT + 1]).fetchone()[0]
-            seqs = [s for (s,) in db.execute(
-                "SELECT t.seq FROM %s WHERE %s ORDER BY %s DESC LIMIT ? OFFSET ?"
-                % (source, clause, order), args + [limit, offset])]
+            if not trigrams:
+                matched = self._count_matches(db, "%s AS t" % table, clause, args)
+                seqs = [s for (s,) in db.execute(
+                    "SELECT t.seq FROM %s AS t WHERE %s ORDER BY t.seq DESC LIMIT ? OFFSET ?"
+                    % (table, clause), args + [limit, offset])]
+                return matched, self._entries(db, table, seqs)
+            # Many jobs: candidates from the trigram index, newest first in its
+            # own order (a page needs no sort), each checked exactly; the jobs
+            # stored since the index was last brought up to date are scanned.
+            upto = self.names_upto(db)
+            recent = [s for (s,) in db.execute(
+                "SELECT t.seq FROM jobs AS t WHERE %s AND t.seq > ? ORDER BY t.seq DESC"
+                % clause, args + [upto])]
+            source = "names CROSS JOIN jobs AS t ON t.seq = names.rowid"
+            indexed = clause + " AND names.lname GLOB ? AND names.rowid <= ?"
+            more = args + ["*%s*" % _glob_literal(text.lower()), upto]
+            matched = len(recent) + self._count_matches(db, source, indexed, more)
+            seqs = recent[offset:offset + limit]
+            if len(seqs) < limit:
+                seqs += [s for (s,) in db.execute(
+                    "SELECT t.seq FROM %s WHERE %s ORDER BY names.rowid DESC LIMIT ? OFFSET ?"
+                    % (source, indexed),
+                    more + [limit - len(seqs), max(0, offset - len(recent))])]
             return matched, self._entries(db, table, seqs)
+
+    @staticmethod
+    def _count_matches(db, source, clause, args):
+        """Matches, counted up to SEARCH_COUNT_LIMIT + 1."""
+        return db.execute("SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s LIMIT ?)"
+                          % (source, clause), args + [SEARCH_COUNT_LIMIT + 1]).fetchone()[0]
 
     def seqs(self, owner, low=None, high=None, limit=None, archived=False):
         """The owner's job seqs in [low, high), oldest first, at most limit."""

@@ -588,6 +588,8 @@ def test_search_by_name_date_and_state(store, clock, monkeypatch, trigrams):
         clock.now += 3600
         spec = parse_mrsl("::EXECUTE::\ntrue\n\n::JOBNAME::\n%s-%d\n" % ("alpha" if n % 3 else "Beta", n))
         ids.append(service.submit("alice", spec, "x")["JOB_ID"])
+        if n == 20:
+            service.checkpoint()  # names indexed up to here; the newer ones are scanned
     service.transition(ids[4], J.FROZEN, "freeze")
     index = service.index
 
@@ -606,6 +608,8 @@ def test_search_by_name_date_and_state(store, clock, monkeypatch, trigrams):
     assert found("a\nb") == []
     assert index.search("alice", "beta", offset=2, limit=3) == \
         (10, [index.page("alice", limit=30)[29 - n] for n in (21, 18, 15)])
+    assert [e.job_id for e in index.search("alice", "beta", offset=3, limit=5)[1]] == \
+        [ids[n] for n in (18, 15, 12, 9, 6)]  # across the scanned and the indexed ones
     assert [e.job_id for e in index.page("alice", limit=3)] == [ids[29], ids[28], ids[27]]
     assert index.entry(ids[3]).name == "Beta-3"  # shown as written, searched in lower case
     odd = service.submit("alice", parse_mrsl("::EXECUTE::\ntrue\n\n::JOBNAME::\nx_y%z+w\n"),
