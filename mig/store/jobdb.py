@@ -107,7 +107,10 @@ class JobDB:
             had_names = self.writer.execute(
                 "SELECT 1 FROM sqlite_master WHERE name='names'").fetchone()
             self.writer.executescript(SCHEMA)
-            self.writer.execute("INSERT OR IGNORE INTO meta VALUES('names_upto', -1)")
+            # (a name index without this mark has every job in it: it was
+            # written with each job, as in the first version of this schema)
+            self.writer.execute("INSERT OR IGNORE INTO meta VALUES('names_upto', %s)" % (
+                "(SELECT coalesce(max(seq), -1) FROM jobs)" if had_names else "-1"))
             if not had_names:  # a database from before the name index: build it once
                 self.writer.execute("INSERT INTO names(names) VALUES('rebuild')")
                 self.writer.execute("UPDATE meta SET value=(SELECT coalesce(max(seq), -1) "
