@@ -62,12 +62,22 @@ class Appliance:
     def start(self):
         self.proc = subprocess.Popen(
             self.command + ["serve", "--state", self.state, "--port", "0"] + self.extra_args,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode("utf-8", "replace")
         if "serving" not in line:
             stop_pid(self.proc)
-            raise AssertionError("appliance did not start: %r %s" % (line, self.proc.stderr.read()))
+            raise AssertionError("appliance did not start: %r %s" % (
+                line, self.proc.stderr.read().decode("utf-8", "replace")))
         self.url = line.split("serving", 1)[1].strip()
+        # The log is read as it comes (its last 64 KB kept in self.log): a pipe
+        # nobody reads fills up, and then the appliance blocks on its next line.
+        import threading
+        self.log = b""
+
+        def drain(stream=self.proc.stderr):
+            for chunk in iter(lambda: stream.read1(8192), b""):
+                self.log = (self.log + chunk)[-65536:]
+        threading.Thread(target=drain, daemon=True).start()
         return self
 
     def stop(self):

@@ -47,9 +47,9 @@ def dashboard(ctx, args):
     damaged = grid.jobs.index.quarantined() if account.get("admin") else []
     if damaged:
         objects.append(O.header("Damaged job records"))
-        objects.append(O.error("%d job record%s failed their checksum and were set aside "
-                               "(quarantined in the job database; see the log)"
-                               % (len(damaged), "" if len(damaged) == 1 else "s")))
+        objects.append(O.error("Job records set aside because their stored bytes are "
+                               "damaged (quarantined in the job database; see the log): %d"
+                               % len(damaged)))
         objects.append(O.table("quarantined", ("Job ID", "Owner", "Why", "When"),
                                [(j, o, why, asctime(at)) for j, o, why, at in damaged[-20:]]))
     left = (account.get("not_after", 0) - time.time()) / 86400

@@ -229,6 +229,14 @@ class Collector:
                 log.exception("finishing local jobs failed")
 
 
+def disk_full_outcome(what):
+    """The appliance's disk is full: the job runs again later, and the local
+    resource pauses (with a growing back-off) instead of using up the job's
+    retries at once."""
+    return Outcome("RETRY", "DISK FULL: %s (no space or no inodes left on the appliance's "
+                   "disk)" % what, resource_down=True)
+
+
 class LocalExecutor(Executor):
     """Runs jobs on this host.  As root, each job under an exclusive uid (see
     isolation.py); otherwise as the appliance's own user, in namespaces that
@@ -441,6 +449,10 @@ class LocalExecutor(Executor):
             job.request = Request(self._job_line(job), functools.partial(self._started, job),
                                   functools.partial(self._ended, job), job)
             self.runners.submit(job.request)  # runs now, or when a slot frees up
+        except OSError as exc:
+            self._end(job, disk_full_outcome("its folder could not be prepared")
+                      if fileio.is_full(exc) else
+                      Outcome("RETRY", "local resource error: %s" % exc))
         except Exception as exc:  # a broken job must never take the executor down
             self._end(job, Outcome("RETRY", "local resource error: %s" % exc))
 
@@ -482,9 +494,9 @@ class LocalExecutor(Executor):
             try:
                 outcome = self._collect(job, code)
             except OSError as exc:
-                outcome = Outcome("RETRY", ("DISK FULL: the job's outputs could not be saved "
-                                            "(no space or no inodes left in the home)")
-                                  if fileio.is_full(exc) else "local resource error: %s" % exc)
+                outcome = disk_full_outcome("its outputs could not be saved") \
+                    if fileio.is_full(exc) else \
+                    Outcome("RETRY", "local resource error: %s" % exc)
             except Exception as exc:
                 outcome = Outcome("RETRY", "local resource error: %s" % exc)
             results.append((job, outcome))

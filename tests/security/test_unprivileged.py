@@ -55,7 +55,7 @@ def test_only_the_admins_jobs_run_and_they_cannot_reach_the_state(unprivileged_a
     boss = {"cert": os.path.join(app.state, "users", "boss", "user.crt"),
             "key": os.path.join(app.state, "users", "boss", "user.key")}
     app.start()
-    said = app.proc.stdout.readline() + app.proc.stdout.readline() + app.proc.stdout.readline()
+    said = b"".join(app.proc.stdout.readline() for _ in range(3)).decode()
     assert "only the admins' jobs run locally" in said, said
     probe = ("ls %s && echo LEAK-list\ncat %s/secret.key && echo LEAK-secret\n"
              "touch %s/x && echo LEAK-write\necho probe-done\n::RETRIES::\n0\n"

@@ -209,3 +209,52 @@ def test_out_of_inodes_refuses_clearly_and_recovers_without_a_restart(appliance_
     assert job, reply
     acknowledged.add(job)
     assert job_ids(app, token) == acknowledged
+
+
+def job_status(app, token, job_id):
+    conn = https_connection(app)
+    try:
+        _status, reply = post(conn, "/cgi-bin/jobstatus.py", "output_format=txt&flags=v&job_id="
+                              + job_id, token)
+    finally:
+        conn.close()
+    return reply
+
+
+def test_outputs_that_do_not_fit_requeue_the_job_until_there_is_room(appliance_factory,
+                                                                    small_disk):
+    app, alice = start_on(appliance_factory, small_disk)
+    token = alice["token"]
+    conn = https_connection(app)
+    try:
+        status, reply = post(conn, "/cgi-bin/textarea.py", "output_format=txt&mrsltextarea_0="
+                             + urllib.parse.quote("::EXECUTE::\nsleep 3\necho result-line\n"
+                                                  "\n::RETRIES::\n5\n"), token)
+    finally:
+        conn.close()
+    job = re.search(r"^textarea\s+1\s+(\S+)", reply, re.M).group(1)
+    deadline = time.time() + 60
+    while "Status: EXECUTING" not in job_status(app, token, job):
+        assert time.time() < deadline, job_status(app, token, job)
+        time.sleep(0.2)
+    filler = fill_blocks(small_disk)
+    fill_inodes(small_disk)
+    deadline = time.time() + 60
+    while True:  # the run ends; its outputs cannot be saved: queued again, with the reason
+        reply = job_status(app, token, job)
+        if "DISK FULL" in reply:
+            break
+        assert "Status: FINISHED" not in reply, reply  # never FINISHED without its outputs
+        assert time.time() < deadline, reply
+        time.sleep(0.3)
+        fill_blocks(small_disk)
+    os.unlink(filler)
+    spare = os.path.join(small_disk, "inodes")
+    for name in os.listdir(spare):
+        os.unlink(os.path.join(spare, name))
+    deadline = time.time() + 90
+    while "Status: FINISHED" not in job_status(app, token, job):
+        assert time.time() < deadline, job_status(app, token, job)
+        time.sleep(0.3)
+    with open(os.path.join(alice["home"], "job_output", job, job + ".stdout")) as handle:
+        assert handle.read() == "result-line\n"
