@@ -302,13 +302,19 @@ def json_objects(client, backend, fields):
 
 
 def job_states(client, job_ids):
-    """{job_id: status} through one json jobstatus request."""
+    """{job_id: status} through json jobstatus requests (1,000 jobs a reply:
+    the next ones with offset=)."""
     states = {}
-    for obj in json_objects(client, "jobstatus", [("job_id", j) for j in job_ids]):
-        if obj.get("object_type") == "job_list":
-            for job in obj["jobs"]:
-                states[job["job_id"]] = job["status"]
-    return states
+    while True:
+        found = 0
+        for obj in json_objects(client, "jobstatus", [("job_id", j) for j in job_ids]
+                                + [("offset", str(len(states)))]):
+            if obj.get("object_type") == "job_list":
+                for job in obj["jobs"]:
+                    states[job["job_id"]] = job["status"]
+                    found += 1
+        if found < 1000:
+            return states
 
 
 class ChangeFeed:
