@@ -20,6 +20,31 @@ def asctime(ts):
     return time.asctime(time.gmtime(ts)) if ts else ""
 
 
+def live(ctx, active, job_id="", every=0):
+    """The marker of a page that follows changes by itself (see portal.js):
+    while active it polls jobchanges from this moment (the server's
+    watermark), or with every=N simply fetches itself every N seconds, and it
+    shows when it last updated."""
+    since = ctx.grid.jobs.changed_since(ctx.user, time.time(), limit=1)[0]
+    return {"object_type": "live", "since": since, "job_id": job_id, "active": bool(active),
+            "every": every, "updated": time.strftime("%H:%M:%S", time.gmtime())}
+
+
+def run_started(grid, record):
+    """When an EXECUTING job really started (epoch), 0 while it is handed to
+    its resource but waits there, None when nobody can tell."""
+    executor = grid.executors.get(record.get("EXECUTOR", ""))
+    if record["STATUS"] != J.EXECUTING or executor is None:
+        return None
+    return executor.started_at(record["JOB_ID"])
+
+
+def pending(grid, user):
+    """Whether any of the user's jobs can still change state."""
+    counts = grid.jobs.state_counts(user)
+    return any(counts[state] for state in J.PENDING_STATES)
+
+
 def submit_text(ctx, text, idempotency_key=None, durable=True):
     """Parse, check rights and runtime environments, store: the one submit path."""
     grid = ctx.grid

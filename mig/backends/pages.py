@@ -5,7 +5,7 @@ their own issues; the pages show what exists now."""
 import importlib.resources
 
 from mig.backends import Field, backend
-from mig.backends.jobs import asctime
+from mig.backends.jobs import asctime, live, run_started
 from mig.backends.portal import page_url
 from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import access, jobspec
@@ -160,6 +160,14 @@ def _sees_all_jobs(ctx, resource, admin):
         return False
 
 
+def _busy(grid, unit):
+    """'N of SLOTS' running, and how many more are handed over but wait."""
+    staged = sum(1 for job_id in unit.running
+                 if run_started(grid, grid.jobs.record(job_id)) == 0)
+    text = "%d of %d" % (len(unit.running) - staged, unit.slots)
+    return text + (" (+%d staged)" % staged if staged else "")
+
+
 def _jobs_left(ctx, unit, sees_all, now):
     """'JOB (N s left)' for the jobs the viewer may see, then a count of the others."""
     shown, others = [], 0
@@ -168,7 +176,12 @@ def _jobs_left(ctx, unit, sees_all, now):
         if not sees_all and record.get("OWNER") != ctx.user:
             others += 1
             continue
-        ends = (record.get("EXECUTING_TIMESTAMP") or now) + int(record["SPEC"]["CPUTIME"])
+        started = run_started(ctx.grid, record)
+        if started == 0:
+            shown.append("%s (staged: waits for a free slot)" % job_id)
+            continue
+        ends = (started or record.get("EXECUTING_TIMESTAMP") or now) + \
+            int(record["SPEC"]["CPUTIME"])
         shown.append("%s (%d s left)" % (job_id, max(0, ends - now)))
     if others:
         shown.append("%d job%s of other users" % (others, "" if others == 1 else "s"))
@@ -190,13 +203,14 @@ def monitor(ctx, args):
         state = "online" if unit.online else "offline: %s" % unit.down_reason
         rows.append((unit.resource, unit.name, state, asctime(unit.last_seen) or "-",
                      asctime(unit.last_request) or "-", ", ".join(unit.vgrids),
-                     unit.specs_text(), "%d of %d" % (len(unit.running), unit.slots),
+                     unit.specs_text(), _busy(ctx.grid, unit),
                      "; ".join(left) or "-"))
     table = O.table("monitor", ("Resource", "Exe unit", "Status", "Last seen (UTC)",
                                 "Last job request (UTC)", "VGrids", "Specs", "Busy",
                                 "Jobs and time left"), rows)
     table["empty"] = "No resources."
-    return O.Result([table])
+    busy = any(unit.running for unit in ctx.grid.registry.all())
+    return O.Result([live(ctx, busy, every=5), table])
 
 
 @backend("runtimeenvs", title="Runtime Envs", header="Runtime Environments")

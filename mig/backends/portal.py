@@ -7,7 +7,7 @@ import time
 import urllib.parse
 
 from mig.backends import Field, backend
-from mig.backends.jobs import asctime, job_object, submit_text
+from mig.backends.jobs import asctime, job_object, live, pending, run_started, submit_text
 from mig.core import jobspec
 from mig.core import jobs as J
 from mig.core.jobindex import SEARCH_COUNT_LIMIT
@@ -25,7 +25,7 @@ def dashboard(ctx, args):
     grid, user = ctx.grid, ctx.user
     counts = grid.jobs.state_counts(user)
     total = sum(counts.values())
-    objects = [O.text("Welcome, %s. You have %d job%s." % (user, total, "" if total == 1 else "s")),
+    objects = [live(ctx, any(counts[s] for s in J.PENDING_STATES)), O.text("Welcome, %s. You have %d job%s." % (user, total, "" if total == 1 else "s")),
                {"object_type": "cards", "items": [
                    {"label": state.title(), "value": counts[state]} for state in J.STATES]}]
     objects.append({"object_type": "chart", "kind": "bar", "title": "Jobs per state",
@@ -125,7 +125,8 @@ def jobman(ctx, args):
                        "actions": [("cancel", "Cancel"), ("freeze", "Freeze"),
                                    ("thaw", "Thaw"), ("resubmit", "Resubmit")]}
     table["empty"] = "No jobs match."
-    return O.Result([form, {"object_type": "links", "links": [(page_url("sweepstatus"),
+    return O.Result([live(ctx, pending(ctx.grid, ctx.user)), form,
+                     {"object_type": "links", "links": [(page_url("sweepstatus"),
                                                                 "Parameter sweeps")]},
                      O.text("More than %d jobs match; the newest are shown." % SEARCH_COUNT_LIMIT
                             if capped else
@@ -157,9 +158,17 @@ def jobview(ctx, args):
     record = grid.jobs.get(ctx.user, args["job_id"])
     job_id, state = record["JOB_ID"], record["STATUS"]
     job = job_object(grid, record, verbose=True)
-    objects = [O.header(job_id)]
+    objects = [O.header(job_id), live(ctx, state not in J.FINAL_STATES, job_id)]
     summary = [("Status", {"text": state, "state": state}), ("Name", job.get("name", "")),
                ("Resource", job.get("resource", "")), ("Retries used", record.get("RETRY_COUNT", 0))]
+    started = run_started(grid, record)
+    if started == 0:
+        summary.append(("Started", "not yet: handed to %s, it waits there for a free slot"
+                        % job.get("resource", "its resource")))
+    elif started:
+        left = int(record["SPEC"]["CPUTIME"]) - (time.time() - started)
+        summary.append(("Started", "%s (CPUTIME left: %d s)" % (asctime(started),
+                                                                max(0, left))))
     if job.get("message"):
         summary.append(("Reason", job["message"]))
     if job.get("verified"):

@@ -2,7 +2,7 @@
 (jobchanges): many jobs from one request, and one cheap call for what changed."""
 
 from mig.backends import Field, backend
-from mig.backends.jobs import asctime
+from mig.backends.jobs import asctime, live, pending
 from mig.core import jobs as J
 from mig.errors import ClientError
 from mig.render import objects as O
@@ -57,7 +57,7 @@ def sweepstatus(ctx, args):
               if any(fnmatch.fnmatchcase(s["SWEEP_ID"], p) for p in args["sweep_id"])]
     if not sweeps and args["sweep_id"] != ["*"]:
         raise ClientError("%s: You do not have any matching sweeps!" % ", ".join(args["sweep_id"]))
-    objects = [_table(ctx.grid, sweeps)]
+    objects = [live(ctx, pending(ctx.grid, ctx.user)), _table(ctx.grid, sweeps)]
     for one in sweeps if len(sweeps) <= 20 else []:  # buttons for the sweeps on screen
         if one["STATUS"] == "ACTIVE":
             objects.append({"object_type": "post_button", "backend": "sweepaction",

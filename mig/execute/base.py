@@ -39,5 +39,11 @@ class Executor:
     def running(self):
         return []
 
+    def started_at(self, job_id):
+        """When the job really started running (epoch seconds); 0 while it
+        was handed over but waits (for a slot, in a batch queue); None when
+        this executor cannot tell."""
+        return None
+
     def shutdown(self):
         """Stop every job this executor started (appliance shutdown)."""

@@ -155,11 +155,12 @@ class LocalJob:
     """One job's run: what it needs from start to end, across threads."""
 
     __slots__ = ("job_id", "record", "unit", "done", "pid", "cancelled", "timed_out",
-                 "request", "folder", "home", "spec", "io_status", "uid", "reason")
+                 "request", "folder", "home", "spec", "io_status", "uid", "reason", "started")
 
     def __init__(self, record, unit, done):
         self.job_id, self.record, self.unit, self.done = record["JOB_ID"], record, unit, done
         self.pid, self.cancelled, self.timed_out, self.reason = 0, False, False, "-"
+        self.started = 0.0  # epoch seconds of the real start; 0 while staged
         self.request = self.folder = self.home = self.spec = self.io_status = self.uid = None
 
 
@@ -358,6 +359,11 @@ class LocalExecutor(Executor):
         with self.lock:
             return list(self.jobs)
 
+    def started_at(self, job_id):
+        with self.lock:
+            job = self.jobs.get(job_id)
+        return None if job is None else job.started
+
     def live_output(self, job_id, suffix="stdout", limit=64 * 1024):
         """The last bytes a running job wrote to its stdout/stderr, or None."""
         with self.lock:
@@ -478,6 +484,7 @@ class LocalExecutor(Executor):
     def _started(self, job, pid):
         """In the runners' event thread, as the job starts: start its CPUTIME clock."""
         job.pid = pid
+        job.started = time.time()
         if job.cancelled:
             self.runners.end(job.request)
         self.watchdog.watch(job, job.spec["CPUTIME"])

@@ -70,7 +70,8 @@ def _table(obj, page):
                                              and not isinstance(c, bool) else "", _cell(c, page))
                         for c in row)
         rows.append("<tr>%s</tr>" % cells)
-    table = "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(rows))
+    table = '<table data-kind="%s"><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (
+        esc(obj.get("kind", "")), head, "".join(rows))
     if not obj["rows"] and obj.get("empty"):
         table += '<p class="muted">%s</p>' % esc(obj["empty"])
     select = obj.get("select")
@@ -200,8 +201,16 @@ def render_object(obj, page=None):
     if kind == "post_button":
         return _post_button(obj["backend"], obj.get("fields", {}), obj["text"], page,
                             obj.get("confirm"), obj.get("style", "secondary"))
+    if kind == "live":
+        return ('<p class="live" role="status" data-live="%s" data-since="%.6f" '
+                'data-job="%s" data-every="%d">Updated %s UTC%s</p>'
+                % ("1" if obj["active"] else "0", obj["since"], esc(obj.get("job_id", "")),
+                   obj.get("every", 0),
+                   esc(obj["updated"]), "; following changes live" if obj["active"]
+                   else "; nothing here changes any more"))
     if kind == "tail":
-        return '<pre data-tail="%s">%s</pre>' % (esc(obj["href"]), esc(obj.get("text", "")))
+        return '<pre class="tail" data-tail="%s" aria-live="polite">%s</pre>' % (
+            esc(obj["href"]), esc(obj.get("text", "")))
     if kind == "pager":
         return _pager(obj)
     if kind == "image":

@@ -1,19 +1,103 @@
 // MiG appliance portal: small progressive helpers, no external code.
 "use strict";
-document.addEventListener("DOMContentLoaded", function () {
-  // Confirm destructive actions.
-  document.querySelectorAll("[data-confirm]").forEach(function (el) {
+
+// Pages that follow changes by themselves.  A page with a [data-live] marker
+// polls jobchanges (one cheap call for everything of the user that changed)
+// while the marker says something on it can still change; when something
+// did, it fetches itself again and swaps its content in place (no reload),
+// and the new marker says whether to go on.  The live output of a running
+// job polls jobtail, whose JSON reply is a list of objects.
+function objectsOf(reply, kind) {
+  return (Array.isArray(reply) ? reply : []).filter(function (o) {
+    return o && o.object_type === kind;
+  });
+}
+
+// Confirm destructive actions.
+function bindConfirm(root) {
+  root.querySelectorAll("[data-confirm]").forEach(function (el) {
     el.addEventListener("click", function (ev) {
       if (!window.confirm(el.getAttribute("data-confirm"))) { ev.preventDefault(); }
     });
   });
-  // Select-all checkbox for job and file lists.
-  document.querySelectorAll("input[data-select-all]").forEach(function (box) {
+}
+
+// Select-all checkbox for job and file lists.
+function bindSelectAll(root) {
+  root.querySelectorAll("input[data-select-all]").forEach(function (box) {
     box.addEventListener("change", function () {
       document.querySelectorAll("input[name='" + box.getAttribute("data-select-all") + "']")
         .forEach(function (b) { b.checked = box.checked; });
     });
   });
+}
+
+function bindTails(root) {
+  root.querySelectorAll("[data-tail]").forEach(function (pre) {
+    var url = pre.getAttribute("data-tail");
+    function poll() {
+      if (!document.body.contains(pre)) { return; }  // replaced by a newer page
+      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); })
+        .then(function (reply) {
+          var tail = objectsOf(reply, "tail")[0];
+          if (!tail) { setTimeout(poll, 5000); return; }
+          var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+          pre.textContent = tail.text;
+          if (atEnd) { pre.scrollTop = pre.scrollHeight; }
+          if (tail.running) { setTimeout(poll, 1000); }
+        }).catch(function () { setTimeout(poll, 5000); });
+    }
+    poll();
+  });
+}
+
+function bindLive(root) {
+  var marker = root.querySelector("[data-live]");
+  if (!marker || marker.getAttribute("data-live") !== "1") { return; }
+  var since = marker.getAttribute("data-since");
+  var job = marker.getAttribute("data-job");
+  var every = parseInt(marker.getAttribute("data-every") || "0", 10);
+  var delay = 1000;
+  function swap() {
+    fetch(window.location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.text(); })
+      .then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+        var main = document.querySelector("main");
+        if (!fresh || !main) { setTimeout(swap, 5000); return; }
+        main.innerHTML = fresh.innerHTML;
+        bindPage(main);
+      }).catch(function () { setTimeout(swap, 5000); });
+  }
+  function poll() {
+    if (!document.body.contains(marker)) { return; }
+    fetch("/cgi-bin/jobchanges.py?output_format=json&since=" + encodeURIComponent(since),
+          { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (reply) {
+        var now = objectsOf(reply, "text").filter(function (o) {
+          return o.text.indexOf("now: ") === 0;
+        })[0];
+        var rows = (objectsOf(reply, "table")[0] || {}).rows || [];
+        var mine = rows.filter(function (row) { return !job || row[0] === job; });
+        if (now) { since = now.text.slice(5); }
+        if (mine.length) { swap(); return; }
+        delay = Math.min(delay * 1.2, 5000);  // polite while nothing happens
+        setTimeout(poll, delay);
+      }).catch(function () { setTimeout(poll, 5000); });
+  }
+  if (every > 0) { setTimeout(swap, every * 1000); } else { setTimeout(poll, delay); }
+}
+
+function bindPage(root) {
+  bindConfirm(root);
+  bindSelectAll(root);
+  bindTails(root);
+  bindLive(root);
+}
+
+document.addEventListener("DOMContentLoaded", function () {
+  bindPage(document);
   // Upload with a progress bar.
   document.querySelectorAll("form[data-upload]").forEach(function (form) {
     form.addEventListener("submit", function (ev) {
@@ -31,21 +115,6 @@ document.addEventListener("DOMContentLoaded", function () {
       xhr.send(new FormData(form));
     });
   });
-  // Live tail of a running job's output, and auto refresh of job pages.
-  document.querySelectorAll("[data-tail]").forEach(function (pre) {
-    var url = pre.getAttribute("data-tail");
-    function poll() {
-      fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); })
-        .then(function (data) {
-          pre.textContent = data.text;
-          if (data.running) { setTimeout(poll, 2000); }
-        }).catch(function () { setTimeout(poll, 5000); });
-    }
-    poll();
-  });
-  var refresh = document.querySelector("meta[name='mig-refresh']");
-  if (refresh) { setTimeout(function () { window.location.reload(); },
-                            1000 * parseInt(refresh.content, 10)); }
   // The shell: commands go to the shell backend; history with arrow keys.
   var shell = document.getElementById("shell-form");
   if (shell) {
