@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from mig.errors import InvalidArgument
 
-ALWAYS_ALLOWED = {"output_format", "_csrf", "_", "modauthopenid.nonce"}
+ALWAYS_ALLOWED = {"output_format", "_csrf", "_once", "_", "modauthopenid.nonce"}
 _NUMBERED = re.compile(r"^([A-Za-z][A-Za-z_]*?)_([0-9]{1,4})$")
 
 CHECKS = {

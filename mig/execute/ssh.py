@@ -481,6 +481,13 @@ class SshExecutor(Executor):
         except (tarfile.TarError, OSError, EOFError):
             unpacked = False  # nothing (the command failed) or cut short
         finally:
+            # Read to the end: tar pads its stream after the end-of-archive
+            # marker, and a closed pipe would make the remote tar fail.
+            try:
+                while proc.stdout.read(65536):
+                    pass
+            except OSError:
+                pass
             proc.stdout.close()
             proc.wait()
             if timer is not None:

@@ -6,6 +6,7 @@ HTML: they return objects, and this module decides how they look.
 """
 
 import html
+import secrets
 import urllib.parse
 
 from mig.render import charts
@@ -31,7 +32,12 @@ def url(backend, /, **query):
 
 
 def csrf_field(page):
-    return '<input type="hidden" name="_csrf" value="%s">' % esc(page.csrf) if page else ""
+    """The CSRF token, and a one-time token that makes a replayed post run
+    nothing twice (see mig.web.results)."""
+    if not page:
+        return ""
+    return ('<input type="hidden" name="_csrf" value="%s"><input type="hidden" name="_once" '
+            'value="%s">' % (esc(page.csrf), secrets.token_urlsafe(12)))
 
 
 def _cell(cell, page):

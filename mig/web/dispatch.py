@@ -31,6 +31,7 @@ from mig.render.objects import error as error_object
 from mig.render.objects import header as header_object
 from mig.web import disposition
 from mig.web import sessions as S
+from mig.web.results import Results
 from mig.web.request import (close_files, merge, parse_form, parse_json_fields,
                               parse_multipart)
 
@@ -124,6 +125,7 @@ class Dispatcher:
         self.backends = B.load_all()
         self.sessions = S.Sessions(epoch=grid.users.session_epoch)
         self.limiter = S.LoginThrottle()
+        self.results = Results()  # Post/Redirect/Get of the portal's forms
         self.static = {}
         # Uploaded files too large for memory are spooled here (unlinked temp files).
         self.spool_dir = grid.config.path("spool")
@@ -241,7 +243,7 @@ class Dispatcher:
         backend = self.backends.get(name)
         title = backend.title if backend else name
         fields = req.fields = parse_form(req.query)
-        page = None
+        page, once = None, ""
         try:
             # Credentials are checked before the body is read: strangers get only
             # what a share link allows (see _read_anonymous).
@@ -263,7 +265,16 @@ class Dispatcher:
             session = req.session_id if how == "session" else ""
             page = html_render.Page(active=name) if how == "share" else \
                 html_render.Page(user, auth.csrf_token(self.grid.secret, user, session), name)
-            objects, code, description = self.run_backend(req, name, fields, user, how)
+            prg = req.method == "POST" and backend.state_changing and how != "share" and \
+                output_format(req.fields, default_format) == "html"
+            once = (fields.get("_once") or [""])[-1] if prg else ""
+            kept = self._kept_result(req, fields, user, how, default_format)
+            if kept is not None:
+                objects, code, description = kept
+            elif prg and self.results.used(user, once):  # the same form posted again
+                return redirect("%s?result=%s" % (req.path, self.results.used(user, once)))
+            else:
+                objects, code, description = self.run_backend(req, name, fields, user, how)
         except MigError as exc:
             fmt = output_format(req.fields, default_format)
             if isinstance(exc, AuthError) and not isinstance(exc, AccessDenied):
@@ -276,6 +287,12 @@ class Dispatcher:
             objects, code = [error_object(exc.message)], exc.exit_code
             description = exc.description
         fmt = output_format(req.fields, default_format)
+        if page is not None and req.method == "POST" and backend is not None and \
+                backend.state_changing and fmt == "html" and page.user:
+            # Post/Redirect/Get: the result is shown by a GET, so a reload
+            # does not post again.
+            rid = self.results.put(page.user, once, (objects, code, description))
+            return redirect("%s?result=%s" % (req.path, rid))
         binary = [o for o in objects if o["object_type"] == "binary"]
         if binary and code == 0 and fmt != "json":
             item = binary[0]
@@ -289,6 +306,18 @@ class Dispatcher:
             body = render(objects, code, description, title, time.monotonic() - start)
         timing = "app;dur=%.2f" % ((time.monotonic() - start) * 1000)
         return Response(200, body, ctype, {"Server-Timing": timing})
+
+    def _kept_result(self, req, fields, user, how, default_format):
+        """The result a form post left for this GET (see mig.web.results), or None."""
+        rid = (fields.get("result") or [""])[-1]
+        if req.method != "GET" or not rid or how == "share" or \
+                output_format(req.fields, default_format) != "html":
+            return None
+        kept = self.results.get(user, rid)
+        if kept is None:
+            raise ClientError("this result page has expired: the action was done; see "
+                              "your Jobs or Files for where things stand now")
+        return kept
 
     def _read_anonymous(self, req, name, refusal):
         """The fields of a request without credentials, checked before its body is read.

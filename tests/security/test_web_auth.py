@@ -28,7 +28,11 @@ def request(conn, method, path, fields=None, cookie=None, agent=BROWSER):
         body = urllib.parse.urlencode(fields)
     conn.request(method, path, body=body, headers=headers)
     resp = conn.getresponse()
-    return resp, resp.read().decode("utf-8", "replace")
+    text = resp.read().decode("utf-8", "replace")
+    location = resp.getheader("Location") or ""
+    if method == "POST" and resp.status == 303 and "?result=" in location:
+        return request(conn, "GET", location, cookie=cookie, agent=agent)  # as a browser does
+    return resp, text
 
 
 def csrf_of(page):

@@ -179,5 +179,9 @@ def test_browser_forms_carry_csrf_and_the_text_is_escaped(grid):
     assert "CSRF" in refused and show(app)["stopped"] == []
     conn.request("POST", "/cgi-bin/stopexe.py",
                  body=urllib.parse.urlencode(dict(fields, _csrf=token)), headers=headers)
+    reply = conn.getresponse()
+    reply.read()
+    assert reply.status == 303  # Post/Redirect/Get: the result is a page of its own
+    conn.request("GET", reply.getheader("Location"), headers=headers)
     assert "Stopped %s_exe1" % NAME in conn.getresponse().read().decode()
     assert show(app)["stopped"] == ["exe1"]
