@@ -107,10 +107,9 @@ def generate(state, size, seed=SEED):
                   flush=True)
     jobstore.put(batch, durable=False)
     jobstore.close()
-    light_spec = P._mrsl("light-job", "true", True)
     marker = {"format": MARKER_FORMAT, "size": size, "seed": seed, "generated_at": now,
               "seconds": round(time.perf_counter() - started, 1), "names": names,
-              "light_mrsl": light_spec, "users": users}
+              "users": users}
     with open(os.path.join(state, MARKER), "w", encoding="utf-8") as handle:
         json.dump(marker, handle)
     return marker

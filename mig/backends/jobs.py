@@ -209,8 +209,8 @@ def jobstatus(ctx, args):
                     for p in args["job_id"]]
         return O.Result(objects, ClientError.exit_code)
     if sort:
-        changed = {j: (jobs.entry(j).changed if jobs.entry(j) else 0) for j in ids}
-        ids.sort(key=changed.get)
+        entries = {j: jobs.entry(j) for j in ids}
+        ids.sort(key=lambda j: entries[j].changed if entries[j] else 0)
     objects = [O.header(header)]
     if offset == 0 and asked < matched and asked <= MAX_STATUS_JOBS:
         objects.append(O.text("Only showing first %d of the %d matching jobs as requested"

@@ -27,10 +27,8 @@ class JobIndex:
 
     def entry(self, job_id):
         """Entry (job_id, state, name, received, changed) of any job, or None."""
-        with self.store.lock:
-            known = self.store.unapplied.get(job_id)
-        if known is not None:
-            record = known[0]
+        record = self.store.unapplied_record(job_id)
+        if record is not None:
             return Entry(job_id, record["STATUS"], record["SPEC"].get("JOBNAME", ""),
                          record["RECEIVED_TIMESTAMP"], record.get("CHANGED", 0))
         seq = self.seq_of(job_id)
@@ -44,25 +42,21 @@ class JobIndex:
 
     def owner_of(self, job_id):
         seq = self.seq_of(job_id)
-        with self.store.lock:
-            known = self.store.unapplied.get(job_id)
-        if known is not None:
-            return known[0]["OWNER"]
+        record = self.store.unapplied_record(job_id)
+        if record is not None:
+            return record["OWNER"]
         found = self.db.summary(seq) if seq >= 0 else None
         return found[1] if found and found[0] == job_id else None
 
     def _overlay(self, owner):
         """{job_id: (state now, state in the database or None)} of the owner's
         changes the database could not take yet (only while the disk is full)."""
-        with self.store.lock:
-            if not self.store.unapplied:
-                return {}
-            mine = {job_id: record["STATUS"] for job_id, (record, _row)
-                    in self.store.unapplied.items() if record["OWNER"] == owner}
         found = {}
-        for job_id, state in mine.items():
+        for record in self.store.unapplied_records(owner):
+            job_id = record["JOB_ID"]
             known = self.db.summary(self.seq_of(job_id))
-            found[job_id] = (state, known[2] if known and known[0] == job_id else None)
+            found[job_id] = (record["STATUS"], known[2] if known and known[0] == job_id
+                             else None)
         return found
 
     def counts(self, owner):
@@ -148,10 +142,9 @@ class JobIndex:
         return self.db.sweep_job_ids(sweep_id)
 
     def by_idempotency(self, owner, key):
-        with self.store.lock:
-            for record, _row in self.store.unapplied.values():
-                if record["OWNER"] == owner and record.get("IDEMPOTENCY_KEY") == key:
-                    return record["JOB_ID"]
+        for record in self.store.unapplied_records(owner):
+            if record.get("IDEMPOTENCY_KEY") == key:
+                return record["JOB_ID"]
         return self.db.by_idempotency(owner, key)
 
     def activity_days(self, owner, days, now=None):

@@ -116,7 +116,8 @@ class JobService:
         self._load()
         self.counter = max(self.jobstore.db.next_counter(),
                            int(store.read("system/job_counter", 0) or 0),
-                           max([job_counter(j) + 1 for j in self.jobstore.unapplied_ids()] or [0]))
+                           max([job_counter(r["JOB_ID"]) + 1
+                                for r in self.jobstore.unapplied_records()] or [0]))
 
     def _import_legacy(self, store):
         """Move the record files of an older appliance into the job database, once."""
@@ -191,9 +192,8 @@ class JobService:
             watermark = self.clock()
             if self.stamps:
                 watermark = min(watermark, min(self.stamps.values()) - 1e-6)
-        with self.jobstore.lock:  # changes the database could not take yet (disk full)
-            waiting = [record.get("CHANGED", 0) for record, _row
-                       in self.jobstore.unapplied.values() if record["OWNER"] == owner]
+        # changes the database could not take yet (disk full) are not listed yet
+        waiting = [r.get("CHANGED", 0) for r in self.jobstore.unapplied_records(owner)]
         if waiting:
             watermark = min(watermark, min(waiting) - 1e-6)
         rows = self.index.changed(owner, since, limit + 1)
@@ -220,7 +220,7 @@ class JobService:
         return self.jobstore.checkpoint()
 
     def needs_checkpoint(self):
-        return self.jobstore.dirty or bool(self.jobstore.unapplied)
+        return self.jobstore.needs_checkpoint()
 
     def retire(self, older_than, archive=True):
         """Archive (or purge) final jobs that last changed more than older_than

@@ -70,19 +70,8 @@ class JobStore:
         """Bring the database up to date with the journal (and with records of
         an older appliance, given as an iterable of records).  Never fails for
         want of space: what cannot be applied stays in memory."""
-        batch, replayed = [], 0
-        for record in legacy:
-            batch.append(self._row(record))
-            if len(batch) >= APPLY_BATCH:
-                self._apply_rows(batch)
-                batch = []
-        for record in self.journal.replay(damaged=self._journal_damage):
-            batch.append(self._row(record))
-            replayed += 1
-            if len(batch) >= APPLY_BATCH:
-                self._apply_rows(batch)
-                batch = []
-        self._apply_rows(batch)
+        self._apply_in_batches(legacy)
+        replayed = self._apply_in_batches(self.journal.replay(damaged=self._journal_damage))
         self.dirty = bool(replayed)
         if replayed:
             log.info("replayed %d journaled job changes", replayed)
@@ -125,6 +114,18 @@ class JobStore:
         if freed:
             log.warning("the disk is full: the job database uses its reserve")
         return freed
+
+    def _apply_in_batches(self, records):
+        """Apply records APPLY_BATCH to a transaction; returns how many."""
+        batch, count = [], 0
+        for record in records:
+            batch.append(self._row(record))
+            count += 1
+            if len(batch) >= APPLY_BATCH:
+                self._apply_rows(batch)
+                batch = []
+        self._apply_rows(batch)
+        return count
 
     def _journal_damage(self, message):
         log.error("skipped a damaged journal entry: %s", message)
@@ -225,13 +226,27 @@ class JobStore:
         self.db.close()
 
     # -- reading -------------------------------------------------------------------
+    def unapplied_record(self, job_id):
+        """The job's newest record when the database could not take it yet, else None."""
+        with self.lock:
+            known = self.unapplied.get(job_id)
+        return known[0] if known is not None else None
+
+    def unapplied_records(self, owner=None):
+        """Records the database could not take yet (the disk was full), of one owner or all."""
+        with self.lock:
+            return [record for record, _row in self.unapplied.values()
+                    if owner is None or record["OWNER"] == owner]
+
+    def needs_checkpoint(self):
+        return self.dirty or bool(self.unapplied)
+
     def get(self, job_id):
         """The record of a job (hot or archived), None when there is none;
         DamagedJob when its stored bytes are damaged (then quarantined)."""
-        with self.lock:
-            known = self.unapplied.get(job_id)
+        known = self.unapplied_record(job_id)
         if known is not None:
-            return known[0]
+            return known
         seq = self.seq_of(job_id)
         if seq < 0:
             return None
@@ -267,10 +282,6 @@ class JobStore:
         for seq, job_id, reason in damaged:
             self._quarantine(seq, job_id, reason)
         return found + [record for record, row in overlay if not row.final]
-
-    def unapplied_ids(self):
-        with self.lock:
-            return list(self.unapplied)
 
     def retire(self, before, archive):
         """Archive or purge final jobs last changed before `before`; returns how many."""

@@ -262,7 +262,7 @@ class JobDB:
                 return False
             job_id, owner, state, sweep, crc, blob, lname = row
             if table == "jobs":
-                self._unname(db, seq, lname)
+                self._unname(db, seq, lname, self.names_upto(db))
             db.execute("INSERT INTO quarantine VALUES(?,?,?,?,?,?,?)",
                        (seq, job_id, self.owner_names.get(owner, "?"), reason,
                         when or time.time(), crc, blob))
@@ -280,6 +280,7 @@ class JobDB:
             rows = db.execute("SELECT seq, job_id, owner, state, name, lname, received, "
                               "changed, sweep, record FROM jobs WHERE final=1 AND changed < ? "
                               "LIMIT ?", (before, limit)).fetchall()
+            upto = self.names_upto(db)
             for seq, job_id, owner, state, name, lname, received, changed, sweep, blob in rows:
                 if archive:
                     db.execute("INSERT INTO archived_counts VALUES(?,?,1) ON CONFLICT(owner, "
@@ -291,13 +292,13 @@ class JobDB:
                 else:
                     self._count(db, owner, state, sweep, -1)
                 db.execute("DELETE FROM jobs WHERE seq=?", (seq,))
-                self._unname(db, seq, lname)
+                self._unname(db, seq, lname, upto)
             return len(rows)
 
     @staticmethod
-    def _unname(db, seq, lname):
-        """Take a job that leaves the jobs table out of the name index."""
-        upto = db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
+    def _unname(db, seq, lname, upto):
+        """Take a job that leaves the jobs table out of the name index (which
+        holds the jobs up to seq upto)."""
         if seq <= upto:
             db.execute("INSERT INTO names(names, rowid, lname) VALUES('delete', ?, ?)",
                        (seq, lname))
@@ -307,7 +308,7 @@ class JobDB:
         index, in one transaction (per job it would cost a merge of the index
         with every submission).  Searches scan the few newer ones directly."""
         with self._transaction("index names in") as db:
-            upto = db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
+            upto = self.names_upto(db)
             top = db.execute("SELECT max(seq) FROM jobs").fetchone()[0]
             if top is None or top <= upto:
                 return 0
@@ -316,7 +317,9 @@ class JobDB:
             db.execute("UPDATE meta SET value=? WHERE key='names_upto'", (top,))
             return added
 
-    def names_upto(self, db):
+    @staticmethod
+    def names_upto(db):
+        """The highest job seq the name index holds (every one up to it)."""
         return db.execute("SELECT value FROM meta WHERE key='names_upto'").fetchone()[0]
 
     # -- reading ------------------------------------------------------------------

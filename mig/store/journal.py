@@ -58,7 +58,6 @@ class Journal:
         self.fd = None  # opened by the first append
         self.written = 0  # bytes appended to the current segment
         self.synced = 0  # bytes of the current segment known to be on disk
-        self.entries = 0  # frames in the current segment
         self.unsynced = []  # (end offset, frame, durable) appended since the last sync
         self.poisoned = {}  # segment number -> length known durable when it failed
         self.repair = None  # (number, length) of a poisoned segment not yet cut back
@@ -97,7 +96,7 @@ class Journal:
             except OSError as exc:
                 self.files.close(fd)
                 raise _failure("open a segment of", exc) from None
-            self.fd, self.written, self.synced, self.entries = fd, 0, 0, 0
+            self.fd, self.written, self.synced = fd, 0, 0
             carried, self.unsynced = self.unsynced, []
             for _end, frame, _durable in carried:  # non-durable frames a failure cut away
                 self._write(frame, False)
@@ -126,10 +125,6 @@ class Journal:
         self.number += 1
 
     # -- writing -----------------------------------------------------------------------
-    def append(self, value, durable=True):
-        """Append one record; return once it is on disk when durable."""
-        self.append_many([records.encode(value)], durable)
-
     def append_many(self, encoded, durable=True):
         """Append several records, given as (bytes, crc32) from records.encode,
         with one write (and one sync when durable); raises JournalError when
@@ -142,7 +137,6 @@ class Journal:
         with self.lock:
             self._ready()
             self._write(frame, durable)
-            self.entries += len(encoded)
             mine, number = self.written, self.number
         if durable:
             self._sync(number, mine)

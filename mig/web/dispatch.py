@@ -243,7 +243,7 @@ class Dispatcher:
         backend = self.backends.get(name)
         title = backend.title if backend else name
         fields = req.fields = parse_form(req.query)
-        page, once = None, ""
+        page, once, prg = None, "", False
         try:
             # Credentials are checked before the body is read: strangers get only
             # what a share link allows (see _read_anonymous).
@@ -269,10 +269,11 @@ class Dispatcher:
                 output_format(req.fields, default_format) == "html"
             once = (fields.get("_once") or [""])[-1] if prg else ""
             kept = self._kept_result(req, fields, user, how, default_format)
+            first = self.results.used(user, once) if prg else None
             if kept is not None:
                 objects, code, description = kept
-            elif prg and self.results.used(user, once):  # the same form posted again
-                return redirect("%s?result=%s" % (req.path, self.results.used(user, once)))
+            elif first:  # the same form posted again: its first result
+                return redirect("%s?result=%s" % (req.path, first))
             else:
                 objects, code, description = self.run_backend(req, name, fields, user, how)
         except MigError as exc:
@@ -287,8 +288,7 @@ class Dispatcher:
             objects, code = [error_object(exc.message)], exc.exit_code
             description = exc.description
         fmt = output_format(req.fields, default_format)
-        if page is not None and req.method == "POST" and backend is not None and \
-                backend.state_changing and fmt == "html" and page.user:
+        if prg:
             # Post/Redirect/Get: the result is shown by a GET, so a reload
             # does not post again.
             rid = self.results.put(page.user, once, (objects, code, description))

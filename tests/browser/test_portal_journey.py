@@ -118,11 +118,22 @@ def test_cross_site_post_without_token_is_refused(browser, portal):
     assert "0 jobs match." in browser.find_element(By.TAG_NAME, "body").text
 
 
-def submit_text_job(browser, portal, text):
+def post_text_job(browser, portal, text, once=None):
+    """Submit text on the Submit Job page (with once: as a replay of the form
+    that carried that one-time token); returns the form's one-time token."""
     browser.get(portal.url + "/cgi-bin/submitjob.py?style=textarea")
+    token = browser.find_element(By.CSS_SELECTOR, "form.stacked input[name=_once]")
+    if once is not None:
+        browser.execute_script("arguments[0].value = arguments[1];", token, once)
+    used = token.get_attribute("value")
     fill(browser, "mrsltextarea_0", text)
     browser.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]").click()
     wait_text(browser, "submitted.")
+    return used
+
+
+def submit_text_job(browser, portal, text):
+    post_text_job(browser, portal, text)
     browser.find_element(By.LINK_TEXT, "Open the job").click()
     wait_text(browser, "History")
     return browser.current_url.split("job_id=", 1)[1]

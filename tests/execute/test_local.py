@@ -2,7 +2,6 @@
 
 import os
 import queue
-import shutil
 import tempfile
 import subprocess
 import time
@@ -12,7 +11,6 @@ import pytest
 
 from mig.core import jobspec
 from mig.core.resources import ExeUnit
-from mig.errors import ConfigError
 from mig.execute.local import LocalExecutor
 
 

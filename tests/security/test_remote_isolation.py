@@ -21,7 +21,6 @@ import pytest
 from conftest import ENTRY, resource_conf, wait_for
 from mig.core.resconf import parse_resource
 from mig.errors import MrslError
-from mig.execute import sshcontrol
 from mig.execute.ssh import Remote, control_path, ensure_grid_key
 from test_slurm_resources import slurm_grid  # noqa: F401 (a fixture)
 from test_ssh_resources import (USER, Sshd, only_remote_resources, ssh_grid,  # noqa: F401
@@ -113,21 +112,31 @@ def test_jobs_of_resources_on_one_host_reach_their_own_sshd(appliance_factory, t
 
 
 # -- one job's folder and processes ------------------------------------------------
-def test_a_job_runs_in_a_private_folder_and_leaves_no_process_behind(ssh_grid):
-    app, alice, good, _impostor = ssh_grid
+def run_escaping_job(app, alice, first, extra="", timeout=60):
+    """A job that starts sleeps 'first.MARK' and 'first+1.MARK' that leave its
+    session and tree: it ran in a private folder (mode 700) under RESOURCEHOME,
+    and once FINISHED neither sleep nor the folder is left.  Returns the folder."""
     mark = "%d" % (uuid.uuid4().int % 100000 + 1)
-    job = submit(app, alice, "::EXECUTE::\npwd\nstat -c %%a .\nsetsid sleep 301.%s &\n"
-                             "( (sleep 302.%s &) & )\nsleep 1\necho started\n\n"
-                             "::RESOURCE::\n%s_*\n" % (mark, mark, good))
-    wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the job")
+    job = submit(app, alice, "::EXECUTE::\npwd\nstat -c %%a .\nsetsid sleep %d.%s &\n"
+                             "( (sleep %d.%s &) & )\nsleep 1\necho started\n%s"
+                             % (first, mark, first + 1, mark, extra))
+    wait_for(lambda: state_of(app, alice, job) == "FINISHED", timeout, what="the job")
     out = app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job))
     folder, mode, started = out.splitlines()
     assert re.fullmatch(r"/home/%s/mig/job-%s\.[0-9a-f]{16}" % (USER, re.escape(job)),
                         folder), folder
     assert mode == "700" and started == "started"
     # ended before the grid saw the job finish: no waiting here
-    assert not still_running(USER, "sleep 301.%s" % mark, "sleep 302.%s" % mark)
-    assert not os.path.exists(folder) and not glob.glob("/home/%s/mig/job-%s*" % (USER, job))
+    assert not still_running(USER, "sleep %d.%s" % (first, mark),
+                             "sleep %d.%s" % (first + 1, mark))
+    assert not glob.glob("/home/%s/mig/job-%s*" % (USER, job))
+    return folder
+
+
+def test_a_job_runs_in_a_private_folder_and_leaves_no_process_behind(ssh_grid):
+    app, alice, good, _impostor = ssh_grid
+    folder = run_escaping_job(app, alice, 301, "\n::RESOURCE::\n%s_*\n" % good)
+    assert not os.path.exists(folder)
 
 
 def test_a_cancel_ends_the_processes_that_left_the_job_session(ssh_grid):
@@ -254,14 +263,4 @@ def test_a_slurm_job_leaves_no_process_behind_either(slurm_grid):
     Slurm's proctrack/linuxproc loses what left the batch job's tree; the
     grid's sweep on the front end finds it by its MIGJOB marker."""
     app, alice, _slurm = slurm_grid
-    mark = "%d" % (uuid.uuid4().int % 100000 + 1)
-    job = submit(app, alice, "::EXECUTE::\npwd\nstat -c %%a .\nsetsid sleep 306.%s &\n"
-                             "( (sleep 307.%s &) & )\nsleep 1\necho started\n" % (mark, mark))
-    wait_for(lambda: state_of(app, alice, job) == "FINISHED", 90, what="the Slurm job")
-    out = app.curl(alice, "--fail", "URL/cert_redirect/job_output/%s/%s.stdout" % (job, job))
-    folder, mode, started = out.splitlines()
-    assert re.fullmatch(r"/home/%s/mig/job-%s\.[0-9a-f]{16}" % (USER, re.escape(job)),
-                        folder), folder
-    assert mode == "700" and started == "started"
-    assert not still_running(USER, "sleep 306.%s" % mark, "sleep 307.%s" % mark)
-    assert not glob.glob("/home/%s/mig/job-%s*" % (USER, job))
+    run_escaping_job(app, alice, 306, timeout=90)
