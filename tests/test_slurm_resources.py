@@ -16,7 +16,7 @@ import pytest
 from conftest import exit_code, require_tool, wait_for
 from test_ssh_resources import (USER, Sshd, descendants, job_info, kill_tree, need_root,
                                 only_remote_resources, still_running, submit, state_of,
-                                assert_ran_again_once, remove_leftovers)
+                                assert_ran_again_once, remove_leftovers, monitor_entry)
 
 SLURM_CONF = """\
 ClusterName=grid
@@ -234,3 +234,35 @@ def test_a_crashed_appliance_cancels_its_batch_jobs_and_runs_them_again(slurm_gr
         assert_ran_again_once(app, alice, job)
     finally:
         remove_leftovers(orphans, flag)
+
+
+def test_a_job_waiting_in_the_batch_queue_is_staged_until_slurm_runs_it(slurm_grid):
+    """A grid job that Slurm holds behind other work says it waits; its
+    CPUTIME counts from when the batch job starts."""
+    app, alice, slurm = slurm_grid
+    blocker = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--ntasks=2",
+                              "--output=/dev/null", "--wrap", "sleep 300"], env=slurm.env,
+                             cwd="/tmp", capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        wait_for(lambda: batch_job(slurm, "wrap"), 30, what="the cluster's own job to run")
+        job = submit(app, alice, "::EXECUTE::\necho ran\n\n::CPUTIME::\n600\n")
+        wait_for(lambda: batch_job(slurm, job, "PENDING"), 60, what="the grid job in the queue")
+        assert wait_for(lambda: monitor_entry(app, alice, job), 10, what="the monitor row") == \
+            "%s (staged: waits for a free slot)" % job
+        subprocess.run(["scancel", blocker.split(";")[0]], env=slurm.env, check=True)
+        wait_for(lambda: state_of(app, alice, job) == "FINISHED", 90, what="the grid job")
+    finally:
+        subprocess.run(["scancel", blocker.split(";")[0]], env=slurm.env)
+
+
+def test_a_running_batch_job_counts_its_cputime_from_its_start(slurm_grid):
+    app, alice, slurm = slurm_grid
+    mark = "%d.%d" % (903, uuid.uuid4().int % 100000 + 1)
+    job = submit(app, alice, "::EXECUTE::\nsleep %s\n\n::CPUTIME::\n600\n" % mark)
+    wait_for(lambda: batch_job(slurm, job), 60, what="the batch job to run")
+    entry = wait_for(lambda: (monitor_entry(app, alice, job) or "").endswith(" s left)")
+                     and monitor_entry(app, alice, job), 10, what="the running job's time")
+    assert 590 <= int(re.match(r"\S+ \((\d+) s left\)$", entry).group(1)) <= 600, entry
+    app.backend(alice, "jobaction", [("job_id", job)],
+                raw_prefix="_=certauth;output_format=txt&action=cancel")
+    wait_for(lambda: not still_running(USER, "sleep %s" % mark), 30, what="the sleep to end")

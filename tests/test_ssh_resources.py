@@ -201,6 +201,10 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
     long_job = submit(app, alice, "::EXECUTE::\nsleep %s\n\n::RESOURCE::\n%s_*\n" % (marker, good))
     wait_for(lambda: subprocess.run(["pgrep", "-u", USER, "-f", "sleep %s" % marker],
                                     capture_output=True).returncode == 0, 30, what="remote sleep")
+    # it runs there now (the remote side said so): the Monitor counts its time
+    assert re.fullmatch(r"%s \(\d+ s left\)" % long_job, wait_for(
+        lambda: (monitor_entry(app, alice, long_job) or "").endswith("left)")
+        and monitor_entry(app, alice, long_job), 10, what="the running job's time"))
     reply = app.backend(alice, "jobaction", [("job_id", long_job)],
                         raw_prefix="_=certauth;output_format=txt&action=cancel")
     assert exit_code(reply) == 0 and state_of(app, alice, long_job) == "CANCELED"
@@ -234,6 +238,19 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
     wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the refusal")
     status = app.backend(alice, "jobstatus", [("job_id", refused)])
     assert "host key" in status, status
+
+
+def monitor_entry(app, user, job_id):
+    """What the Monitor says of one job on its exe unit ('JOB (...)')."""
+    reply = json.loads(app.backend(user, "monitor", [],
+                                   raw_prefix="_=certauth;output_format=json"))
+    for obj in reply:
+        for row in obj.get("rows", []) if obj.get("object_type") == "table" else []:
+            for cell in row:
+                for part in str(cell).split(", "):
+                    if part.startswith(job_id + " ("):
+                        return part
+    return None
 
 
 def kill_tree(pid):

@@ -56,6 +56,7 @@ SWEEP_TIMEOUT = 60
 # Free space a finished job must leave in its folder, else the disk is full.
 SPACE_PROBE = 65536
 DISK_FULL = ("No space left on device", "Disk quota exceeded")
+STARTED = b"mig-job-started"  # the remote side's word, on stderr, that the job runs now
 SHORT_WRITE = ": Wrote only "  # all GNU tar says when a file it unpacks fills the disk
 # ssh binds a ControlPath plus ".<16 random characters>" as a unix socket
 # first (at most 107 bytes on Linux): longer paths go to a short folder.
@@ -121,21 +122,26 @@ class Remote:
             # after the grid job, so a cancel finds it by name.  Slurm ends it at
             # --time, and then its state says TIMEOUT.  sbatch hands its
             # environment (MIGJOB too) to the batch job.
-            return ("id=$(MIGJOB=\"$f\" sbatch --parsable --wait --job-name=%s --partition=%s "
+            # The batch job marks its start with a .started file; a watcher
+            # says so on stderr (STARTED), so the grid knows a job that waits
+            # in the batch queue from one that runs.
+            return ("(while [ ! -e .started ] && kill -0 $$ 2>/dev/null; do sleep 1; done; "
+                    "[ -e .started ] && echo %s >&2) &\n"
+                    "id=$(MIGJOB=\"$f\" sbatch --parsable --wait --job-name=%s --partition=%s "
                     "--time=%d --nodes=%d --output=/dev/null --error=/dev/null --chdir=. "
-                    "./%s.job)\n"
+                    "--wrap=': > .started; exec bash ./%s.job')\n"
                     "if [ -n \"$id\" ]; then case $(scontrol -o show job \"${id%%%%;*}\" "
                     "2>/dev/null) in *JobState=TIMEOUT*) : > .timeout;; esac; fi"
-                    % (shlex.quote(job_id), shlex.quote(self.partitions[exe]),
+                    % (STARTED.decode(), shlex.quote(job_id), shlex.quote(self.partitions[exe]),
                        minutes, int(spec["NODECOUNT"]), job_id))
         # Its own session, so that one kill takes the whole group.  The watchdog
         # is in the group: it ends the job when CPUTIME is spent, and it goes,
         # with whatever the job left running, when the job ends (shell
         # builtins only after the job: no process per job for that).
-        return ("{ MIGJOB=\"$f\" setsid -w bash -c 'echo $$ > .pgid; "
+        return ("echo %s >&2\n{ MIGJOB=\"$f\" setsid -w bash -c 'echo $$ > .pgid; "
                 "(sleep %d; : > .timeout; kill -KILL 0) & exec bash ./%s.job'; } 2>/dev/null\n"
                 "read g < .pgid && [ \"$g\" -gt 1 ] && kill -KILL -- \"-$g\" 2>/dev/null"
-                % (int(spec["CPUTIME"]), job_id))
+                % (STARTED.decode(), int(spec["CPUTIME"]), job_id))
 
     def _home_code(self, missing):
         """Shell code that sets $h to RESOURCEHOME resolved, or runs missing."""
@@ -278,17 +284,23 @@ def _send_tar(folder, stream):
 
 class _Tail:
     """The last bytes of a stream, read in a thread: what a failing remote
-    command said last, in bounded memory however much it says."""
+    command said last, in bounded memory however much it says.  The line
+    STARTED is taken out and calls started() once: the job runs from then."""
 
     LIMIT = 64 * 1024
 
-    def __init__(self, stream):
-        self.data = b""
+    def __init__(self, stream, started=lambda: None):
+        self.data, self.started = b"", started
         self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self.thread.start()
 
     def _read(self, stream):
-        for chunk in iter(lambda: stream.read(8192), b""):
+        marker = STARTED + b"\n"
+        for chunk in iter(lambda: stream.readline(8192), b""):
+            if chunk == marker and self.started is not None:
+                self.started()
+                self.started = None
+                continue
             self.data = (self.data + chunk)[-self.LIMIT:]
         stream.close()
 
@@ -354,6 +366,12 @@ class SshExecutor(Executor):
     def running(self):
         with self.lock:
             return list(self.jobs)
+
+    def started_at(self, job_id):
+        """0 while the inputs travel or the job waits in the batch queue."""
+        with self.lock:
+            entry = self.jobs.get(job_id)
+        return None if entry is None else entry[1].get("started", 0)
 
     def shutdown(self):
         self.closing = True
@@ -458,7 +476,7 @@ class SshExecutor(Executor):
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # Both tar streams go through bounded buffers: the inputs are written
         # file by file, the results unpacked as they arrive.
-        errors = _Tail(proc.stderr)
+        errors = _Tail(proc.stderr, lambda: state.update(started=time.time()))
         feeder = threading.Thread(target=_send_tar, args=(staged, proc.stdin), daemon=True)
         feeder.start()
         expired = []
