@@ -1,7 +1,9 @@
 """One frozen Config, loaded from the state folder's config.ini plus flags.
 
-This is the only module that reads ``os.environ`` (for ``MIG_STATE``); the
-rest of the appliance gets its settings from the Config object it is given.
+Settings come from here only: the rest of the appliance gets them from the
+Config object it is given.  The environment is read here for ``MIG_STATE``;
+elsewhere only for what is not a setting: ``MIG_CERT_BACKEND`` (a test
+switch in ``core/certs.py``) and the safe variables handed to local jobs.
 """
 
 import configparser

@@ -5,7 +5,7 @@ here are the seam that the VGrid and access-right features fill in.
 """
 
 from mig.core.jobspec import DEFAULT_VGRID
-from mig.errors import AccessDenied, MrslError
+from mig.errors import MrslError
 
 
 def user_vgrids(user):
@@ -28,7 +28,3 @@ def resolve_job_vgrids(user, spec):
     spec["VGRID"] = wanted
     return spec
 
-
-def check_job_owner(user, record):
-    if record.get("OWNER") != user:
-        raise AccessDenied("not your job")

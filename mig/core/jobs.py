@@ -108,7 +108,6 @@ class JobService:
         self.waiting = 0  # threads waiting in _claim (no wake-ups when nobody waits)
         self.live = {}  # records of jobs not yet final, so changes need no disk read
         self.queue = JobQueue()  # QUEUED and RETRY jobs, grouped by requirements
-        self.notes = {}  # job_id -> scheduler's latest explanation (not durable)
         self.listeners = []
         self.idempotency = {}  # (owner, key) -> job_id of submissions being written
         self._import_legacy(store)
@@ -153,7 +152,6 @@ class JobService:
             self.queue.add(record)
         else:
             self.queue.remove(job_id)
-            self.notes.pop(job_id, None)
 
     # -- questions about many jobs (answered by the index) --------------------------
     def activity_days(self, owner, days, now=None):
@@ -415,25 +413,6 @@ class JobService:
             record["%s_MESSAGE" % new_state] = message  # e.g. outputs over the quota
         return record
 
-    def update_fields(self, job_id, **fields):
-        """Durably record extra fields (e.g. exit codes) without a state change."""
-        with self.lock:
-            self._claim(job_id)
-            record = dict(self._read(job_id), **fields)
-        try:
-            self._save(record)
-        except BaseException:
-            self._publish(record, None, written=False)
-            raise
-        with self.lock:
-            self.inflight.discard(job_id)
-            if record["STATUS"] not in FINAL_STATES:
-                self.live[job_id] = record
-            if record["STATUS"] in WAITING_STATES:
-                self.queue.add(record)
-            self._wake()
-        return record
-
     def add_listener(self, listener):
         self.listeners.append(listener)
 
@@ -485,5 +464,3 @@ class JobService:
         return self.submit(owner, spec, record.get("MRSL") or jobspec.to_mrsl(spec),
                            extra={"RESUBMITTED_FROM": job_id})
 
-    def set_note(self, job_id, note):
-        self.notes[job_id] = note

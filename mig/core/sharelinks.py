@@ -157,15 +157,15 @@ class ShareLinks:
         self.users = users  # a UserDB: homes, and whether a link's owner is still the same
         self.home_of = users.home
         self.lock = threading.Lock()
-        self._links, self._mtime = {}, None
+        self._links, self._version = {}, ()  # () is no version: the first call reads
 
     # -- reading ------------------------------------------------------------------------
     def _all(self):
-        mtime = self.store.mtime(RECORD)
+        version = self.store.version(RECORD)
         with self.lock:
-            if mtime != self._mtime:
+            if version != self._version:
                 self._links = self.store.read(RECORD, {})
-                self._mtime = mtime
+                self._version = version
             return self._links
 
     def owned(self, owner):

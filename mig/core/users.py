@@ -32,26 +32,26 @@ class UserDB:
         self.config = config
         self.lock = threading.Lock()
         self._users = {}
-        self._mtime = -1
+        self._version = ()
         self._by_dn = {}
         self._by_token = {}
         self._homes = {}
 
     # -- cross-process cache ----------------------------------------------------
     def _refresh(self):
-        mtime = self.store.mtime(USERS_RECORD)
-        if mtime != self._mtime:
+        version = self.store.version(USERS_RECORD)
+        if version != self._version:
             with self.lock:
                 users = self.store.read(USERS_RECORD, {})
                 self._users = users
                 self._by_dn = {u["dn"]: n for n, u in users.items()}
                 self._by_token = {d: n for n, u in users.items() for d in u.get("tokens", {})}
-                self._mtime = mtime
+                self._version = version
         return self._users
 
     def _change(self, change):
         result = self.store.update(USERS_RECORD, lambda users: change(users) or users, {})
-        self._mtime = -1
+        self._version = ()
         return result
 
     # -- queries -------------------------------------------------------------------

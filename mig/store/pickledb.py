@@ -215,8 +215,12 @@ class PickleStore:
             self.write(relpath, new)
             return new
 
-    def mtime(self, relpath):
+    def version(self, relpath):
+        """What changes whenever the record is written: (inode, size, mtime).
+        Records are replaced by rename, so two writes within one clock tick
+        still differ by inode; None while the record does not exist."""
         try:
-            return os.stat(self.path(relpath)).st_mtime_ns
+            info = os.stat(self.path(relpath))
         except FileNotFoundError:
-            return 0
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns)

@@ -14,7 +14,10 @@ from mig.core.resources import ExeUnit
 from mig.execute.local import LocalExecutor
 
 
-def run_job(tmp_path, text, files=None, timeout=30, cancel_after=None):
+def run_job(tmp_path, text, files=None, timeout=30, cancel_when=None):
+    """Run one job on a fresh local executor: (executor, job id, home, outcome).
+    cancel_when(executor, job_id): cancel the job once it says so; then the
+    outcome is the queue of reports (which must stay empty)."""
     home_root = tmp_path / "home"
     (home_root / "alice").mkdir(parents=True, exist_ok=True)
     for rel, content in (files or {}).items():
@@ -27,10 +30,13 @@ def run_job(tmp_path, text, files=None, timeout=30, cancel_after=None):
     unit = ExeUnit(resource="localhost.0", name="local", executor="local")
     results = queue.Queue()
     executor.start(record, unit, lambda jid, outcome: results.put((jid, outcome)))
-    if cancel_after is not None:
-        time.sleep(cancel_after)
+    if cancel_when is not None:
+        deadline = time.time() + timeout
+        while not cancel_when(executor, job_id):
+            assert time.time() < deadline, "the job never got to where it is cancelled"
+            time.sleep(0.02)
         executor.cancel(job_id)
-        return executor, job_id, home_root / "alice", None
+        return executor, job_id, home_root / "alice", results
     try:
         jid, outcome = results.get(timeout=timeout)
     finally:
@@ -105,15 +111,25 @@ def test_memory_limit_is_enforced(tmp_path):
     assert "MemoryError" in read_output(home, job_id, "stderr")
 
 
+def sleeping(marker):
+    return subprocess.run(["pgrep", "-f", "sleep %s" % marker], capture_output=True).returncode == 0
+
+
 def test_cancel_kills_and_reports_nothing(tmp_path):
+    """A cancel of a job that runs (its sleep is there) kills it; the cancel of
+    one still waiting for its slot is another path (withdraw), not this one."""
     marker = "%d.%d" % (40, uuid.uuid4().int % 100000 + 1)
-    executor, job_id, _, _ = run_job(tmp_path, "::EXECUTE::\nsleep %s\n" % marker, cancel_after=0.5)
+    executor, job_id, _, reports = run_job(
+        tmp_path, "::EXECUTE::\nsleep %s\n" % marker,
+        cancel_when=lambda ex, jid: ex.started_at(jid) and sleeping(marker))
     deadline = time.time() + 10
     while executor.running() and time.time() < deadline:
         time.sleep(0.05)
     assert executor.running() == []
+    assert not sleeping(marker)  # killed, not left to end
+    time.sleep(0.3)
+    assert reports.empty()  # a cancelled job reports no outcome
     executor.shutdown()
-    assert subprocess.run(["pgrep", "-f", "sleep %s" % marker]).returncode == 1
     assert not (tmp_path / "work" / job_id).exists()
 
 
