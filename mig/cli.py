@@ -11,8 +11,7 @@ import threading
 
 from mig import __version__
 from mig import config as cfg
-from mig.core.certs import CertError
-from mig.errors import MigError
+from mig.errors import AuthError, ClientError, ConfigError, FileNotFound, MigError
 
 
 def _state_arg(parser):
@@ -246,9 +245,9 @@ def cmd_user(args):
         if password is None:
             password = getpass.getpass("New password for %s: " % args.name)
             if password != getpass.getpass("Again: "):
-                raise MigError("the passwords differ; nothing changed")
+                raise ClientError("the passwords differ; nothing changed")
         if len(password) < 8:
-            raise MigError("a password needs at least 8 characters; nothing changed")
+            raise ClientError("a password needs at least 8 characters; nothing changed")
         users.set_password(args.name, password)
         print("password changed for %s" % args.name)
     return 0
@@ -301,13 +300,24 @@ def main(argv=None):
         return cmd_user(args)
     except MigError as exc:
         print("error: %s" % exc.message, file=sys.stderr)
-        return 2
-    except CertError as exc:
-        print("error: %s" % exc, file=sys.stderr)
-        return 2
+        return exit_status(exc)
     except OSError as exc:
         print("error: %s" % exc, file=sys.stderr)
-        return 1
+        return EXIT_FAILED
+
+
+EXIT_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_DENIED, EXIT_NOT_FOUND = 1, 2, 3, 4, 5
+
+
+def exit_status(error):
+    """The command's exit status for an error, by kind (docs/admin.md): 1 the
+    appliance, the host or a resource failed; 2 the command line is wrong
+    (argparse); 3 a value or request was refused; 4 not allowed; 5 no such file."""
+    for kind, status in ((AuthError, EXIT_DENIED), (FileNotFound, EXIT_NOT_FOUND),
+                         (ClientError, EXIT_REFUSED), (ConfigError, EXIT_REFUSED)):
+        if isinstance(error, kind):
+            return status
+    return EXIT_FAILED
 
 
 if __name__ == "__main__":

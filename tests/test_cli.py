@@ -31,13 +31,13 @@ def test_user_management(tmp_path):
     listing = json.loads(run("user", "list", "--state", state, "--json").stdout)
     assert [u["name"] for u in listing] == ["admin", "carol"]
     again = run("user", "add", "carol", "--state", state)
-    assert again.returncode == 2 and "already exists" in again.stderr
+    assert again.returncode == 3 and "already exists" in again.stderr
     bad = run("user", "add", "Bad/Name", "--state", state)
-    assert bad.returncode == 2 and "invalid user name" in bad.stderr
+    assert bad.returncode == 3 and "invalid user name" in bad.stderr
     token = run("user", "token", "carol", "--state", state).stdout.strip()
     assert token.startswith("mig_") and token != made["token"]
     short = run("user", "passwd", "carol", "--password", "short", "--state", state)
-    assert short.returncode == 2 and "at least 8" in short.stderr
+    assert short.returncode == 3 and "at least 8" in short.stderr
     assert run("user", "passwd", "carol", "--password", "long enough pw", "--state", state).returncode == 0
 
 
@@ -52,12 +52,12 @@ def test_state_from_environment(tmp_path):
 def test_bad_settings_are_refused_before_anything_is_written(tmp_path):
     state = tmp_path / "s"
     result = run("serve", "--policy", "Nonsense", "--port", "0", "--state", str(state))
-    assert result.returncode == 2 and "scheduler_policy 'Nonsense'" in result.stderr
+    assert result.returncode == 3 and "scheduler_policy 'Nonsense'" in result.stderr
     assert "Traceback" not in result.stderr
     (state).mkdir()
     (state / "config.ini").write_text("[appliance]\nlocal_slots = many\n")
     result = run("user", "list", "--state", str(state))
-    assert result.returncode == 2 and "local_slots: 'many' is not a valid int" in result.stderr
+    assert result.returncode == 3 and "local_slots: 'many' is not a valid int" in result.stderr
 
 
 def test_flags_hold_for_one_run_only(tmp_path):
@@ -71,5 +71,24 @@ def test_a_broken_config_file_is_refused_clearly(tmp_path):
     state.mkdir()
     (state / "config.ini").write_text("[appliance]\nport = 1\nport = 2\n")
     result = run("user", "list", "--state", str(state))
-    assert result.returncode == 2 and "config.ini" in result.stderr
+    assert result.returncode == 3 and "config.ini" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_exit_statuses_tell_mistakes_from_failures(tmp_path):
+    """docs/admin.md's table: 2 for the command line, 3 for a refused value;
+    each error class maps to its row (1 for failures, as the ssh resource
+    tests see from an unreachable resource)."""
+    from mig.cli import exit_status
+    from mig.core.certs import CertError
+    from mig.errors import (AccessDenied, ConfigError, DiskFull, FileNotFound, InvalidArgument,
+                            MrslError, NoJobIdError, SystemFailure)
+    assert run("user", "frobnicate").returncode == 2  # argparse: the command line
+    state = tmp_path / "s"
+    assert run("user", "add", "dave", "--state", str(state)).returncode == 0
+    assert run("user", "token", "nobody", "--state", str(state)).returncode == 3
+    expected = {InvalidArgument("x"): 3, NoJobIdError("x"): 3, MrslError("x"): 3,
+                ConfigError("x"): 3, AccessDenied("x"): 4, FileNotFound("x"): 5,
+                SystemFailure("x"): 1, DiskFull("x"): 1, CertError("x"): 1}
+    assert {type(e).__name__: exit_status(e) for e in expected} == \
+        {type(e).__name__: code for e, code in expected.items()}

@@ -232,7 +232,7 @@ def test_jobs_run_over_ssh_with_inputs_outputs_cancel_and_pinned_keys(ssh_grid, 
             stray.wait()
     assert not os.path.exists(leftover)
     wrong = app.cli("resource", "status", impostor, check=False)
-    assert wrong.returncode == 2 and "Host key verification failed" in wrong.stderr
+    assert wrong.returncode == 1 and "Host key verification failed" in wrong.stderr
     refused = submit(app, alice, "::EXECUTE::\ntrue\n\n::RETRIES::\n0\n\n"
                                  "::RESOURCE::\n%s_*\n" % impostor)
     wait_for(lambda: state_of(app, alice, refused) == "FAILED", 60, what="the refusal")

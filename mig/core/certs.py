@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 from datetime import datetime, timedelta, timezone
 
+from mig.errors import SystemFailure
+
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -30,7 +32,7 @@ except ImportError:  # the openssl CLI fallback takes over
     _HAVE_CRYPTOGRAPHY = False
 
 
-class CertError(RuntimeError):
+class CertError(SystemFailure):
     """Raised when a certificate cannot be made, or does not contain what was asked."""
 
 

@@ -71,8 +71,8 @@ def test_resource_cli(tmp_path):
     assert [r["name"] for r in listed] == ["10.213.7.2.0", "10.213.7.2.1"]
     assert run("resource", "show", "10.213.7.2.0").stdout.startswith("::HOSTURL::")
     bad = run("resource", "add", "--conf", str(conf), "--owner", "nobody-here")
-    assert bad.returncode == 2 and "no such user" in bad.stderr
+    assert bad.returncode == 3 and "no such user" in bad.stderr
     conf.write_text(GOOD.replace("gridu", "Grid User"))
     bad = run("resource", "add", "--conf", str(conf), "--owner", "owner1")
-    assert bad.returncode == 2 and "MIGUSER" in bad.stderr and "Traceback" not in bad.stderr
-    assert run("resource", "show", "no.such").returncode == 2
+    assert bad.returncode == 3 and "MIGUSER" in bad.stderr and "Traceback" not in bad.stderr
+    assert run("resource", "show", "no.such").returncode == 3

@@ -21,7 +21,7 @@ import pytest
 from conftest import ENTRY, resource_conf, wait_for
 from mig.core.resconf import parse_resource
 from mig.errors import MrslError
-from mig.execute.ssh import Remote, control_path, ensure_grid_key
+from mig.execute.ssh import STARTED, Remote, control_path, ensure_grid_key
 from test_slurm_resources import slurm_grid  # noqa: F401 (a fixture)
 from test_ssh_resources import (USER, Sshd, only_remote_resources, ssh_grid,  # noqa: F401
                                 sshd_resource_conf, state_of, still_running, submit)
@@ -186,13 +186,13 @@ def test_a_resourcehome_others_may_write_to_is_refused(tmp_path):
             in result.stderr, result.stderr
         assert os.listdir(open_home) == []
         # the same folder, the account's own and closed to others: accepted, and
-        # the whole job's remote side says nothing on stderr
+        # the whole job's remote side says nothing on stderr but that the job started
         os.chown(open_home, *[int(subprocess.run(["id", flag, USER], capture_output=True,
                                                  text=True, check=True).stdout)
                               for flag in ("-u", "-g")])
         os.chmod(open_home, 0o755)
         result = run_job()
-        assert (result.returncode, result.stderr) == (0, b"")
+        assert (result.returncode, result.stderr) == (0, STARTED + b"\n")
         with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
             where = archive.extractfile("./where.txt").read().decode().strip()
         assert where == "%s/job-%s.%s" % (open_home, job_id, "0" * 16)
@@ -253,7 +253,7 @@ def test_resource_add_refuses_them_and_stores_nothing(tmp_path):
                             (("/home/gridu/mig", "-rf"), "RESOURCEHOME")):
         conf.write_text(BASE.replace(*change, 1))
         bad = run("resource", "add", "--conf", str(conf), "--owner", "owner1")
-        assert bad.returncode == 2 and keyword in bad.stderr, bad.stderr
+        assert bad.returncode == 3 and keyword in bad.stderr, bad.stderr
         assert "Traceback" not in bad.stderr
     assert json.loads(run("resource", "list", "--json").stdout) == []
 

@@ -153,7 +153,7 @@ def test_stopped_units_get_no_jobs_and_the_cli_acts_within_a_tick(grid):
                           (("stop", NAME, "exe9"), "no exe unit exe9"),
                           (("owner", "add", NAME, "nobody"), "no such user: nobody")):
         result = app.cli("resource", *args, check=False)
-        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert result.returncode == 3 and message in result.stderr, result.stderr
 
 
 def test_browser_forms_carry_csrf_and_the_text_is_escaped(grid):
