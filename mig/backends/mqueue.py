@@ -15,6 +15,7 @@ import re
 import time
 
 from mig.backends import Field, backend
+from mig.core.atomic import write_atomic
 from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError
 from mig.render import objects as O
 
@@ -86,14 +87,7 @@ def _send(folder, msg):
     number = time.time_ns()
     while os.path.lexists(os.path.join(folder, str(number))):
         number += 1
-    tmp = os.path.join(folder, ".incoming-%d" % number)
-    try:
-        with open(tmp, "xb") as out:
-            out.write(data)
-        os.replace(tmp, os.path.join(folder, str(number)))
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+    write_atomic(os.path.join(folder, str(number)), data)
 
 
 def _act(home, base, action, queue, msg, msg_id):

@@ -6,6 +6,7 @@ import os
 from mig import scriptgen
 from mig.backends import Field, backend
 from mig.backends.portal import page_url
+from mig.core.atomic import write_atomic
 from mig.errors import ClientError
 from mig.render import objects as O
 
@@ -31,13 +32,6 @@ def _check(lang, flavor):
                           "grid admin)" % (flavor, ", ".join(FLAVORS)))
 
 
-def _write(path, data, mode):
-    """Write beside the target and rename over it: a planted link is replaced, not followed."""
-    tmp = os.path.join(os.path.dirname(path), ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
 
 
 @backend("scripts", title="Generate User Scripts", header="Generate User Scripts",
@@ -63,10 +57,10 @@ def scripts(ctx, args):
     os.makedirs(folder, exist_ok=True)
     files = user_files(ctx)
     for name, text in files.items():
-        _write(os.path.join(folder, name), text.encode("utf-8"),
-               0o755 if name.endswith(".sh") and name != scriptgen.LIB else 0o644)
+        write_atomic(os.path.join(folder, name), text.encode("utf-8"),
+                     mode=0o755 if name.endswith(".sh") and name != scriptgen.LIB else 0o644)
     archive = ctx.home.resolve(rel + ".zip")
-    _write(archive, scriptgen.zip_bytes(files, os.path.basename(rel)), 0o644)
+    write_atomic(archive, scriptgen.zip_bytes(files, os.path.basename(rel)), mode=0o644)
     return O.Result([O.text("Generated %d scripts and %s in %s/" % (
                         len(files) - 1, scriptgen.CONF, ctx.home.relative(folder))),
                      O.text("Packed them all in %s" % ctx.home.relative(archive))])

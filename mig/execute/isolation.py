@@ -20,6 +20,7 @@ import sys
 import threading
 
 from mig.errors import ConfigError
+from mig.store.atomic import write_atomic
 
 UID_FLOOR = 0x40000000  # far above any account a distribution hands out
 UID_SPAN = 65536
@@ -193,11 +194,7 @@ def install_launcher(folder):
                 return path  # as it was: nothing to write (a full disk still starts)
     except (OSError, UnicodeDecodeError):
         pass
-    part = path + ".part"
-    with open(part, "w", encoding="utf-8") as handle:
-        handle.write(source)
-    os.chmod(part, 0o600)
-    os.replace(part, path)
+    write_atomic(path, source.encode("utf-8"))
     return path
 
 

@@ -15,50 +15,22 @@ import contextlib
 import fcntl
 import json
 import os
-import secrets
 
 from mig.errors import StateTooNew, SystemFailure
 from mig.store import records
+from mig.store.atomic import write_atomic
 
 SCHEMA_VERSION = 1
 _MISSING = object()
 
 
-def fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write_bytes(path, data, durable=True, mode=0o600):
-    """Write bytes to path atomically; fsync file and folder when durable."""
-    folder = os.path.dirname(path) or "."
-    tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path), secrets.token_hex(4)))
+    """write_atomic for records: a failure is the appliance's, said in words."""
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        write_atomic(path, data, durable, mode)
     except OSError as exc:
         raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
                                                         exc.strerror or exc)) from None
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise SystemFailure("could not write %s: %s" % (os.path.basename(path),
-                                                        exc.strerror or exc)) from None
-    if durable:
-        fsync_dir(folder)
 
 
 def overwrite(path, data, mode=0o600):

@@ -1,0 +1,52 @@
+"""The one way the appliance replaces a file: whole or not at all.
+
+The new content goes to a fresh temporary file beside the target (created
+with ``O_EXCL | O_NOFOLLOW``, so a name planted there by someone else is an
+error, never followed), is synced when it must survive a power cut, and is
+renamed over the target; the folder is synced then, so that the rename
+lasts too.  A link planted at the target is replaced, not written through.
+After a crash at any instant the old file or the new one is there, never a
+torn one; a failed write leaves the old file and no temporary file.
+"""
+
+import contextlib
+import os
+import secrets
+
+
+def fsync_dir(path):
+    """Make the names in a folder durable (a rename, a new file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path, data, durable=True, mode=0o600):
+    """Replace path with data (bytes, or an iterable of bytes chunks, which is
+    written as it comes and never held whole).  durable: the data and the
+    rename reach the disk before this returns.  Raises OSError; nothing of a
+    failed write stays behind."""
+    folder = os.path.dirname(path) or "."
+    tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path)[:100],
+                                                secrets.token_hex(6)))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        try:
+            for chunk in ((data,) if isinstance(data, (bytes, bytearray, memoryview)) else data):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)  # the umask may have taken bits away
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if durable:
+        fsync_dir(folder)

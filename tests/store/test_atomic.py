@@ -1,0 +1,70 @@
+"""mig.store.atomic: the one writer that replaces files, on real files."""
+
+import os
+import stat
+
+import pytest
+
+from mig.store.atomic import write_atomic
+
+
+def leftovers(folder):
+    return [name for name in os.listdir(folder) if name.startswith(".tmp-")]
+
+
+def test_replaces_whole_with_mode_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_bytes(b"old")
+    old_umask = os.umask(0o077)
+    try:
+        write_atomic(str(target), [b"new ", b"content"], mode=0o644)
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b"new content"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644  # not narrowed by the umask
+    assert leftovers(tmp_path) == []
+
+
+def test_a_planted_link_is_replaced_not_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    target = tmp_path / "home" / "script.sh"
+    target.parent.mkdir()
+    os.symlink(victim, target)
+    write_atomic(str(target), b"#!/bin/sh\n", durable=False)
+    assert victim.read_bytes() == b"precious"
+    assert not os.path.islink(target) and target.read_bytes() == b"#!/bin/sh\n"
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_bytes(b"old")
+
+    def chunks():
+        yield b"half of the new"
+        raise OSError(28, "No space left on device")
+    with pytest.raises(OSError):
+        write_atomic(str(target), chunks())
+    assert target.read_bytes() == b"old" and leftovers(tmp_path) == []
+    with pytest.raises(OSError):  # a folder in the way: refused, nothing left
+        write_atomic(str(tmp_path), b"x")
+    assert leftovers(tmp_path.parent) == []
+
+
+def test_a_full_disk_leaves_the_old_file(tmp_path):
+    """On a real full file system (a 1 MB tmpfs when root can mount one)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs (run the tests as root)")
+    import subprocess
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        target = mount / "f.bin"
+        target.write_bytes(b"old")
+        with pytest.raises(OSError) as info:
+            write_atomic(str(target), b"x" * (2 * 1024 * 1024))
+        assert info.value.errno == 28
+        assert target.read_bytes() == b"old" and leftovers(mount) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
