@@ -26,7 +26,8 @@ from mig.daemon.resourcesync import ResourceSync
 from mig.errors import ClientError, MigError
 from mig.execute import sshcontrol
 from mig.execute.local import Limits, LocalExecutor
-from mig.execute.ssh import SshExecutor, ensure_grid_key
+from mig.execute.ssh import SshExecutor
+from mig.execute.sshremote import ensure_grid_key
 from mig.store.pickledb import PickleStore, atomic_write_bytes
 from mig import config as cfg
 

@@ -117,7 +117,7 @@ def _read_conf(path):
 
 
 def _resource_add(args, resources, config):
-    from mig.execute.ssh import ensure_grid_key
+    from mig.execute.sshremote import ensure_grid_key
     record = resources.add(_read_conf(args.conf), args.owner,
                            trust_on_first_use=args.trust_on_first_use)
     summary = dict(_resource_summary(record), grid_public_key=ensure_grid_key(config.path("ssh")))
@@ -171,7 +171,7 @@ def _resource_remove(args, resources, config):
 def _resource_login(args, resources, config):
     """status and clean: log in over ssh as the grid does."""
     from mig.execute import sshcontrol
-    from mig.execute.ssh import Remote, ensure_grid_key
+    from mig.execute.sshremote import Remote, ensure_grid_key
     record = resources.get(args.name)
     ensure_grid_key(config.path("ssh"))
     remote = Remote(record["NAME"], record["CONF"], config.path("ssh"))

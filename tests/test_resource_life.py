@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import exit_code, post_backend, require_tool, set_config, wait_for
-from mig.execute.ssh import ensure_grid_key
+from mig.execute.sshremote import ensure_grid_key
 from test_ssh_resources import (USER, Sshd, kill_tree, only_remote_resources, sshd_resource_conf,
                                 state_of, submit)
 

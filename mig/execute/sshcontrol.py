@@ -3,7 +3,7 @@ grid log in (status, and the keep-alive's probe), remove job folders left
 there (clean), and fetch a host key for trust on first use.
 
 The CLI and the running grid both use these, so both say the same thing.
-They go through the resource's ``Remote`` (mig/execute/ssh.py): the same
+They go through the resource's ``Remote`` (mig/execute/sshremote.py): the same
 pinned host key, BatchMode and ControlMaster connection as the jobs.
 """
 

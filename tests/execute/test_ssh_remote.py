@@ -4,7 +4,7 @@ import os
 
 from conftest import BOGUS_HOSTKEY, resource_conf
 from mig.core.resconf import parse_resource
-from mig.execute.ssh import Remote
+from mig.execute.sshremote import Remote
 
 OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOther"
 

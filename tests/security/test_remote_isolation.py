@@ -21,7 +21,7 @@ import pytest
 from conftest import ENTRY, resource_conf, wait_for
 from mig.core.resconf import parse_resource
 from mig.errors import MrslError
-from mig.execute.ssh import STARTED, Remote, control_path, ensure_grid_key
+from mig.execute.sshremote import STARTED, Remote, control_path, ensure_grid_key
 from test_slurm_resources import slurm_grid  # noqa: F401 (a fixture)
 from test_ssh_resources import (USER, Sshd, only_remote_resources, ssh_grid,  # noqa: F401
                                 sshd_resource_conf, state_of, still_running, submit)
