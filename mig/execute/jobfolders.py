@@ -1,4 +1,5 @@
-"""Fresh, empty job folders that are recycled instead of created and deleted.
+"""Job folders: fresh, empty ones recycled instead of created and deleted,
+the work root they live in, and handing a folder to its job's uid.
 
 Each local job needs a folder of its own.  Making one with ``mkdir`` and
 removing it with ``rmtree`` afterwards costs new inodes and deletions for
@@ -16,6 +17,7 @@ import shutil
 import stat
 import threading
 
+from mig.errors import ConfigError
 from mig.store.pickledb import overwrite
 
 SCRIPT = ".mig-job"  # the job script's name inside every job folder
@@ -115,3 +117,55 @@ def write_in_place(folder, name, text, mode=0o644):
     """Write a small file in a job folder, reusing its inode and its blocks;
     never through a link (the job owns the folder)."""
     overwrite(os.path.join(folder, name), text.encode("utf-8"), mode)
+
+
+def check_reachable(folder):
+    """A job must be able to pass through every folder above its own."""
+    path = os.path.dirname(os.path.abspath(folder))
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            raise ConfigError("the job folder %s is not reachable by the job user because %s "
+                              "is closed to others: set work_dir in config.ini to a folder "
+                              "below world-traversable folders" % (folder, path))
+        if path == os.path.dirname(path):
+            return
+        path = os.path.dirname(path)
+
+
+def check_work_root(folder):
+    """Make the work root, or accept one that is ours: a folder someone else
+    made (or a link) could hand root's file operations to them."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    info = os.lstat(parent)
+    if info.st_mode & 0o002 and not info.st_mode & 0o1000:
+        raise ConfigError("the work folder's parent %s may be changed by anyone: set "
+                          "work_dir to a folder in a safe place" % parent)
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+            or info.st_mode & 0o022):
+        raise ConfigError("the work folder %s was not made by the appliance (a link, another "
+                          "owner, or writable by others): remove it or set work_dir to "
+                          "another folder" % folder)
+
+
+def give_tree(folder, uid, gid, staged=True):
+    """Give the folder and the staged files (all made by us just now) to the
+    job's uid; the script stays ours (bash only reads it), so a job with
+    nothing staged needs no walk.  Through descriptors, never following a link."""
+    root = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(root, uid, gid)
+    finally:
+        os.close(root)
+    if not staged:
+        return
+    for top, dirs, files, top_fd in os.fwalk(folder):
+        for name in dirs + files:
+            if top == folder and name == SCRIPT:
+                continue
+            os.chown(name, uid, gid, dir_fd=top_fd, follow_symlinks=False)

@@ -13,14 +13,11 @@ for the next job.
 
 import contextlib
 import functools
-import heapq
 import itertools
 import json
 import logging
 import os
-import queue
 import shutil
-import stat
 import subprocess
 import threading
 import time
@@ -32,14 +29,15 @@ from mig.execute.base import Executor, Outcome
 from mig.execute.isolation import (JobIdentities, cgroup_folders, default_uid_base,
                                    install_launcher, kill_cgroup_tree, kill_uid_range,
                                    launcher_command, launcher_settings)
-from mig.execute.jobfolders import SCRIPT, FolderPool, write_in_place
+from mig.execute.jobfolders import (SCRIPT, FolderPool, check_reachable, check_work_root,
+                                    give_tree, write_in_place)
+from mig.execute.jobthreads import Collector, Watchdog, Workers
 from mig.execute.leftovers import kill_leftovers
 from mig.store import fileio
 from mig.execute.jobscript import job_script
 from mig.execute.staging import collect_outputs, stage_inputs
 from mig.execute.urlfetch import UrlFetcher
 from mig.execute.runner import Request, RunnerPool
-from mig.errors import ConfigError
 
 log = logging.getLogger("mig.local")
 SAFE_ENV = ("PATH", "LANG", "LC_ALL", "TZ", "SHELL", "TERM")
@@ -58,99 +56,6 @@ class Limits:
         self.fetch_local = fetch_local  # input URLs may name loopback or this host
 
 
-def check_reachable(folder):
-    """A job must be able to pass through every folder above its own."""
-    path = os.path.dirname(os.path.abspath(folder))
-    while True:
-        if not os.stat(path).st_mode & 0o001:
-            raise ConfigError("the job folder %s is not reachable by the job user because %s "
-                              "is closed to others: set work_dir in config.ini to a folder "
-                              "below world-traversable folders" % (folder, path))
-        if path == os.path.dirname(path):
-            return
-        path = os.path.dirname(path)
-
-
-def check_work_root(folder):
-    """Make the work root, or accept one that is ours: a folder someone else
-    made (or a link) could hand root's file operations to them."""
-    parent = os.path.dirname(os.path.abspath(folder))
-    os.makedirs(parent, exist_ok=True)
-    info = os.lstat(parent)
-    if info.st_mode & 0o002 and not info.st_mode & 0o1000:
-        raise ConfigError("the work folder's parent %s may be changed by anyone: set "
-                          "work_dir to a folder in a safe place" % parent)
-    try:
-        os.mkdir(folder, 0o700)
-    except FileExistsError:
-        pass
-    info = os.lstat(folder)
-    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
-            or info.st_mode & 0o022):
-        raise ConfigError("the work folder %s was not made by the appliance (a link, another "
-                          "owner, or writable by others): remove it or set work_dir to "
-                          "another folder" % folder)
-
-
-def give_tree(folder, uid, gid, staged=True):
-    """Give the folder and the staged files (all made by us just now) to the
-    job's uid; the script stays ours (bash only reads it), so a job with
-    nothing staged needs no walk.  Through descriptors, never following a link."""
-    root = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        os.fchown(root, uid, gid)
-    finally:
-        os.close(root)
-    if not staged:
-        return
-    for top, dirs, files, top_fd in os.fwalk(folder):
-        for name in dirs + files:
-            if top == folder and name == SCRIPT:
-                continue
-            os.chown(name, uid, gid, dir_fd=top_fd, follow_symlinks=False)
-
-
-class Watchdog:
-    """One thread that kills jobs whose CPUTIME is spent (a Timer per job costs a thread)."""
-
-    def __init__(self, expire):
-        self.expire = expire  # called with a job whose time is up
-        self.cond = threading.Condition()
-        self.deadlines = []  # heap of (deadline, sequence, job)
-        self.sequence = itertools.count()
-        self.thread = None
-
-    def watch(self, job, seconds):
-        entry = (time.monotonic() + seconds, next(self.sequence), job)
-        with self.cond:
-            earliest = not self.deadlines or entry < self.deadlines[0]
-            heapq.heappush(self.deadlines, entry)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
-                self.thread.start()
-            if earliest:  # otherwise the thread already wakes early enough
-                self.cond.notify()
-
-    def forget(self, job):
-        with self.cond:
-            self.deadlines = [d for d in self.deadlines if d[2] is not job]
-            heapq.heapify(self.deadlines)
-
-    def _loop(self):
-        while True:
-            with self.cond:
-                while not self.deadlines:
-                    self.cond.wait()
-                deadline, _seq, job = self.deadlines[0]
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    self.cond.wait(delay)
-                    continue
-                heapq.heappop(self.deadlines)
-            job.timed_out = True
-            self.expire(job)
-
-
 class LocalJob:
     """One job's run: what it needs from start to end, across threads."""
 
@@ -162,72 +67,6 @@ class LocalJob:
         self.pid, self.cancelled, self.timed_out, self.reason = 0, False, False, "-"
         self.started = 0.0  # epoch seconds of the real start; 0 while staged
         self.request = self.folder = self.home = self.spec = self.io_status = self.uid = None
-
-
-class Workers:
-    """Threads that are reused from job to job (starting a thread per job costs
-    a clone and a round of GIL hand-offs); a new one only when none is idle."""
-
-    def __init__(self, name):
-        self.name = name
-        self.tasks = queue.SimpleQueue()
-        self.lock = threading.Lock()
-        self.idle = 0
-
-    def submit(self, function, *args):
-        with self.lock:
-            spawn = self.idle == 0
-            if not spawn:
-                self.idle -= 1  # that idle thread takes this task
-        self.tasks.put((function, args))
-        if spawn:
-            threading.Thread(target=self._loop, name=self.name, daemon=True).start()
-
-    def _loop(self):
-        while True:
-            function, args = self.tasks.get()
-            try:
-                function(*args)
-            except Exception:  # the thread stays for the next job
-                log.exception("a local job worker failed")
-            with self.lock:
-                self.idle += 1
-
-
-class Collector:
-    """One thread that finishes the jobs handed to it in batches: all that
-    ended while it worked on the previous batch go together (so their
-    results share one journal sync)."""
-
-    BATCH = 64
-
-    def __init__(self, finish):
-        self.finish = finish  # called with a list of (job, exit code)
-        self.queue = queue.SimpleQueue()
-        self.lock = threading.Lock()
-        self.thread = None
-
-    def submit(self, job, code):
-        self.queue.put((job, code))
-        if self.thread is None:
-            with self.lock:
-                if self.thread is None:
-                    self.thread = threading.Thread(target=self._loop, name="local-collect",
-                                                   daemon=True)
-                    self.thread.start()
-
-    def _loop(self):
-        while True:
-            batch = [self.queue.get()]
-            while len(batch) < self.BATCH:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self.finish(batch)
-            except Exception:  # the thread stays for the next jobs
-                log.exception("finishing local jobs failed")
 
 
 def disk_full_outcome(what):
