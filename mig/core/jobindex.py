@@ -10,9 +10,9 @@ by ``entry`` and ``get`` but not yet by lists and counts.
 import fnmatch
 import time
 
-from mig.store.jobdb import SEARCH_COUNT_LIMIT, Entry
+from mig.store.jobqueries import ORDERS, SEARCH_COUNT_LIMIT, SORT_WINDOW, Entry
 
-__all__ = ["JobIndex", "SEARCH_COUNT_LIMIT"]
+__all__ = ["JobIndex", "ORDERS", "SEARCH_COUNT_LIMIT", "SORT_WINDOW"]
 
 MAX_MATCH = 100000  # ids one pattern query may return
 
@@ -75,16 +75,17 @@ class JobIndex:
                 total += (state in (None, now)) - (old is not None and state in (None, old))
         return total
 
-    def page(self, owner, state=None, offset=0, limit=50):
-        """Entries newest first (with a state: newest to enter it first)."""
-        return self.db.page(owner, state, offset, limit)
+    def page(self, owner, state=None, offset=0, limit=50, order="newest"):
+        """Entries newest first (with a state: newest to enter it first), or
+        in another of ORDERS (state and name: of the newest SORT_WINDOW)."""
+        return self.db.page(owner, state, offset, limit, order)
 
     def search(self, owner, text="", since=None, until=None, state=None, offset=0, limit=50,
-               archived=False):
+               archived=False, order="newest"):
         """(matched, entries of the page) whose name or id contains text."""
         if "\n" in text or "\t" in text:
             return 0, []
-        return self.db.search(owner, text, since, until, state, offset, limit, archived)
+        return self.db.search(owner, text, since, until, state, offset, limit, archived, order)
 
     def match(self, owner, patterns, project=None, offset=0, limit=MAX_MATCH):
         """(number matched, ids oldest first from offset, at most limit) of the

@@ -587,7 +587,7 @@ def test_resubmit_new_id_same_spec(service, clock):
 
 @pytest.mark.parametrize("trigrams", [False, True], ids=["list-index", "trigram-index"])
 def test_search_by_name_date_and_state(store, clock, monkeypatch, trigrams):
-    from mig.store import jobdb
+    from mig.store import jobqueries as jobdb
     monkeypatch.setattr(jobdb, "FTS_FROM", 0 if trigrams else 10 ** 9)
     service = JobService(store, SERVER, clock=clock)
     ids = []
