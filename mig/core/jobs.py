@@ -79,19 +79,6 @@ def row_of(record, blob, crc):
                record=blob, crc=crc)
 
 
-def legacy_records(store):
-    """Job records of an appliance before the job database (one pickle file
-    each under jobs/<owner>/), for a one-time import; damaged ones are skipped
-    with a log line."""
-    for owner in store.folders("jobs"):
-        for _name, path in store.records("jobs/" + owner):
-            try:
-                yield store.read_file(path)
-            except (ValueError, OSError) as exc:
-                log.error("skipped a damaged job file %s: %s",
-                                                    path, exc)
-
-
 class JobService:
     """All job operations; thread-safe; the owner check lives here."""
 
@@ -110,22 +97,13 @@ class JobService:
         self.queue = JobQueue()  # QUEUED and RETRY jobs, grouped by requirements
         self.listeners = []
         self.idempotency = {}  # (owner, key) -> job_id of submissions being written
-        self._import_legacy(store)
+        self.jobstore.import_legacy(store)
         self.jobstore.recover()
         self._load()
         self.counter = max(self.jobstore.db.next_counter(),
                            int(store.read("system/job_counter", 0) or 0),
                            max([job_counter(r["JOB_ID"]) + 1
                                 for r in self.jobstore.unapplied_records()] or [0]))
-
-    def _import_legacy(self, store):
-        """Move the record files of an older appliance into the job database, once."""
-        folder = os.path.join(store.root, "jobs")
-        if not os.path.isdir(folder):
-            return
-        self.jobstore.recover(legacy_records(store))
-        self.jobstore.checkpoint()
-        os.replace(folder, os.path.join(store.root, "jobs-imported"))
 
     def _load(self):
         """The jobs not yet final: their records and the queue, in queue order."""

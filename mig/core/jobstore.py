@@ -81,6 +81,18 @@ class JobStore:
                 log.warning("could not checkpoint after the replay (retried later): %s",
                             exc.message)
 
+    def import_legacy(self, store):
+        """Move the record files of an older appliance (one pickle file each
+        under jobs/<owner>/ of the record store) into the database, once;
+        their folder becomes jobs-imported/.  Damaged files are skipped with
+        a log line."""
+        folder = os.path.join(store.root, "jobs")
+        if not os.path.isdir(folder):
+            return
+        self.recover(_legacy_records(store))
+        self.checkpoint()
+        os.replace(folder, os.path.join(store.root, "jobs-imported"))
+
     # -- the reserve: room the database keeps for itself ---------------------------
     def _reserve_paths(self):
         return [os.path.join(self.folder, "reserve-%d" % n) for n in range(len(RESERVE))]
@@ -291,3 +303,12 @@ class JobStore:
             total += moved
             if moved < 5000:
                 return total
+
+
+def _legacy_records(store):
+    for owner in store.folders("jobs"):
+        for _name, path in store.records("jobs/" + owner):
+            try:
+                yield store.read_file(path)
+            except (ValueError, OSError) as exc:
+                log.error("skipped a damaged job file %s: %s", path, exc)
