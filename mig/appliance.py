@@ -12,6 +12,7 @@ import secrets
 import time
 
 from mig.core import certs, saferegex
+from mig.core import jobs as J
 from mig.core.jobs import JobService
 from mig.core.quota import Quota
 from mig.core.resourcedb import ResourceDB
@@ -186,6 +187,51 @@ class Grid:
                 running |= set(unit.running)
         sshcontrol.clean(self.remote(name), sorted(running))
         return running
+
+    # -- what backends may ask of the running grid (never its daemon or executors) --
+    def scheduling_pass(self):
+        """(passes done, when the last one ended): what a waiting job's
+        explanation refers to."""
+        return self.daemon.passes, self.daemon.last_pass
+
+    def fitting_units(self, record, now=None):
+        """The exe units that could run a waiting job (the scheduler's cache)."""
+        return self.daemon.fitting_units(record, now)
+
+    def poke_scheduler(self):
+        """New work (a sweep, a resubmission): schedule now, not a tick later."""
+        self.daemon.poke()
+
+    def run_started(self, record):
+        """When an EXECUTING job really started (epoch), 0 while it is handed
+        to its resource but waits there, None when nobody can tell."""
+        executor = self.executors.get(record.get("EXECUTOR", ""))
+        if record["STATUS"] != J.EXECUTING or executor is None:
+            return None
+        return executor.started_at(record["JOB_ID"])
+
+    def live_output(self, record, suffix="stdout"):
+        """The end of a running job's stdout (or stderr), or None where its
+        resource cannot show it while it runs."""
+        executor = self.executors.get(record.get("EXECUTOR", ""))
+        if record["STATUS"] != J.EXECUTING or not hasattr(executor, "live_output"):
+            return None
+        return executor.live_output(record["JOB_ID"], suffix)
+
+    def local_job_folder(self, job_id):
+        """The folder of a job that runs on the embedded local resource now, or None."""
+        executor = self.executors.get("local")
+        if executor is None or job_id not in executor.running():
+            return None
+        return os.path.join(executor.work_root, job_id)
+
+    def resources_changed(self):
+        """A resource record changed: the running grid follows at once."""
+        self.resource_sync.sync()
+
+    def follow_resources(self):
+        """Pick up resource records changed by the command line meanwhile."""
+        self.resource_sync.check()
 
     def ssh_public_key(self):
         """The grid's ssh public key, which resource owners authorize."""

@@ -271,13 +271,15 @@ class LocalGrid(_API):
         self.grid.start()
 
     def _context(self):
-        from mig.backends import Context, load_all
+        from mig.backends import Context
+        from mig.backends.catalog import load_all
         from mig.core.files import Home
         load_all()
         return Context(self.user, self.grid, Home(self.grid.users.home(self.user)))
 
     def call(self, backend, **fields):
-        from mig.backends import REGISTRY, load_all
+        from mig.backends import REGISTRY
+        from mig.backends.catalog import load_all
         from mig.errors import MigError
         load_all()
         raw = {k: (v if isinstance(v, list) else [str(v)]) for k, v in fields.items()

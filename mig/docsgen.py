@@ -15,6 +15,7 @@ import sys
 
 from mig import backends as B
 from mig import errors
+from mig.backends.catalog import load_all
 from mig.config import Config
 from mig.core import jobspec
 from mig.errors import describe
@@ -126,7 +127,7 @@ def _exit_codes():
 
 def backends_reference():
     """docs/backends.md: the protocol, then one section per backend, sorted by name."""
-    registry = B.load_all()
+    registry = load_all()
     checks = B.CHECKS
     names = sorted(registry)
     intro = _template("backends.md").replace("{{exit_codes}}", _exit_codes())

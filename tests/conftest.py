@@ -127,6 +127,21 @@ def exit_code(reply):
     return int(first.split()[2])
 
 
+def after_two_passes(app, user, job_id, timeout=30):
+    """jobfeasible's reply for a job once the scheduler has ended two passes
+    after this call: the second began after the job was there, so what the
+    job's state is then is the scheduler's decision, not its not having
+    looked yet."""
+    import re
+
+    def feasible():
+        reply = app.backend(user, "jobfeasible", [("job_id", job_id)])
+        return int(re.search(r"^Scheduling pass (\d+) ended ", reply, re.M).group(1)), reply
+    first = feasible()[0]
+    return wait_for(lambda: (lambda now: now[0] >= first + 2 and now[1])(feasible()),
+                    timeout, what="two scheduling passes")
+
+
 def wait_for(predicate, timeout=30, interval=0.1, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -166,6 +181,28 @@ def alice_grid(appliance_factory):
     alice = app.add_user("alice")
     app.start()
     return app, alice
+
+
+@pytest.fixture
+def alice_conn(alice_grid):
+    """alice_grid and a keep-alive connection with alice's certificate."""
+    app, alice = alice_grid
+    conn = https_connection(app, alice)
+    yield app, alice, conn
+    conn.close()
+
+
+def post_fields(app, token, path, fields):
+    """POST url-encoded fields with a token on a fresh connection; the reply
+    text of a 200 (anything else fails the test)."""
+    import urllib.parse
+    conn = https_connection(app)
+    try:
+        status, reply = post(conn, path, urllib.parse.urlencode(fields), token)
+    finally:
+        conn.close()
+    assert status == 200, reply
+    return reply
 
 
 def https_connection(app, user=None, timeout=30, source=None):

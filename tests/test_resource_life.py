@@ -5,11 +5,10 @@ the portal, trust on first use, and the keep-alive following sshd down and up.""
 import json
 import os
 import re
-import time
 
 import pytest
 
-from conftest import exit_code, post_backend, require_tool, set_config, wait_for
+from conftest import after_two_passes, exit_code, post_backend, require_tool, set_config, wait_for
 from mig.execute.sshremote import ensure_grid_key
 from test_ssh_resources import (USER, Sshd, kill_tree, only_remote_resources, sshd_resource_conf,
                                 state_of, submit)
@@ -58,9 +57,8 @@ def test_registered_while_running_then_stopped_started_checked_and_cleaned(remot
     reply = post_backend(app, alice, "stopexe", [("unique_resource_name", name), ("exe_name", "exe")])
     assert exit_code(reply) == 0 and monitor(app, alice)[unit][0] == "offline: stopped by owner"
     waiting = submit(app, alice, "::EXECUTE::\necho after the start\n\n::RESOURCE::\n%s\n" % unit)
-    time.sleep(3)  # three scheduler ticks and keep-alive rounds
+    feasible = after_two_passes(app, alice, waiting)
     assert state_of(app, alice, waiting) == "QUEUED"
-    feasible = app.backend(alice, "jobfeasible", [("job_id", waiting)])
     assert re.search(r"%s\s+ORANGE\s+fits, but the resource is offline: stopped by owner"
                      % re.escape(unit), feasible), feasible
     reply = post_backend(app, alice, "startexe", [("unique_resource_name", name)])
@@ -109,8 +107,10 @@ def test_keepalive_follows_sshd_down_and_up(remote_grid):
                     and monitor(app, alice)[unit][0], 20, what="the keep-alive to see it down")
     assert "refused" in down.lower() or "closed" in down.lower(), down
     job = submit(app, alice, "::EXECUTE::\ntrue\n\n::RESOURCE::\n%s\n" % unit)
-    time.sleep(2)
+    feasible = after_two_passes(app, alice, job)
     assert state_of(app, alice, job) == "QUEUED"  # no job is sent to a host that is down
+    assert re.search(r"%s\s+ORANGE\s+fits, but the resource is offline: keep-alive: "
+                     % re.escape(unit), feasible), feasible
     sshd.start()  # back, with the same port and host key
     wait_for(lambda: monitor(app, alice)[unit][0] == "online", 20,
              what="the keep-alive to see it up again")

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 
 import pytest
@@ -283,7 +282,8 @@ def test_a_host_dying_mid_job_sends_the_job_elsewhere_then_fails_it(appliance_fa
         first = re.search(r"^Resource: (\S+)_exe$", app.backend(alice, "jobstatus",
                                                                 [("job_id", job)]), re.M).group(1)
         victim = hosts[names.index(first)]
-        time.sleep(1)
+        wait_for(lambda: (monitor_entry(app, alice, job) or "").endswith(" s left)"), 15,
+                 what="the job to run there (the remote side says it started)")
         kill_tree(victim.proc.pid)  # the host dies while the job runs ...
         victim.remove_namespace()  # ... and its network with it
         wait_for(lambda: state_of(app, alice, job) == "FINISHED", 60, what="the retry elsewhere")

@@ -97,6 +97,11 @@ class Backend:
         return args
 
 
+def truthy(value):
+    """A checkbox's or flag's value as MiG's forms send it: true, 1, on or yes."""
+    return str(value).strip().lower() in ("true", "1", "on", "yes")
+
+
 REGISTRY = {}
 
 
@@ -110,12 +115,6 @@ def backend(name, title=None, fields=None, state_changing=False, header="", help
                                  help=help or (run.__doc__ or "").strip(), public=public)
         return run
     return register
-
-
-def load_all():
-    """Import every backend module so that they register themselves."""
-    from mig.backends import fileman, fileops, files, jobs, mqueue, pages, portal, resadmin, scripts, shell, sweeps, transfer  # noqa: F401  (registration side effect)
-    return REGISTRY
 
 
 class Context:

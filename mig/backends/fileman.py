@@ -5,16 +5,20 @@ Pages are output objects only (tables, forms, links); every path goes
 through the caller's Home, so nothing here can reach outside it.
 """
 
+import fnmatch
+import json
 import mimetypes
 import os
 import posixpath
 import time
 import urllib.parse
 
-from mig.backends import Field, backend
-from mig.backends.files import _each_path
+from mig.backends import Field, backend, truthy
+from mig.backends.homepaths import each_path, join, norm, parent
 from mig.backends.jobs import MAX_MRSL_BYTES, SUBMIT_COLUMNS, _submit_rows
+from mig.backends.transfer import UPLOAD_CACHE, _cached
 from mig.core import files as F
+from mig.core import sharelinks as S
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 
@@ -27,25 +31,17 @@ TEXT_TYPES = ("application/json", "application/xml", "application/javascript",
               "application/x-yaml", "application/yaml", "image/svg+xml")
 NEWLINES = {"unix": "\n", "windows": "\r\n"}
 ACTION_COLUMNS = ("Path", "Result", "Message")
+SORT_KEYS = {"name": "Name", "size": "Size", "date": "Modified"}
+ORIGINS = ".origins.json"  # Trash/: where each trashed item came from (for Restore)
+SCRIPTS = ["files.js"]  # the file manager's script (upload widget, actions in place)
+SEARCH_ENTRIES = 20000  # a search looks at this many names at most ...
+SEARCH_HITS = 200  # ... shows this many matches at most ...
+SEARCH_BYTES = 256 * 1024 * 1024  # ... reads this much file content at most ...
+SEARCH_FILE_BYTES = 16 * 1024 * 1024  # ... skips the content of larger files ...
+SEARCH_SECONDS = 10  # ... and stops after this long
 
 
 # -- small helpers ----------------------------------------------------------------------
-def norm(rel):
-    """A home-relative path in one spelling: no leading '/', '.' for the home itself."""
-    rel = (rel or ".").replace("\\", "/")
-    if rel == "~" or rel.startswith("~/"):
-        rel = rel[1:]
-    return posixpath.normpath("/" + rel).lstrip("/") or "."
-
-
-def join(folder, name):
-    return norm(posixpath.join(norm(folder), name))
-
-
-def parent(rel):
-    return norm(posixpath.dirname(norm(rel)))
-
-
 def cgi(name, **query):
     return "/cgi-bin/%s.py" % name + ("?" + urllib.parse.urlencode(query) if query else "")
 
@@ -127,69 +123,246 @@ def _breadcrumbs(rel):
     return links(pairs)
 
 
+def in_trash(rel):
+    rel = norm(rel)
+    return rel == F.TRASH or rel.startswith(F.TRASH + "/")
+
+
 def _row(ctx, folder_path, rel_folder, entry):
     name = entry["name"]
     rel = join(rel_folder, name)
     is_dir = os.path.isdir(os.path.join(folder_path, name))
     row = [{"checkbox": "path", "value": rel}]
+    rename = {"text": "Rename", "href": cgi("filemove", path=rel, mode="rename")}
     if is_dir:
-        row += [{"text": name + "/", "href": cgi("fileman", path=rel)}, "", _when(entry["mtime"]),
-                "", "", {"text": "Rename", "href": cgi("filemove", path=rel, mode="rename")}, ""]
+        row += [{"text": name + "/", "href": cgi("fileman", path=rel)}, "",
+                _when(entry["mtime"]), "", "", "", rename, ""]
         return row
-    row += [{"text": name, "href": download_href(rel)}, entry["size"], _when(entry["mtime"]),
+    row += [{"text": name, "href": download_href(rel)}, {"text": _human(entry["size"])},
+            _when(entry["mtime"]),
+            {"text": "Download", "href": download_href(rel), "download": name},
             {"text": "View", "href": cgi("viewfile", path=rel)},
             {"text": "Edit", "href": cgi("editor", path=rel)}
             if is_editable(name, entry["size"]) else "",
-            {"text": "Rename", "href": cgi("filemove", path=rel, mode="rename")},
+            rename,
             {"text": "Submit", "href": cgi("viewfile", path=rel)}
             if name.lower().endswith(".mrsl") else ""]
     return row
 
 
+def sort_entries(path, entries, key, descending):
+    """Folders first, then by name, size or date (ties by name)."""
+    def is_dir(entry):
+        return os.path.isdir(os.path.join(path, entry["name"]))
+    by = {"name": lambda e: (e["name"].lower(), e["name"]),
+          "size": lambda e: (e["size"] if not is_dir(e) else 0, e["name"].lower()),
+          "date": lambda e: (e["mtime"], e["name"].lower())}[key]
+    entries.sort(key=by, reverse=descending)
+    entries.sort(key=lambda e: not is_dir(e))  # stable: keeps the order inside each group
+    return entries
+
+
+def _sort_links(rel, key, descending, show_all):
+    """'Sort by' links; the current key's link turns the order round."""
+    pairs = []
+    for name, label in SORT_KEYS.items():
+        order = "asc" if name != key or descending else "desc"
+        arrow = (" (descending)" if descending else " (ascending)") if name == key else ""
+        query = {"path": rel, "sort": name, "order": order}
+        if show_all:
+            query["flags"] = "a"
+        pairs.append((cgi("fileman", **query), "Sort by %s%s" % (label.lower(), arrow)))
+    return {"object_type": "links", "links": [list(p) for p in pairs]}
+
+
+def _select_actions(rel):
+    """The buttons over the listing: Trash has Restore and Delete forever."""
+    if in_trash(rel):
+        return [("restore", "Restore"),
+                ("delete", "Delete forever", "Delete the selected items for good?")]
+    return [("delete", "Delete", "Move the selected files to Trash?"), ("copy", "Copy"),
+            ("move", "Move"), ("pack", "Pack"), ("unpack", "Unpack"), ("share", "Share"),
+            ("submit", "Submit as jobs")]
+
+
+def _search_form(rel, query, content, show_all):
+    hidden = [{"name": "flags", "type": "hidden", "value": "a"}] if show_all else []
+    return {"object_type": "form", "method": "get", "action": "fileman", "submit": "Search",
+            "fields": hidden + [{"name": "path", "type": "hidden", "value": rel},
+                       {"name": "search", "id": "search", "type": "text",
+                        "label": "Search", "value": query,
+                        "help": "names containing this text (* and ? as wildcards), in "
+                                "this folder and below"},
+                       {"name": "content", "id": "search-content", "type": "checkbox",
+                        "label": "Also search inside files (text, up to 16 MB each)",
+                        "value": content}]}
+
+
+def _upload_form(rel):
+    return {"object_type": "form", "action": "upload", "multipart": True,
+            "progress": True, "submit": "Upload", "scripts": SCRIPTS,
+            "fields": [
+                {"name": "dir", "type": "hidden", "value": rel},
+                {"name": "files", "type": "file", "multiple": True,
+                 "label": "Upload files",
+                 "help": "into %s; existing files are replaced; big files are sent in "
+                         "parts and a broken upload resumes where it stopped; you can "
+                         "also drop files here" % ("your home" if rel == "." else rel)},
+                {"name": "extract", "type": "checkbox",
+                 "label": "Unpack archives (.zip, .tar, .tar.gz, .tgz, .tar.bz2)"},
+                {"name": "submit", "type": "checkbox",
+                 "label": "Submit .mRSL files as jobs"}]}
+
+
+def _share_table(ctx):
+    """The user's share links with their addresses and a Revoke button each."""
+    rows = []
+    for link in S.links(ctx.grid).owned(ctx.user):
+        address = S.url(link)
+        rows.append([link["path"], S.access_name(link), S.format_expiry(link),
+                     {"text": address, "href": address},
+                     {"post": "fileaction", "text": "Revoke", "style": "danger",
+                      "confirm": "Revoke the share link of %s?" % link["path"],
+                      "fields": {"action": "unshare", "path": link["path"],
+                                 "share_id": link["share_id"]}}])
+    table = O.table("sharelinks", ("Path", "Access", "Expires", "Address", ""), rows)
+    table["empty"] = "You have no share links: select files or folders and press Share."
+    return table
+
+
 @backend("fileman", title="Files", header="Files",
          fields={"path": Field("path", default=(".",), help="the folder to show"),
-                 "flags": Field("flags", help="a: show hidden files too")})
+                 "flags": Field("flags", help="a: show hidden files too"),
+                 "sort": Field("word", default=("name",), help="name, size or date"),
+                 "order": Field("word", default=("asc",), help="asc or desc"),
+                 "search": Field("text", help="find names (and with content, text) in "
+                                              "this folder and below"),
+                 "content": Field("bool", help="search: also look inside files")})
 def fileman(ctx, args):
-    """Your files: browse folders, download, view, edit, upload, copy, move, delete."""
+    """Your files: browse, sort, search, download, view, edit, upload, copy, move,
+    pack, unpack, share, delete to Trash and restore from it."""
     rel = norm(args["path"])
     path = _folder(ctx, rel)
     show_all = "a" in args["flags"]
+    key = args["sort"] if args["sort"] in SORT_KEYS else "name"
+    descending = args["order"] == "desc"
+    objects = [O.header("Files in %s" % ("your home" if rel == "." else rel)), _breadcrumbs(rel),
+               _search_form(rel, args["search"], truthy(args["content"]), show_all)]
+    if args["search"]:
+        objects += search_results(ctx, rel, args["search"], truthy(args["content"]), show_all)
+        return O.Result(objects)
     (_folder_path, entries), = ctx.home.listing(path, show_all)
-    entries.sort(key=lambda e: (not os.path.isdir(os.path.join(path, e["name"])),
-                                e["name"].lower(), e["name"]))
-    objects = [O.header("Files in %s" % ("your home" if rel == "." else rel)), _breadcrumbs(rel)]
+    sort_entries(path, entries, key, descending)
+    objects.append(_sort_links(rel, key, descending, show_all))
     if len(entries) > MAX_ROWS:
         objects.append(O.warning("showing the first %d of %d entries; use the shell or ls for "
                                  "the rest" % (MAX_ROWS, len(entries))))
         entries = entries[:MAX_ROWS]
-    table = O.table("filelist", ("", "Name", "Size", "Modified (UTC)", "Actions", "", "", ""),
+    table = O.table("filelist", ("", "Name", "Size", "Modified (UTC)", "Actions", "", "", "",
+                                 ""),
                     [_row(ctx, path, rel, e) for e in entries])
-    table["select"] = {"backend": "fileaction", "name": "path",
-                       "actions": [("delete", "Delete", "Move the selected files to Trash?"), ("copy", "Copy"), ("move", "Move"),
-                                   ("submit", "Submit as jobs")]}
+    table["select"] = {"backend": "fileaction", "name": "path", "actions": _select_actions(rel)}
     table["empty"] = "This folder is empty."
     objects.append(table)
+    if rel == F.TRASH and entries:
+        objects.append({"object_type": "post_button", "backend": "fileaction",
+                        "fields": {"action": "emptytrash", "path": F.TRASH},
+                        "text": "Empty the trash", "style": "danger",
+                        "confirm": "Delete everything in the trash for good?"})
     objects.append(links([(cgi("fileman", path=rel, flags="" if show_all else "a"),
                            "Hide hidden files" if show_all else "Show hidden files"),
                           (cgi("editor", path=join(rel, "new.txt")), "New text file"),
+                          (cgi("fileman", path=F.TRASH), "Trash"),
                           (cgi("shell"), "Shell")]))
-    objects.append({"object_type": "form", "action": "upload", "multipart": True,
-                    "progress": True, "submit": "Upload",
-                    "fields": [
-                        {"name": "dir", "type": "hidden", "value": rel},
-                        {"name": "files", "type": "file", "multiple": True,
-                         "label": "Upload files",
-                         "help": "into %s; existing files are replaced"
-                                 % ("your home" if rel == "." else rel)},
-                        {"name": "extract", "type": "checkbox",
-                         "label": "Unpack archives (.zip, .tar, .tar.gz, .tgz, .tar.bz2)"},
-                        {"name": "submit", "type": "checkbox",
-                         "label": "Submit .mRSL files as jobs"}]})
+    objects.append(_upload_form(rel))
     objects.append({"object_type": "form", "action": "mkdir", "submit": "Create folder",
                     "fields": [{"name": "path", "type": "text", "label": "New folder",
                                 "value": "" if rel == "." else rel + "/",
                                 "help": "a path in your home"}]})
+    objects += [O.header("Share links"), _share_table(ctx)]
     return O.Result(objects)
+
+
+# -- search -------------------------------------------------------------------------------
+def _name_matches(name, query):
+    if F.has_wildcards(query):
+        return fnmatch.fnmatch(name.lower(), query.lower())
+    return query.lower() in name.lower()
+
+
+def _content_matches(path, needle, budget):
+    """Whether the file holds needle (bytes, lower case; ASCII letters match in any case);
+    budget[0] is the content still allowed to be read in this search."""
+    size = os.path.getsize(path)
+    if size > SEARCH_FILE_BYTES or size > budget[0] or not needle:
+        return False
+    budget[0] -= size
+    tail = b""
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1024 * 1024)
+            if not block:
+                return False
+            if b"\x00" in block:
+                return False  # a binary file
+            if needle in (tail + block).lower():
+                return True
+            tail = block[-len(needle):]
+
+
+def search_results(ctx, rel, query, content, show_all):
+    """Files and folders below rel whose name (or with content, text) matches query.
+
+    Bounded: at most SEARCH_ENTRIES names, SEARCH_HITS matches, SEARCH_BYTES read
+    and SEARCH_SECONDS; links are not followed and the upload cache is skipped."""
+    top = _folder(ctx, rel)
+    needle = query.encode("utf-8").lower() if content else b""
+    budget, seen, rows = [SEARCH_BYTES], 0, []
+    deadline = time.monotonic() + SEARCH_SECONDS
+    stopped = ""
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if (show_all or not d.startswith("."))
+                         and d != UPLOAD_CACHE and not os.path.islink(os.path.join(folder, d)))
+        for name in sorted(dirs) + sorted(files):
+            seen += 1
+            full = os.path.join(folder, name)
+            if (not show_all and name.startswith(".")) or name in F.INVISIBLE:
+                continue
+            where = "name" if _name_matches(name, query) else ""
+            if not where and content and name in files and not os.path.islink(full) \
+                    and os.path.isfile(full):  # no links, no pipes or devices
+                try:
+                    where = "content" if _content_matches(full, needle, budget) else ""
+                except OSError:
+                    where = ""
+            if where:
+                found = ctx.home.relative(full)
+                is_dir = name in dirs
+                rows.append([{"text": found + ("/" if is_dir else ""),
+                              "href": cgi("fileman", path=found) if is_dir
+                              else download_href(found)},
+                             "" if is_dir else {"text": _human(os.lstat(full).st_size)},
+                             _when(os.lstat(full).st_mtime), where])
+            if len(rows) >= SEARCH_HITS or seen >= SEARCH_ENTRIES or \
+                    time.monotonic() > deadline:
+                stopped = "the search stopped after %d names and %d matches: narrow it down" \
+                    % (seen, len(rows))
+                break
+        if stopped:
+            break
+    table = O.table("filesearch", ("Path", "Size", "Modified (UTC)", "Matched by"), rows)
+    table["empty"] = "Nothing matches."
+    where = "your home" if rel == "." else rel
+    out = [O.header("Search results"),
+           {"object_type": "success" if rows else "warning",
+            "text": "%d match%s for %r in %s%s" % (len(rows), "" if len(rows) == 1 else "es",
+                                                  query, where,
+                                                  " (names and content)" if content else "")},
+           table]
+    if stopped:
+        out.append(O.warning(stopped))
+    out.append(back_to(rel))
+    return out
 
 
 # -- copy, move, rename, delete ---------------------------------------------------------------
@@ -226,35 +399,118 @@ def filemove(ctx, args):
                      destination_form(paths, mode), back_to(parent(paths[0]))])
 
 
-def _delete_one(ctx, rel):
-    path = ctx.home.resolve(rel, must_exist=True)
+def _origins(ctx):
+    """Trash/.origins.json as {name in Trash: where it was}; {} when missing or damaged."""
+    try:
+        with open(ctx.home.resolve("%s/%s" % (F.TRASH, ORIGINS)), encoding="utf-8") as handle:
+            found = json.load(handle)
+        return found if isinstance(found, dict) else {}
+    except (OSError, ValueError, MigError):
+        return {}
+
+
+def _save_origins(ctx, origins):
+    path = ctx.home.resolve("%s/%s" % (F.TRASH, ORIGINS))
+    if os.path.isdir(os.path.dirname(path)):
+        _store(ctx, "%s/%s" % (F.TRASH, ORIGINS), json.dumps(origins).encode("utf-8"))
+
+
+def _trash_names(ctx):
     trash = os.path.join(ctx.home.root, F.TRASH)
-    in_trash = path == trash or path.startswith(trash + os.sep)
+    return set(os.listdir(trash)) if os.path.isdir(trash) else set()
+
+
+def _delete_one(ctx, rel):
+    """Move rel to Trash (remembering where it was) or, in Trash, delete it for good."""
+    ctx.home.resolve(rel, must_exist=True)
+    if in_trash(rel):
+        ctx.home.remove(rel, recursive=True)
+        origins = _origins(ctx)
+        if origins.pop(rel.partition("/")[2], None) is not None:
+            _save_origins(ctx, origins)
+        return "deleted"
+    before = _trash_names(ctx)
     ctx.home.remove(rel, recursive=True)
-    return "deleted" if in_trash else "moved to Trash"
+    new = _trash_names(ctx) - before - {ORIGINS}
+    if len(new) == 1:
+        origins = _origins(ctx)
+        origins[new.pop()] = rel
+        _save_origins(ctx, origins)
+    return "moved to Trash"
 
 
-@backend("fileaction", title="Files", header="Files", state_changing=True,
-         fields={"action": Field("word", required=True,
-                                 help="delete (to Trash/), copy, move or submit"),
-                 "path": Field("path", multi=True, required=True),
-                 "dst": Field("path", help="destination folder or name for copy and move")})
-def fileaction(ctx, args):
-    """Act on selected files: delete (moved to Trash/), copy or move to dst, submit."""
-    action, paths = args["action"], [norm(p) for p in args["path"]]
-    back = back_to(parent(paths[0]))
-    if action == "submit":
-        result = ctx.call("submit", {"path": paths})
-        return O.Result(result.objects + [back], result.exit_code)
-    if action not in ("delete", "copy", "move"):
-        raise ClientError("unknown action %r: use delete, copy, move or submit" % action)
-    if action != "delete" and not args["dst"]:
-        return O.Result([O.header("%s %s" % (action.capitalize(), paths[0] if len(paths) == 1
-                                             else "%d items" % len(paths))),
-                         destination_form(paths, action), back])
-    dst = norm(args["dst"]) if args["dst"] else ""
-    if dst and len(paths) > 1 and not os.path.isdir(ctx.home.resolve(dst)):
-        raise ClientError("%s: not a folder; several items can only go into a folder" % dst)
+def _restore_one(ctx, rel):
+    """Move an item of Trash back to where it was deleted from (parents made again)."""
+    if not in_trash(rel) or rel == F.TRASH or rel.count("/") != 1:
+        raise ClientError("%s: only items directly in %s can be restored" % (rel, F.TRASH))
+    name = rel.split("/", 1)[1]
+    origins = _origins(ctx)
+    target = norm(origins.get(name, name))
+    if os.path.lexists(ctx.home.resolve(target)):
+        raise ClientError("%s exists already: rename or move it first" % target)
+    ctx.home.mkdir(parent(target), parents=True)
+    F.move_path(ctx.home, rel, target)
+    if origins.pop(name, None) is not None:
+        _save_origins(ctx, origins)
+    return "restored to %s" % target
+
+
+def _empty_trash(ctx):
+    """Delete everything in Trash for good: [(name, result, message)]."""
+    rows = []
+    for name in sorted(_trash_names(ctx)):
+        rel = "%s/%s" % (F.TRASH, name)
+        try:
+            ctx.home.remove(rel, recursive=True)
+            if name != ORIGINS:
+                rows.append((rel, "ok", "deleted"))
+        except MigError as exc:
+            rows.append((rel, "failed", exc.message))
+    return rows or [(F.TRASH, "ok", "the trash was empty already")]
+
+
+def _pack(ctx, paths, dst):
+    """Pack paths into the archive dst (default: a dated .zip beside them)."""
+    folder = parent(paths[0])
+    name = dst or "archive-%s.zip" % time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = norm(name if "/" in name else join(folder, name))
+    if "." in paths:
+        raise ClientError("your entire home cannot be packed")
+    if any(target == p or target.startswith(p + "/") for p in paths):
+        raise ClientError("%s would be inside what it packs" % target)
+    skipped = []
+    F.pack_archive(ctx.home, paths, target, skipped)
+    rows = [(rel, "ok", "packed into %s" % target) for rel in paths]
+    return rows, [O.warning("%s: not packed: %s" % item) for item in skipped]
+
+
+def _unpack_one(ctx, rel, objects):
+    if not F.is_archive(rel):
+        raise ClientError("%s is not an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, "
+                          ".tar.xz)" % rel)
+    skipped = []
+    written = F.unpack_archive(ctx.home, rel, parent(rel), skipped)
+    objects += [O.warning("%s: not unpacked: %s" % item) for item in skipped]
+    return "unpacked %d file%s into %s" % (len(written), "" if len(written) == 1 else "s",
+                                           "your home" if parent(rel) == "." else parent(rel))
+
+
+def _share_one(ctx, rel):
+    link = S.links(ctx.grid).create(ctx.user, rel, True, False, S.parse_expire(""))
+    return "read-only share link %s (%s)" % (S.url(link), S.format_expiry(link))
+
+
+def _unshare(ctx, share_id):
+    link = S.links(ctx.grid).delete(ctx.user, share_id)
+    return [(link["path"], "ok", "share link %s revoked" % link["share_id"])]
+
+
+ACTIONS = ("delete", "copy", "move", "pack", "unpack", "share", "unshare", "restore",
+           "emptytrash", "submit")
+
+
+def _each_selected(ctx, action, paths, dst):
+    """Run a per-item action over paths: (rows, extra objects, exit code)."""
     rows, objects, code = [], [], 0
     for rel in paths:
         try:
@@ -265,12 +521,77 @@ def fileaction(ctx, args):
                 target = F.copy_path(ctx.home, rel, dst, recursive=True, skipped=skipped)
                 rows.append((rel, "ok", "copied to %s" % target))
                 objects += [O.warning("%s: not copied: %s" % s) for s in skipped]
-            else:
+            elif action == "move":
                 rows.append((rel, "ok", "moved to %s" % F.move_path(ctx.home, rel, dst)))
+            elif action == "restore":
+                rows.append((rel, "ok", _restore_one(ctx, rel)))
+            elif action == "unpack":
+                rows.append((rel, "ok", _unpack_one(ctx, rel, objects)))
+            else:
+                rows.append((rel, "ok", _share_one(ctx, rel)))
         except MigError as exc:
             rows.append((rel, "failed", exc.message))
             code = code or exc.exit_code
-    out = [O.header({"delete": "Delete", "copy": "Copy", "move": "Move"}[action]),
+    return rows, objects, code
+
+
+def _outcome(rows):
+    """One sentence for the result: what worked and what failed."""
+    done = [r for r in rows if r[1] == "ok"]
+    failed = [r for r in rows if r[1] != "ok"]
+    parts = ["%s: %s" % (r[0], r[2]) for r in done[:5]]
+    if len(done) > 5:
+        parts.append("and %d more" % (len(done) - 5))
+    text = "; ".join(parts)
+    if failed:
+        return O.error("%d failed: %s" % (len(failed), "; ".join(
+            "%s: %s" % (r[0], r[2]) for r in failed[:5])) + ("; done: " + text if text else ""))
+    return success(text)
+
+
+@backend("fileaction", title="Files", header="Files", state_changing=True,
+         fields={"action": Field("word", required=True,
+                                 help="delete (to Trash/; in Trash for good), copy, move, "
+                                      "pack, unpack, share, unshare, restore (from Trash), "
+                                      "emptytrash or submit"),
+                 "path": Field("path", multi=True, required=True,
+                               help="the files and folders to act on: tick them in the list"),
+                 "dst": Field("path", help="copy, move: the destination folder or name; "
+                                           "pack: the archive's name"),
+                 "share_id": Field("word", help="unshare: the link to revoke")})
+def fileaction(ctx, args):
+    """Act on selected files: delete (moved to Trash/), copy or move to dst, pack into
+    the archive dst, unpack archives beside themselves, share read-only, restore from
+    Trash, empty the trash, submit as jobs."""
+    action, paths = args["action"], [norm(p) for p in args["path"]]
+    back = back_to(parent(paths[0]))
+    if action == "submit":
+        result = ctx.call("submit", {"path": paths})
+        return O.Result(result.objects + [back], result.exit_code)
+    if action not in ACTIONS:
+        raise ClientError("unknown action %r: use %s" % (action, ", ".join(ACTIONS)))
+    if action in ("copy", "move") and not args["dst"]:
+        return O.Result([O.header("%s %s" % (action.capitalize(), paths[0] if len(paths) == 1
+                                             else "%d items" % len(paths))),
+                         destination_form(paths, action), back])
+    dst = norm(args["dst"]) if args["dst"] and action in ("copy", "move") else ""
+    if dst and len(paths) > 1 and not os.path.isdir(ctx.home.resolve(dst)):
+        raise ClientError("%s: not a folder; several items can only go into a folder" % dst)
+    objects, code = [], 0
+    if action == "pack":
+        rows, objects = _pack(ctx, paths, args["dst"])
+    elif action == "emptytrash":
+        rows = _empty_trash(ctx)
+    elif action == "unshare":
+        if not args["share_id"]:
+            raise ClientError("unshare needs the share_id of the link")
+        rows = _unshare(ctx, args["share_id"])
+    else:
+        rows, objects, code = _each_selected(ctx, action, paths, dst)
+    titles = {"delete": "Delete", "copy": "Copy", "move": "Move", "pack": "Pack",
+              "unpack": "Unpack", "share": "Share", "unshare": "Revoke share link",
+              "restore": "Restore", "emptytrash": "Empty the trash"}
+    out = [O.header(titles[action]), _outcome(rows),
            O.table("fileaction", ACTION_COLUMNS, rows)] + objects
     if dst:
         target_folder = dst if os.path.isdir(ctx.home.resolve(dst)) else parent(dst)
@@ -282,7 +603,7 @@ def fileaction(ctx, args):
 
 def _each_source(ctx, patterns, force, run):
     """run(rel) over every expansion; MiG-style file_not_found and error objects."""
-    return _each_path(ctx, patterns, lambda path: run(ctx.home.relative(path)),
+    return each_path(ctx, patterns, lambda path: run(ctx.home.relative(path)),
                       missing_ok=force)
 
 
@@ -347,10 +668,6 @@ def check_upload_name(name):
     return name
 
 
-def _truthy(value):
-    return str(value).lower() in ("true", "1", "on", "yes")
-
-
 def _store(ctx, rel, data):
     """Write data to rel through a temporary beside it (a link there is replaced)."""
     final, _tmp = ctx.home.open_for_upload(rel)  # checks: folder exists, no folder in the way
@@ -376,14 +693,28 @@ def _mrsl_item(ctx, rel):
         return rel, handle.read()
 
 
-@backend("upload", title="Upload Files", header="Upload Files", state_changing=True,
-         fields={"dir": Field("path", default=(".",), help="the folder to upload into"),
-                 "extract": Field("bool", help="unpack .zip/.tar(.gz/.bz2) archives"),
-                 "submit": Field("bool", help="submit uploaded .mRSL files as jobs")})
-def upload(ctx, args):
-    """Upload files (multipart field 'files', several at once) into a folder."""
-    folder = norm(args["dir"])
-    _folder(ctx, folder)
+def _place_cached(ctx, key, rel):
+    """Move a finished chunked upload (.upload-cache/KEY) to rel (replacing a file)."""
+    _rel, src = _cached(ctx.home, check_upload_name(key))  # a regular file in the cache
+    final, _tmp = ctx.home.open_for_upload(rel)  # checks: folder exists, no folder in the way
+    try:
+        os.replace(src, final)
+    except OSError as exc:
+        raise ClientError("cannot write %s: %s" % (rel, exc.strerror or exc)) from None
+
+
+def _incoming(ctx, args):
+    """[(name, size, store(rel))]: the multipart parts in 'files', or the chunked
+    uploads named in 'cached' (with their final names in 'filename')."""
+    if args["cached"]:
+        if len(args["cached"]) != len(args["filename"]):
+            raise ClientError("give one filename for each cached upload")
+        out = []
+        for key, name in zip(args["cached"], args["filename"]):
+            path = ctx.home.resolve("%s/%s" % (UPLOAD_CACHE, check_upload_name(key)))
+            size = os.path.getsize(path) if os.path.isfile(path) else 0
+            out.append((name, size, lambda rel, key=key: _place_cached(ctx, key, rel)))
+        return out
     files = [(name, data) for field, name, data in ctx.files if field == "files"]
     if not files:
         raise ClientError("no files were uploaded: send them in the multipart field 'files'")
@@ -392,12 +723,30 @@ def upload(ctx, args):
     if total > limit:
         raise ClientError("the upload is %d bytes; at most %d MB are allowed"
                           % (total, ctx.grid.config.max_upload_mb))
-    extract, submit = _truthy(args["extract"]), _truthy(args["submit"])
+    return [(name, len(data), lambda rel, data=data: _store(ctx, rel, data))
+            for name, data in files]
+
+
+@backend("upload", title="Upload Files", header="Upload Files", state_changing=True,
+         fields={"dir": Field("path", default=(".",), help="the folder to upload into"),
+                 "extract": Field("bool", help="unpack .zip/.tar(.gz/.bz2) archives"),
+                 "submit": Field("bool", help="submit uploaded .mRSL files as jobs"),
+                 "cached": Field("path", multi=True,
+                                 help="instead of files: the names of finished chunked "
+                                      "uploads in .upload-cache (see uploadchunked)"),
+                 "filename": Field("path", multi=True,
+                                   help="with cached: the file name each one gets")})
+def upload(ctx, args):
+    """Upload files (multipart field 'files', several at once, or finished chunked
+    uploads named in 'cached') into a folder."""
+    folder = norm(args["dir"])
+    _folder(ctx, folder)
+    extract, submit = truthy(args["extract"]), truthy(args["submit"])
     rows, objects, jobs, code = [], [], [], 0
-    for name, data in files:
+    for name, size, store in _incoming(ctx, args):
         try:
             rel = join(folder, check_upload_name(name))
-            _store(ctx, rel, data)
+            store(rel)
             message = "stored as %s" % rel
             if extract and F.is_archive(name):
                 skipped = []
@@ -409,9 +758,9 @@ def upload(ctx, args):
                     jobs += [_mrsl_item(ctx, w) for w in written if w.lower().endswith(".mrsl")]
             if submit and name.lower().endswith(".mrsl"):
                 jobs.append(_mrsl_item(ctx, rel))
-            rows.append((name, len(data), "uploaded", message))
+            rows.append((name, size, "uploaded", message))
         except MigError as exc:
-            rows.append((name, len(data), "failed", exc.message))
+            rows.append((name, size, "failed", exc.message))
             code = code or exc.exit_code
     out = [O.header("Upload to %s" % ("your home" if folder == "." else folder)),
            O.table("uploadstatus", ("File", "Size", "Status", "Message"), rows)] + objects
@@ -517,7 +866,7 @@ def editfile(ctx, args):
     _store(ctx, rel, data)
     objects = [O.header("Saved %s" % rel), O.text("Saved %d bytes to %s" % (len(data), rel))]
     code = 0
-    if _truthy(args["submitjob"]):
+    if truthy(args["submitjob"]):
         rows, code = _submit_rows(ctx, [(rel, text)])
         objects.append(O.table("submitstatuslist", SUBMIT_COLUMNS, rows))
     objects.append(links([(cgi("editor", path=rel), "Edit again"),

@@ -11,9 +11,9 @@ import os
 import posixpath
 import types
 
-from mig.backends import Field, backend
-from mig.backends.fileman import _mrsl_item, _truthy, join, norm
-from mig.backends.files import _each_path
+from mig.backends import Field, backend, truthy
+from mig.backends.fileman import _mrsl_item
+from mig.backends.homepaths import each_path, join, norm
 from mig.backends.jobs import submit_text
 from mig.core import files as F
 from mig.core import jobs as J
@@ -35,7 +35,7 @@ def _paths(help_text="file(s) in your home; wildcards allowed"):
 
 
 def _each(ctx, patterns, on_path, home=None):
-    """_each_path, with on_path(rel, path) and OSError reported as a client error."""
+    """each_path, with on_path(rel, path) and OSError reported as a client error."""
     def one(path):
         rel = ctx.home.relative(path)
         try:
@@ -43,7 +43,7 @@ def _each(ctx, patterns, on_path, home=None):
         except OSError as exc:
             raise ClientError("%s: %s" % (rel, exc.strerror or exc)) from None
     view = ctx if home is None else types.SimpleNamespace(home=home)
-    return _each_path(view, patterns, one)
+    return each_path(view, patterns, one)
 
 
 def _number(value, name):
@@ -70,7 +70,7 @@ def _result(name, flags, objects_code):
                  "flags": Field("flags", help="r: folders recursively, a: hidden files too")})
 def expand(ctx, args):
     """The files a pattern stands for, one per line (what migget downloads)."""
-    flags, with_dest = args["flags"], _truthy(args["with_dest"])
+    flags, with_dest = args["flags"], truthy(args["with_dest"])
 
     def one(_rel, path):
         pairs = F.expand_tree(ctx.home, path, "r" in flags, "a" in flags)
@@ -143,7 +143,7 @@ def grep(ctx, args):
 
 
 class _StopGrep(Exception):
-    """Carries PatternTooSlow past _each_path, which would go on with the next file."""
+    """Carries PatternTooSlow past each_path, which would go on with the next file."""
 
 
 def _show_lines(ctx, args, name, function):
@@ -334,16 +334,15 @@ def _live_folder(ctx, job_id):
     """(the job folder of an executing job on the local resource, None) or (None, reason)."""
     record = ctx.grid.jobs.record(job_id)
     status = record["STATUS"]
-    executor = ctx.grid.executors.get("local")
-    running = executor.running() if executor is not None else []
+    folder = ctx.grid.local_job_folder(job_id)
     if status == J.EXECUTING and record.get("EXECUTOR", "local") != "local":
         raise ClientError("Job %s runs on %s: live I/O is not supported on this resource, "
                           "only on the embedded local one"
                           % (job_id, record.get("RESOURCE_ID") or "another resource"))
-    if status != J.EXECUTING or job_id not in running:
+    if status != J.EXECUTING or folder is None:
         return None, "Job %s is not currently being executed! Job status: %s" % (
             job_id, status if status != J.EXECUTING else "EXECUTING (finishing)")
-    return os.path.join(executor.work_root, job_id), None
+    return folder, None
 
 
 def _live_send(ctx, job_id, folder, args):

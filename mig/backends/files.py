@@ -4,36 +4,12 @@
 import os
 
 from mig.backends import Field, backend
+from mig.backends.homepaths import each_path
 from mig.backends.jobs import submit_text
 from mig.errors import ClientError, FileNotFound, MigError, SystemFailure
 from mig.render import objects as O
 
 CAT_LIMIT = 64 * 1024 * 1024
-
-
-def _each_path(ctx, patterns, on_path, missing_ok=False):
-    """Run on_path over every expansion of every pattern; collect MiG-style errors
-    (a pattern that matches nothing is one, unless missing_ok, as with -f)."""
-    objects, code = [], 0
-    for pattern in patterns:
-        try:
-            paths = ctx.home.expand(pattern)
-        except FileNotFound:
-            if not missing_ok:
-                objects.append(O.file_not_found(pattern))
-                code = code or FileNotFound.exit_code
-            continue
-        except MigError as exc:
-            objects.append(O.error(exc.message))
-            code = code or exc.exit_code
-            continue
-        for path in paths:
-            try:
-                objects.extend(on_path(path))
-            except MigError as exc:
-                objects.append(O.error(exc.message))
-                code = code or exc.exit_code
-    return objects, code
 
 
 @backend("ls", title="User Files", header="ls",
@@ -50,7 +26,7 @@ def ls(ctx, args):
                 entry["path"] = ctx.home.relative(os.path.join(folder, entry["name"]))
             out.append(O.dir_listing(ctx.home.relative(folder), entries, "l" in flags))
         return out
-    objects, code = _each_path(ctx, args["path"], one)
+    objects, code = each_path(ctx, args["path"], one)
     return O.Result(objects, code)
 
 
@@ -67,7 +43,7 @@ def cat(ctx, args):
             raise ClientError("%s: too large to show; download it instead" % rel)
         with open(path, "rb") as handle:
             return [O.file_output(handle.read().decode("utf-8", "replace"), rel)]
-    objects, code = _each_path(ctx, args["path"], one)
+    objects, code = each_path(ctx, args["path"], one)
     if code == FileNotFound.exit_code:
         code = 404  # MiG's cat reports a missing file as 404
     return O.Result(objects, code, "Not Found" if code == 404 else None)
@@ -99,7 +75,7 @@ def rm(ctx, args):
         rel = ctx.home.relative(path)
         ctx.home.remove(rel, recursive="r" in flags, force="f" in flags)
         return [O.text("removed %s" % rel)]
-    objects, code = _each_path(ctx, args["path"], one)
+    objects, code = each_path(ctx, args["path"], one)
     return O.Result(objects, code)
 
 

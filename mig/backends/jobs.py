@@ -4,7 +4,7 @@ jobfeasible, mrslview.  MiG's field names and reply layouts."""
 import os
 import time
 
-from mig.backends import Field, backend
+from mig.backends import Field, backend, truthy
 from mig.core import jobspec, scheduler, submission
 from mig.core import jobs as J
 from mig.errors import ClientError, FileNotFound, MigError, SystemFailure
@@ -16,8 +16,59 @@ MAX_MRSL_BYTES = 1024 * 1024
 MAX_BATCH = 1000
 
 
+INLINE_OUTPUT_BYTES = 64 * 1024  # the end of stdout and stderr a job page shows
+
+
 def asctime(ts):
     return time.asctime(time.gmtime(ts)) if ts else ""
+
+
+def failed_exit(record):
+    """The last non-zero exit code of a job's commands, or None: a job whose
+    commands failed still FINISHES (as in MiG), but must not look like a success."""
+    codes = [code for _command, code in record.get("EXIT_CODES", []) if code]
+    return codes[-1] if codes else None
+
+
+def exit_badge(code):
+    return {"text": "exit %d" % code, "class": "exit-failed",
+            "title": "a command of this job exited with %d" % code}
+
+
+def status_cell(state, code=None):
+    """A job's state in a table, marked when its commands exited non-zero."""
+    cell = {"text": state, "state": state}
+    if code is not None:
+        cell["badge"] = exit_badge(code)
+    return cell
+
+
+def retries_text(record):
+    """Retries used, as the grid counts them: RETRY_COUNT counts failed runs,
+    each failed run was retried until RETRIES were spent (then the job FAILED
+    "after RETRIES retries"), so the retries used are at most RETRIES."""
+    allowed = int(record["SPEC"].get("RETRIES") or 0)
+    failed = record.get("RETRY_COUNT", 0)
+    text = "%d of %d" % (min(failed, allowed), allowed)
+    if failed:
+        text += " (%d failed run%s)" % (failed, "" if failed == 1 else "s")
+    return text
+
+
+def output_tail(home, rel, limit=INLINE_OUTPUT_BYTES):
+    """(the last `limit` bytes of a home file as text, its size in bytes), or
+    (None, 0) when it is missing: a job page shows output inline, bounded."""
+    try:
+        with open(home.resolve(rel, must_exist=True), "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - limit))
+            data = handle.read(limit)
+    except (OSError, MigError):
+        return None, 0
+    text = data.decode("utf-8", "replace")
+    if size > limit and "\n" in text:  # start at a whole line
+        text = text.split("\n", 1)[1]
+    return text, size
 
 
 def live(ctx, active, job_id="", every=0):
@@ -28,15 +79,6 @@ def live(ctx, active, job_id="", every=0):
     since = ctx.grid.jobs.changed_since(ctx.user, time.time(), limit=1)[0]
     return {"object_type": "live", "since": since, "job_id": job_id, "active": bool(active),
             "every": every, "updated": time.strftime("%H:%M:%S", time.gmtime())}
-
-
-def run_started(grid, record):
-    """When an EXECUTING job really started (epoch), 0 while it is handed to
-    its resource but waits there, None when nobody can tell."""
-    executor = grid.executors.get(record.get("EXECUTOR", ""))
-    if record["STATUS"] != J.EXECUTING or executor is None:
-        return None
-    return executor.started_at(record["JOB_ID"])
 
 
 def pending(grid, user):
@@ -123,7 +165,7 @@ def textarea(ctx, args):
     texts = [text for _number, text in args["mrsltextarea_N"]]
     if len(texts) > MAX_BATCH:
         raise ClientError("at most %d jobs per request (got %d)" % (MAX_BATCH, len(texts)))
-    if args["save_as_default"].lower() in ("true", "1", "on", "yes"):
+    if truthy(args["save_as_default"]):
         with open(ctx.home.resolve(".default.mrsl"), "w", encoding="utf-8") as handle:
             handle.write(texts[0])
     if args["idempotency_key"] and len(texts) == 1:
@@ -141,7 +183,7 @@ def textarea(ctx, args):
 
 def waiting_summary(grid, record, now=None):
     """Plain words on why a queued job waits, per resource."""
-    fitting = grid.daemon.fitting_units(record, now)
+    fitting = grid.fitting_units(record, now)
     if fitting:  # the common case, answered from the scheduler's cache
         return ["fits %s; waiting for a free slot" % ", ".join(fitting)], {}
     units = grid.registry.all()
@@ -307,8 +349,12 @@ def jobfeasible(ctx, args):
             rows.append((job_id, unit.unit_id, verdict, "; ".join(why)))
         if not ctx.grid.registry.all():
             rows.append((job_id, "-", "RED", "no resources are registered on this grid"))
+    passes, when = ctx.grid.scheduling_pass()
     return O.Result([O.table("jobfeasibility", ("Job ID", "Resource", "Verdict", "Reasons"),
-                             rows)])
+                             rows),
+                     O.text("Scheduling pass %d ended %s UTC: a job that waits now was "
+                            "considered in every pass since it was submitted."
+                            % (passes, time.strftime("%H:%M:%S", time.gmtime(when))))])
 
 
 @backend("mrslview", title="mRSL", header="mRSL",

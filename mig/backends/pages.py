@@ -4,35 +4,58 @@ their own issues; the pages show what exists now."""
 
 import importlib.resources
 
-from mig.backends import Field, backend
-from mig.backends.jobs import asctime, live, run_started
-from mig.backends.portal import page_url
+from mig.backends import Field, backend, truthy
+from mig.backends.jobs import asctime, live
+from mig.backends.portal import page_url, refused
 from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import access, jobspec
 from mig.core import jobs as J
-from mig.errors import ClientError
+from mig.errors import ClientError, InvalidArgument
 from mig.render import objects as O
 
 MIN_PASSWORD = 8
 
 
-def _settings_objects(ctx, message=None):
+def _password_problems(ctx, args):
+    """{field: (MiG's wording for scripts, words for people)}: every problem at once."""
+    missing = {"current": "Type your current password.", "password": "Type a new password.",
+               "repeat": "Type the new password a second time."}
+    problems = {name: ("missing required field: %s" % name, words)
+                for name, words in missing.items() if not args[name]}
+    if args["current"] and not ctx.grid.users.check_password(ctx.user, args["current"]):
+        problems["current"] = ("the current password is wrong; nothing changed",
+                               "This is not your current password: type it again.")
+    if args["password"] and len(args["password"]) < MIN_PASSWORD:
+        problems["password"] = ("a password needs at least %d characters; nothing changed"
+                                % MIN_PASSWORD, "Too short: a password needs at least %d "
+                                                "characters." % MIN_PASSWORD)
+    elif args["password"] and args["repeat"] and args["password"] != args["repeat"]:
+        problems["repeat"] = ("the new passwords differ; nothing changed",
+                              "This differs from the new password: type the same twice.")
+    return problems
+
+
+def _settings_objects(ctx, message=None, problems=None, revoke=False):
+    """The Settings page; problems ({field: message}) mark the password form's
+    fields after a refused change (passwords are never sent back)."""
     users = ctx.grid.users
     settings = users.settings(ctx.user)
+    problems = problems or {}
     objects = []
     if message:
         objects.append(message)
     objects.append(O.header("Password"))
     objects.append({"object_type": "form", "action": "changepassword", "submit": "Change password",
+                    "problems_title": "Your password was not changed",
                     "fields": [
                         {"name": "current", "label": "Current password", "type": "password",
-                         "autocomplete": "current-password"},
+                         "autocomplete": "current-password", "error": problems.get("current")},
                         {"name": "password", "label": "New password", "type": "password",
-                         "autocomplete": "new-password",
+                         "autocomplete": "new-password", "error": problems.get("password"),
                          "help": "at least %d characters" % MIN_PASSWORD},
                         {"name": "repeat", "label": "New password again", "type": "password",
-                         "autocomplete": "new-password"},
-                        {"name": "revoke_tokens", "type": "checkbox",
+                         "autocomplete": "new-password", "error": problems.get("repeat")},
+                        {"name": "revoke_tokens", "type": "checkbox", "value": revoke,
                          "label": "Also revoke all my API tokens",
                          "help": "your other browser sessions end in any case"}]})
     objects.append(O.header("API tokens"))
@@ -73,25 +96,28 @@ def settings(ctx, args):
 
 
 @backend("changepassword", title="Settings", header="Settings", state_changing=True,
-         fields={"current": Field("text", required=True), "password": Field("text", required=True),
-                 "repeat": Field("text", required=True),
+         fields={"current": Field("text", help="your current password (required)"),
+                 "password": Field("text", help="the new password (required)"),
+                 "repeat": Field("text", help="the new password again (required)"),
                  "revoke_tokens": Field("bool", help="also revoke all your API tokens")})
 def changepassword(ctx, args):
-    """Change your login password (needs the current one); ends your other sessions."""
+    """Change your login password (needs the current one); ends your other sessions.
+    A refused change shows the form again with every problem next to its field."""
     users = ctx.grid.users
-    if not users.check_password(ctx.user, args["current"]):
-        raise ClientError("the current password is wrong; nothing changed")
-    if args["password"] != args["repeat"]:
-        raise ClientError("the new passwords differ; nothing changed")
-    if len(args["password"]) < MIN_PASSWORD:
-        raise ClientError("a password needs at least %d characters; nothing changed"
-                          % MIN_PASSWORD)
+    revoke = truthy(args["revoke_tokens"])
+    problems = _password_problems(ctx, args)
+    if problems:
+        missing = any(wire.startswith("missing required") for wire, _ in problems.values())
+        error = InvalidArgument("") if missing else ClientError("")
+        return refused(_settings_objects(ctx, problems={k: words for k, (_, words)
+                                                        in problems.items()}, revoke=revoke),
+                       error, [wire for wire, _ in problems.values()])
     users.set_password(ctx.user, args["password"])  # ends every session of the user ...
     keep_session = getattr(ctx, "end_other_sessions", None)  # ... but this one (web layer)
     if keep_session is not None:
         keep_session()
     text = "Your password was changed. Your other sessions were ended."
-    if args["revoke_tokens"].lower() in ("true", "1", "on", "yes"):
+    if revoke:
         count = users.revoke_all_tokens(ctx.user)
         text += " %d API token%s revoked." % (count, " was" if count == 1 else "s were")
     return O.Result(_settings_objects(ctx, {"object_type": "success", "text": text}))
@@ -163,7 +189,7 @@ def _sees_all_jobs(ctx, resource, admin):
 def _busy(grid, unit):
     """'N of SLOTS' running, and how many more are handed over but wait."""
     staged = sum(1 for job_id in unit.running
-                 if run_started(grid, grid.jobs.record(job_id)) == 0)
+                 if grid.run_started(grid.jobs.record(job_id)) == 0)
     text = "%d of %d" % (len(unit.running) - staged, unit.slots)
     return text + (" (+%d staged)" % staged if staged else "")
 
@@ -176,7 +202,7 @@ def _jobs_left(ctx, unit, sees_all, now):
         if not sees_all and record.get("OWNER") != ctx.user:
             others += 1
             continue
-        started = run_started(ctx.grid, record)
+        started = ctx.grid.run_started(record)
         if started == 0:
             shown.append("%s (staged: waits for a free slot)" % job_id)
             continue
@@ -290,7 +316,9 @@ DOC_TOPICS = (("start", "Getting started"), ("mrsl", "mRSL reference"),
 
 
 def _docs_start():
-    return [O.text("Submit a job on the Submit Job page: give the commands to run (EXECUTE), "
+    return [O.text("New here? The Dashboard runs a ready sample job with one click; then "
+                   "open its page to see its output and the file it kept."),
+            O.text("Submit a job on the Submit Job page: give the commands to run (EXECUTE), "
                    "the files to bring (INPUTFILES) and the files to keep (OUTPUTFILES)."),
             O.verbatim("::EXECUTE::\nwc -l input.txt > count.txt\n\n::INPUTFILES::\n"
                        "data/input.txt input.txt\n\n::OUTPUTFILES::\ncount.txt\n"),
@@ -306,8 +334,8 @@ def _docs_mrsl():
     rows = []
     for kw in jobspec.KEYWORDS:
         default = kw.default if kw.default not in ([], "", None) else "-"
-        rows.append(({"text": kw.name, "href": "#" + kw.name}, kw.type, str(default),
-                     "yes" if kw.required else "no", kw.help))
+        rows.append(({"text": kw.name, "href": "#" + kw.name, "id": kw.name}, kw.type,
+                     str(default), "yes" if kw.required else "no", kw.help))
     objects.append(O.table("keywords", ("Keyword", "Type", "Default", "Required", "Meaning"),
                            rows))
     return objects

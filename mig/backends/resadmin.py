@@ -10,7 +10,7 @@ reseditaction, startexe, stopexe, addresowner, rmresowner ...), with its
 
 import time
 
-from mig.backends import Field, backend
+from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime
 from mig.core.resconf import (ARCHITECTURES, EXE_KEYS, FORM_KEYWORDS, LRMS_TYPES,
                               RESOURCE_KEYWORDS, form_edit_text)
@@ -28,13 +28,9 @@ CHOICES = {"LRMSTYPE": LRMS_TYPES, "ARCHITECTURE": ARCHITECTURES,
            "JOBTYPE": ("all", "batch", "bulk"), "SANDBOX": ("False", "True")}
 
 
-def _yes(value):
-    return value.lower() in ("true", "1", "on", "yes")
-
-
 def _changed(ctx, text):
     """After a change: the running grid follows at once, not a tick later."""
-    ctx.grid.resource_sync.sync()
+    ctx.grid.resources_changed()
     return {"object_type": "success", "text": text}
 
 
@@ -92,7 +88,7 @@ def _edit_form_fields(record, values=None, units=None):
 
 def _resource_page(ctx, name, message=None, text=None, code=0, form=None):
     """One resource: its units with start/stop, actions, owners, configuration, editors."""
-    ctx.grid.resource_sync.check()
+    ctx.grid.follow_resources()
     record = ctx.grid.resources.get_managed(name, ctx.user)
     conf = record["CONF"]
     objects = [O.header("Resource %s" % name)] + ([message] if message else [])
@@ -141,7 +137,7 @@ def _resource_page(ctx, name, message=None, text=None, code=0, form=None):
 
 def _manage_page(ctx, message=None, text="", code=0):
     """The resources the user manages (admins: all), and the register form."""
-    ctx.grid.resource_sync.check()
+    ctx.grid.follow_resources()
     resources = ctx.grid.resources
     rows = []
     for record in resources.managed_by(ctx.user):
@@ -200,7 +196,7 @@ def reseditaction(ctx, args):
     An invalid configuration is refused with its line and keyword, and nothing is
     stored."""
     name, text = args["unique_resource_name"], args["resconfig"].replace("\r\n", "\n")
-    resources, tofu = ctx.grid.resources, _yes(args["trust_on_first_use"])
+    resources, tofu = ctx.grid.resources, truthy(args["trust_on_first_use"])
     try:
         if not name:
             record = resources.add(text, args["owner"] or ctx.user, ctx.user, tofu)
@@ -238,7 +234,7 @@ def resformedit(ctx, args):
     for key in EXE_KEYS:
         for index, value in args["exe_%s_N" % key]:
             units.setdefault(index, {})[key] = value
-    tofu = _yes(args["trust_on_first_use"])
+    tofu = truthy(args["trust_on_first_use"])
     conf = dict(record["CONF"], HOSTKEY="") if tofu and not values.get("HOSTKEY") \
         else record["CONF"]  # trust on first use: the key the host shows now
     try:

@@ -14,7 +14,7 @@ import posixpath
 import shlex
 
 from mig.backends import Field, backend
-from mig.backends.fileman import norm
+from mig.backends.homepaths import norm
 from mig.core import files as F
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O

@@ -3,8 +3,10 @@
 
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime, live, pending
+from mig.backends.portal import _tabs as submit_tabs
+from mig.backends.portal import refused, sweep_form
 from mig.core import jobs as J
-from mig.errors import ClientError
+from mig.errors import ClientError, InvalidArgument, MrslError
 from mig.render import objects as O
 
 STATE_COLUMNS = ("PENDING",) + J.STATES
@@ -26,21 +28,47 @@ def _table(grid, sweeps):
     return table
 
 
+def _sweep_field(exc):
+    """The sweep form's field a refusal is about (the sweep store says it in words)."""
+    if "mode must be" in exc.message:
+        return "mode"
+    if "not used in the job" in exc.message or (
+            isinstance(exc, MrslError) and "takes a whole number" not in exc.message):
+        return "mrsltextarea_0"
+    return "params"
+
+
 @backend("sweep", title="Parameter Sweep", header="Parameter Sweep", state_changing=True,
-         fields={"mrsltextarea_0": Field("text", required=True,
+         fields={"mrsltextarea_0": Field("text",
                                          help="the job, with +NAME+ where a value goes and "
-                                              "+INDEX+ for the job's number"),
-                 "params": Field("text", required=True,
-                                 help="one per line: NAME=v1,v2,... or NAME=start:stop[:step]"),
+                                              "+INDEX+ for the job's number (required)"),
+                 "params": Field("text",
+                                 help="one per line: NAME=v1,v2,... or NAME=start:stop[:step] "
+                                      "(required)"),
                  "mode": Field("word", default=("product",), help="product or zip"),
                  "idempotency_key": Field("word", help="a retried request makes no second sweep")})
 def sweep(ctx, args):
-    """Create a parameter sweep: one job per combination, made as the queue drains."""
+    """Create a parameter sweep: one job per combination, made as the queue drains.
+    A refused sweep comes back as its form, with the text and parameters kept."""
     grid = ctx.grid
-    record = grid.sweeps.create(ctx.user, args["mrsltextarea_0"].replace("\r\n", "\n"),
-                                args["params"], args["mode"], grid.config.job_retries,
-                                args["idempotency_key"] or None)
-    grid.daemon.poke()
+    values = {name: args[name].replace("\r\n", "\n")
+              for name in ("mrsltextarea_0", "params", "mode")}
+    missing = {name: what for name, what in (
+        ("mrsltextarea_0", "Write the job here: the commands under ::EXECUTE::, with +name+ "
+                           "where a parameter's value goes."),
+        ("params", "Give at least one parameter, like x=1,2,3 or x=1:11.")) if not values[name]}
+    if missing:
+        return refused([submit_tabs("sweep"), sweep_form(values, missing)],
+                       InvalidArgument(""),
+                       ["missing required field: %s" % name for name in missing])
+    try:
+        record = grid.sweeps.create(ctx.user, values["mrsltextarea_0"], values["params"],
+                                    values["mode"], grid.config.job_retries,
+                                    args["idempotency_key"] or None)
+    except ClientError as exc:
+        problems = {_sweep_field(exc): exc.message}
+        return refused([submit_tabs("sweep"), sweep_form(values, problems)], exc, [exc.message])
+    grid.poke_scheduler()
     return O.Result([O.text("Sweep %s accepted: %d jobs." % (record["SWEEP_ID"], record["COUNT"])),
                      _table(grid, [record]),
                      {"object_type": "links", "links": [
@@ -82,7 +110,7 @@ def sweepaction(ctx, args):
         shown = [grid.sweeps.get(ctx.user, args["sweep_id"])]
     elif args["action"] == "resubmit":
         record = grid.sweeps.resubmit(ctx.user, args["sweep_id"], grid.config.job_retries)
-        grid.daemon.poke()
+        grid.poke_scheduler()
         message = "Sweep %s submitted again as %s." % (args["sweep_id"], record["SWEEP_ID"])
         shown = [record]
     else:

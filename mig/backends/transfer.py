@@ -21,7 +21,7 @@ import os
 import re
 import stat
 
-from mig.backends import Field, backend
+from mig.backends import Field, backend, truthy
 from mig.core import sharelinks as S
 from mig.core.files import INVISIBLE
 from mig.errors import ClientError, InvalidArgument, MigError
@@ -38,13 +38,6 @@ SHARE_ACCESS = {"ls": (True, False), "mkdir": (False, True), "rm": (True, True),
 RAW_BODY = {"rangefileaccess"}  # PUT bodies these backends read themselves
 SHARE_ACTIONS = ("show", "edit", "create", "update", "delete")
 CHUNK_ACTIONS = ("put", "move", "status", "delete")
-TRUE = ("true", "1", "on", "yes")
-
-
-def _truthy(value):
-    return str(value).lower() in TRUE
-
-
 def _upload_limit(ctx_or_grid):
     grid = getattr(ctx_or_grid, "grid", ctx_or_grid)
     return grid.config.max_upload_mb * 1024 * 1024
@@ -63,8 +56,8 @@ def _link_table(links):
 
 def _access(args, current=None):
     """(read, write) from the fields; absent ones keep current (None: not given)."""
-    read = _truthy(args["read_access"]) if args["read_access"] else None
-    write = _truthy(args["write_access"]) if args["write_access"] else None
+    read = truthy(args["read_access"]) if args["read_access"] else None
+    write = truthy(args["write_access"]) if args["write_access"] else None
     if current is None and read is None and write is None:
         return True, False  # create without either: read-only
     if current is None:

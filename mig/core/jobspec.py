@@ -329,28 +329,42 @@ def _check_quotes(command, line):
                         line=line, keyword="EXECUTE")
 
 
-def _finish(spec, lines_of):
-    """Checks that need the whole description; lines_of maps keyword -> value lines."""
+def _collect(problems, check, *args):
+    """Run one check.  With problems (a dict) a refusal is kept under its
+    keyword and the next check runs: a form shows every problem at once."""
+    try:
+        check(*args)
+    except MrslError as exc:
+        if problems is None:
+            raise
+        problems.setdefault(exc.keyword or "", exc)
+
+
+def _check_execute(spec, lines_of):
     if not spec["EXECUTE"]:
         raise MrslError("EXECUTE is required: give at least one command line",
                         keyword="EXECUTE")
     for command, line in lines_of.get("EXECUTE", []):
         _check_quotes(command, line)
-    for name in FILE_KEYWORDS:
-        normalised = []
-        given = lines_of.get(name) or [(v, None) for v in spec[name]]
-        for value, line in given:
-            normalised.append(_normalise_file_line(name, value, line))
-        spec[name] = normalised
-    for name in ("ARCHITECTURE", "JOBTYPE"):
-        kw = KEYWORD_BY_NAME[name]
-        value = spec[name]
-        if name == "ARCHITECTURE":
-            value = value.upper()
-            spec[name] = value
-        if value and value not in kw.choices:
-            raise MrslError("%r is not one of %s" % (value, ", ".join(kw.choices)),
-                            line=_first_line(lines_of, name), keyword=name)
+
+
+def _normalise_files(spec, lines_of, name):
+    given = lines_of.get(name) or [(v, None) for v in spec[name]]
+    spec[name] = [_normalise_file_line(name, value, line) for value, line in given]
+
+
+def _check_choice(spec, lines_of, name):
+    kw = KEYWORD_BY_NAME[name]
+    value = spec[name]
+    if name == "ARCHITECTURE":
+        value = value.upper()
+        spec[name] = value
+    if value and value not in kw.choices:
+        raise MrslError("%r is not one of %s" % (value, ", ".join(kw.choices)),
+                        line=_first_line(lines_of, name), keyword=name)
+
+
+def _check_maxfill(spec, lines_of):
     fills = [v.upper() for v in spec["MAXFILL"]]
     fill_lines = [line for _v, line in lines_of.get("MAXFILL", [])]
     for number, value in enumerate(fills):
@@ -359,16 +373,28 @@ def _finish(spec, lines_of):
             raise MrslError("%r is not ALL or one of %s" % (value, " ".join(MAXFILL_NAMES)),
                             line=line, keyword="MAXFILL")
     spec["MAXFILL"] = list(MAXFILL_NAMES) if "ALL" in fills else fills
+
+
+def _check_at_least_one(spec, lines_of, name):
+    if spec[name] < 1:
+        raise MrslError("must be at least 1 second" if name == "CPUTIME" else
+                        "must be at least 1", line=_first_line(lines_of, name), keyword=name)
+
+
+def _finish(spec, lines_of, problems=None):
+    """Checks that need the whole description; lines_of maps keyword -> value lines.
+    problems: see _collect (None: the first problem is raised)."""
+    _collect(problems, _check_execute, spec, lines_of)
+    for name in FILE_KEYWORDS:
+        _collect(problems, _normalise_files, spec, lines_of, name)
+    for name in ("ARCHITECTURE", "JOBTYPE"):
+        _collect(problems, _check_choice, spec, lines_of, name)
+    _collect(problems, _check_maxfill, spec, lines_of)
     spec["RUNTIMEENVIRONMENT"] = [v.upper() for v in spec["RUNTIMEENVIRONMENT"]]
     if spec["MOUNT"] and DEFAULT_MOUNT_RE not in spec["RUNTIMEENVIRONMENT"]:
         spec["RUNTIMEENVIRONMENT"].append(DEFAULT_MOUNT_RE)
-    for name in ("NODECOUNT", "CPUCOUNT"):
-        if spec[name] < 1:
-            raise MrslError("must be at least 1", line=_first_line(lines_of, name),
-                            keyword=name)
-    if spec["CPUTIME"] < 1:
-        raise MrslError("must be at least 1 second", line=_first_line(lines_of, "CPUTIME"),
-                        keyword="CPUTIME")
+    for name in ("NODECOUNT", "CPUCOUNT", "CPUTIME"):
+        _collect(problems, _check_at_least_one, spec, lines_of, name)
     vgrids = []
     for entry in spec["VGRID"]:
         vgrids.extend(v.strip() for v in entry.split(",") if v.strip())
@@ -396,6 +422,54 @@ def parse_mrsl(text, job_retries=4):
             lines_of.setdefault(name, []).extend(values)
         _convert(kw, values, line, spec)
     return _finish(spec, lines_of)
+
+
+def field_lines(text):
+    """The value lines of one form field: blank lines dropped (in mRSL they
+    would end the block), CRLF made LF."""
+    return [line for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+
+
+def fields_to_mrsl(values):
+    """{keyword: text} from a form -> the mRSL text stored with the job."""
+    blocks = []
+    for kw in KEYWORDS:
+        lines = field_lines(values.get(kw.name, ""))
+        if lines:
+            blocks.append("::%s::\n%s\n" % (kw.name, "\n".join(lines)))
+    return "\n".join(blocks)
+
+
+def check_fields(values, job_retries=4):
+    """{keyword: text}, one form field per keyword -> {keyword: MrslError}.
+
+    Each field is checked on its own and every problem is kept, so the form
+    can mark all of them at once next to their fields; the messages name no
+    line (the user wrote fields, not mRSL).  Empty: the job parses."""
+    spec = default_spec(job_retries)
+    lines_of, problems = {}, {}
+    for kw in KEYWORDS:
+        lines = [(_strip_comment(raw), None) for raw in field_lines(values.get(kw.name, ""))]
+        lines = [(value, line) for value, line in lines if value]
+        if not lines:
+            continue
+        lines_of[kw.name] = lines
+        _collect(problems, _convert, kw, lines, None, spec)
+    _finish(spec, lines_of, problems)
+    return problems
+
+
+def reason(exc):
+    """An MrslError's message without its 'line N, keyword K: ' prefix, for
+    showing next to the field that already says where."""
+    where = []
+    if exc.line is not None:
+        where.append("line %d" % exc.line)
+    if exc.keyword:
+        where.append("keyword %s" % exc.keyword)
+    prefix = "%s: " % ", ".join(where) if where else ""
+    return exc.message[len(prefix):] if prefix and exc.message.startswith(prefix) \
+        else exc.message
 
 
 def _json_lines(kw, value):

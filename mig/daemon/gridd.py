@@ -48,6 +48,9 @@ class GridDaemon:
         self.placement = {}  # job_id -> (unit_id, start time) while EXECUTING
         self.unfit_since = {}
         self.last_sweep = 0.0
+        # Scheduling passes done and when the last one ended: a job submitted
+        # before a pass began was considered in it (jobfeasible says so).
+        self.passes, self.last_pass = 0, 0.0
         self.report = Report(self._done_many)  # what executors report results through
         self.unrecorded = {}  # job_id -> outcome the store refused (the disk was full)
         self.unrecorded_lock = threading.Lock()
@@ -108,6 +111,7 @@ class GridDaemon:
         if self.sweeps is not None:
             self.sweeps.top_up(self._make_sweep_job)
         self.dispatch(now)
+        self.passes, self.last_pass = self.passes + 1, self.clock()
 
     def _make_sweep_job(self, owner, text, extra):
         """One job of a parameter sweep; a job that does not check out is recorded

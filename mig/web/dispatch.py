@@ -17,11 +17,13 @@ import importlib.resources
 import logging
 import mimetypes
 import os
+import re
 import time
 import urllib.parse
 
 from mig import backends as B
 from mig.backends import transfer as T
+from mig.backends.catalog import load_all
 from mig.backends.files import put_file
 from mig.core import auth
 from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe, disk_full
@@ -32,23 +34,13 @@ from mig.render.objects import header as header_object
 from mig.web import disposition
 from mig.web import sessions as S
 from mig.web.results import Results
+from mig.web import rpc
+from mig.web.response import Response, redirect
 from mig.web.request import (close_files, merge, parse_form, parse_json_fields,
                               parse_multipart)
 
 log = logging.getLogger("mig.web")
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-                               "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
-                               "base-uri 'none'; form-action 'self'; object-src 'none'",
-    # Pages, tokens, keys and files are private: nothing is kept by browsers or proxies
-    # (only /static/ overrides this).
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Strict-Transport-Security": "max-age=31536000",
-}
 # Downloads are shown sandboxed: no script, no forms, no plugins.
 SANDBOX_CSP = "sandbox; default-src 'none'; base-uri 'none'; form-action 'none'"
 BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")
@@ -60,18 +52,6 @@ MAX_MULTIPART_OVERHEAD = 1024 * 1024  # part headers and fields beside the files
 AUTH_REQUIRED = ("authentication required: present a client certificate of this grid "
                  "or an 'Authorization: Bearer TOKEN' header")
 SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
-
-
-class Response:
-    def __init__(self, status, body=b"", content_type="text/plain; charset=utf-8",
-                 headers=None, stream=None, length=None):
-        self.status = status
-        self.body = body if isinstance(body, bytes) else body.encode("utf-8")
-        self.headers = dict(SECURITY_HEADERS)
-        self.headers["Content-Type"] = content_type
-        self.headers.update(headers or {})
-        self.stream = stream  # an open file to send instead of body
-        self.length = length if stream is not None else len(self.body)
 
 
 class Request:
@@ -122,7 +102,7 @@ def disk_full_refused(what):
 class Dispatcher:
     def __init__(self, grid):
         self.grid = grid
-        self.backends = B.load_all()
+        self.backends = load_all()
         self.sessions = S.Sessions(epoch=grid.users.session_epoch)
         self.limiter = S.LoginThrottle()
         self.results = Results()  # Post/Redirect/Get of the portal's forms
@@ -152,7 +132,6 @@ class Dispatcher:
 
     def _route(self, req):
         path = req.path
-        from mig.web import rpc  # here, not at the top: rpc builds on this module
         if path in rpc.ENDPOINTS:
             return rpc.handle(self, req, rpc.ENDPOINTS[path])
         for prefix in BACKEND_PREFIXES:
@@ -285,8 +264,8 @@ class Dispatcher:
                 body = render([error_object(exc.message)], exc.exit_code, exc.description,
                               title, time.monotonic() - start)
                 return Response(401, body, ctype, {"WWW-Authenticate": "Bearer"})
-            objects, code = [error_object(exc.message)], exc.exit_code
-            description = exc.description
+            objects = failed_objects(exc, backend, req, output_format(req.fields, default_format))
+            code, description = exc.exit_code, exc.description
         fmt = output_format(req.fields, default_format)
         if prg:
             # Post/Redirect/Get: the result is shown by a GET, so a reload
@@ -535,7 +514,7 @@ class Dispatcher:
         return redirect("/login", {"Set-Cookie": S.set_cookie("", max_age=0)})
 
     def _static(self, name):
-        if name not in ("portal.css", "portal.js"):
+        if name not in ("portal.css", "portal.js", "files.js"):
             return Response(404, "not found\n")
         data = self.static.get(name)
         if data is None:
@@ -544,6 +523,54 @@ class Dispatcher:
         ctype = "text/css" if name.endswith(".css") else "text/javascript"
         return Response(200, data, ctype + "; charset=utf-8",
                         {"Cache-Control": "max-age=300"})
+
+
+_MISSING_FIELD = re.compile(r"^missing required field: ([A-Za-z0-9_]+)")
+_INVALID_VALUE = re.compile(r"^invalid value for ([A-Za-z0-9_]+): (.*) \(expected (.*)\)$", re.S)
+_UNEXPECTED_FIELD = re.compile(r"^input parsing error: ")
+
+
+def failed_objects(exc, backend, req, fmt):
+    """The objects of a refused request.  Scripts get MiG's wording; a browser
+    gets it in words for people (no internal field names) and the way back."""
+    if fmt != "html":
+        return [error_object(exc.message)]
+    objects = [error_object(for_people(exc.message, backend))]
+    back = local_referer(req)
+    if back:
+        objects.append({"object_type": "links", "links": [(back, "Back to the page you "
+                                                                 "came from")]})
+    return objects
+
+
+def for_people(message, backend):
+    """A field check's message with the field's meaning instead of its name."""
+    def meaning(name):
+        spec = backend.fields.get(name) if backend else None
+        if spec is not None and spec.help and not re.search(r"[a-z]_[0-9N]", spec.help):
+            return spec.help
+        if re.match(r"^[a-z]+(_[a-z]+)?$", name):  # job_id: "the job id"
+            return "the " + name.replace("_", " ")
+        return "a field this page needs"
+    missing = _MISSING_FIELD.match(message)
+    if missing:
+        return "Nothing was given for %s: fill it in and try again." % meaning(missing.group(1))
+    invalid = _INVALID_VALUE.match(message)
+    if invalid:
+        return "%s is not accepted for %s: expected %s." % (
+            invalid.group(2), meaning(invalid.group(1)), invalid.group(3))
+    if _UNEXPECTED_FIELD.match(message):
+        return ("The form sent something this page does not take: open the page again "
+                "from the menu and try once more.")
+    return message
+
+
+def local_referer(req):
+    """The portal page a request came from, if it came from this site."""
+    referer = urllib.parse.urlsplit(req.header("Referer"))
+    if referer.netloc != req.header("Host") or not referer.path.startswith(BACKEND_PREFIXES):
+        return ""
+    return referer.path + ("?" + referer.query if referer.query else "")
 
 
 def refuse_files(_fields):
@@ -555,10 +582,6 @@ def output_format(fields, default):
     """The output_format a request asked for, if it is one we have."""
     fmt = (fields.get("output_format") or [default])[-1]
     return fmt if fmt in FORMATS else default
-
-
-def redirect(location, headers=None):
-    return Response(303, "see %s\n" % location, headers=dict(headers or {}, Location=location))
 
 
 safe_next = S.safe_next  # only local portal paths: never an open redirect

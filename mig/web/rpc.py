@@ -29,6 +29,7 @@ from xml.parsers import expat
 
 from mig.errors import AuthError, InvalidArgument, MigError
 from mig.render.objects import error as error_object
+from mig.web.response import Response
 
 log = logging.getLogger("mig.web")
 
@@ -71,7 +72,6 @@ JSON_CODES = {"parse": PARSE_ERROR, "request": INVALID_REQUEST, "method": METHOD
 # -- entry ------------------------------------------------------------------------
 def handle(dispatcher, req, kind):
     """One HTTP request to an RPC endpoint -> a dispatch.Response."""
-    from mig.web.dispatch import Response
     if req.method != "POST":
         return Response(405, "%s: POST an %s request\n"
                         % (req.path, "XML-RPC" if kind == XMLRPC else "JSON-RPC"),
@@ -305,7 +305,6 @@ def parse_xml_call(text):
 
 
 def _xml_response(body, status=200, headers=None):
-    from mig.web.dispatch import Response
     return Response(status, body, "text/xml; charset=utf-8", headers)
 
 
@@ -337,7 +336,6 @@ def _xmlrpc(call, text):
 
 # -- JSON-RPC ------------------------------------------------------------------------
 def _json_response(payload, status=200, headers=None):
-    from mig.web.dispatch import Response
     if payload is None:  # only notifications: nothing to say
         return Response(204, b"", "application/json", headers)
     return Response(status, json.dumps(payload), "application/json", headers)

@@ -21,6 +21,13 @@ def wait_text(driver, text, timeout=20):
         lambda d: text in page_text(d))
 
 
+def wait_upload(driver, summary, timeout=30):
+    """Wait for the upload widget's own status line to say the upload ended."""
+    WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "form[data-upload] .progress-text").text
+        == "Upload finished: " + summary)
+
+
 def refresh_until(driver, found, timeout=30):
     """Reload the page until found(its text) holds (a job's page changes as it
     runs); a page caught reloading is read again, as in wait_text."""
@@ -189,7 +196,7 @@ def step_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
     browser.get(portal.url + "/cgi-bin/fileman.py")
     browser.find_element(By.NAME, "files").send_keys("%s\n%s" % (first, evil))
     browser.find_element(By.XPATH, "//button[text()='Upload']").click()
-    wait_text(browser, "first.txt")
+    wait_upload(browser, "2 of 2 files uploaded.")
     browser.get(portal.url + "/cgi-bin/fileman.py")
     wait_text(browser, "<img src=x onerror=alert(1)>.txt")  # shown as text
     assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
@@ -208,7 +215,7 @@ def step_files_upload_edit_and_submit_by_file(browser, portal, tmp_path):
     browser.get(portal.url + "/cgi-bin/submitjob.py?style=files")
     browser.find_element(By.NAME, "files").send_keys(str(job))
     browser.find_element(By.XPATH, "//button[text()='Upload']").click()
-    wait_text(browser, "byfile.mRSL")
+    wait_upload(browser, "1 of 1 file uploaded.")
     browser.get(portal.url + "/cgi-bin/jobman.py?name=byfile")
     deadline = time.time() + 30
     while "FINISHED" not in page_text(browser) and time.time() < deadline:

@@ -20,13 +20,8 @@ SCRIPT = {"User-Agent": "curl/8"}
 
 
 @pytest.fixture
-def grid(appliance_factory):
-    app = appliance_factory()
-    alice = app.add_user("alice")
-    app.start()
-    conn = https_connection(app, alice)
-    yield app, alice, conn
-    conn.close()
+def grid(alice_conn):
+    return alice_conn
 
 
 def request(conn, method, path, body=b"", headers=None):

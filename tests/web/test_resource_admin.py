@@ -5,12 +5,11 @@ the resources here point at a closed port (the keep-alive is off)."""
 
 import json
 import re
-import time
 import urllib.parse
 
 import pytest
 
-from conftest import (exit_code, https_connection, portal_login, post_backend, resource_conf,
+from conftest import (after_two_passes, exit_code, https_connection, portal_login, post_backend, resource_conf,
                       set_config, wait_for)
 
 CONF = resource_conf("127.0.0.1", ["name=exe0", "cputime=600", "slots=2"], ["name=exe1"], port=9,
@@ -132,9 +131,8 @@ def test_stopped_units_get_no_jobs_and_the_cli_acts_within_a_tick(grid):
     reply = app.backend(alice, "textarea", [("mrsltextarea_0", "::EXECUTE::\ntrue\n\n"
                                              "::RESOURCE::\n%s_exe0\n" % NAME)])
     job = re.search(r"^textarea\s+1\s+(\S+)", reply, re.M).group(1)
-    time.sleep(2)  # two scheduler ticks
+    feasible = after_two_passes(app, alice, job)
     assert "Status: QUEUED" in app.backend(alice, "jobstatus", [("job_id", job)])
-    feasible = app.backend(alice, "jobfeasible", [("job_id", job)])
     assert re.search(r"\s%s_exe0\s+ORANGE\s+fits, but the resource is offline: stopped by owner"
                      % re.escape(NAME), feasible), feasible
     app.backend(alice, "jobaction", [("job_id", job)],

@@ -15,6 +15,7 @@ import pytest
 from conftest import (ROOT, Appliance, ENTRY, https_connection, portal_login, require_tool,
                       wait_for)
 from mig import backends
+from mig.backends.catalog import load_all
 from mig.core import auth
 from mig.web import rpc
 
@@ -84,7 +85,7 @@ def test_xmlrpc_introspection(grid):
     app, alice = grid
     server = proxy(app, alice)
     methods = server.system.listMethods()
-    names = sorted(backends.load_all())
+    names = sorted(load_all())
     assert methods == names + ["system.listMethods", "system.methodHelp",
                                "system.methodSignature"]
     assert {"textarea", "jobstatus", "ls"} <= set(methods)

@@ -98,23 +98,10 @@ function bindPage(root) {
 
 document.addEventListener("DOMContentLoaded", function () {
   bindPage(document);
-  // Upload with a progress bar.
-  document.querySelectorAll("form[data-upload]").forEach(function (form) {
-    form.addEventListener("submit", function (ev) {
-      var bar = form.querySelector("progress");
-      if (!bar || !window.XMLHttpRequest) { return; }
-      ev.preventDefault();
-      var xhr = new XMLHttpRequest();
-      xhr.open("POST", form.action);
-      xhr.upload.addEventListener("progress", function (e) {
-        if (e.lengthComputable) { bar.max = e.total; bar.value = e.loaded; }
-      });
-      xhr.addEventListener("load", function () {
-        document.open(); document.write(xhr.responseText); document.close();
-      });
-      xhr.send(new FormData(form));
-    });
-  });
+  // A refused form: its summary of the problems (on top) is what is read first.
+  var problems = document.getElementById("error-summary");
+  if (problems) { problems.focus({ preventScroll: true }); }
+  // Uploads (form[data-upload]) are files.js's: the Files and Submit Job pages load it.
   // The shell: commands go to the shell backend; history with arrow keys.
   var shell = document.getElementById("shell-form");
   if (shell) {

@@ -1,0 +1,17 @@
+"""Every backend, loaded: the one list of backend modules.
+
+Each module registers its backends in mig.backends.REGISTRY when it is
+imported; this module imports them all (the package itself imports none,
+so that the modules can import it without a cycle).
+"""
+
+from mig.backends import (REGISTRY, fileman, fileops, files, jobs, mqueue, pages, portal,
+                          resadmin, scripts, shell, sweeps, transfer)
+
+MODULES = (fileman, fileops, files, jobs, mqueue, pages, portal, resadmin, scripts, shell,
+           sweeps, transfer)
+
+
+def load_all():
+    """Every backend by name (the modules above have registered theirs)."""
+    return REGISTRY
