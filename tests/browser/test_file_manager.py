@@ -214,6 +214,16 @@ def test_actions_leave_you_on_the_files_page_with_an_outcome_and_the_new_listing
     assert said == "created directory newdir"
     until(browser, lambda d: "newdir/" in listing(d))
     still_the_files_page(browser)
+    # the same again is refused: the name stays typed, the problem under it
+    browser.find_element(By.ID, "f-path").send_keys("newdir")
+    outcome_after(browser, lambda: browser.find_element(
+        By.XPATH, "//button[text()='Create folder']").click())
+    until(browser, lambda d: text_of(d, "#fm-field-error"))
+    field = browser.find_element(By.ID, "f-path")
+    assert field.get_attribute("value") == "newdir"
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "newdir" in text_of(browser, "#f-path + #fm-field-error")
+    still_the_files_page(browser)
 
     # rename in the row
     browser.find_element(By.XPATH, "//table[@data-kind='filelist']//tr[td/a[text()='b.txt']]"

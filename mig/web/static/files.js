@@ -114,19 +114,52 @@ function fmRefresh() {
 }
 
 // POST params as JSON; show the outcome; on the Files page refresh the listing.
-function fmPost(action, params) {
+// typed: the text boxes of the form that was sent ([[name, value]]): when the
+// action failed they get their text back after the refresh, marked with the
+// problem right below them.
+function fmPost(action, params, typed) {
   params.set("output_format", "json");
   if (!params.get("_csrf")) { params.set("_csrf", fmCsrf()); }
   params.delete("_once");
+  var problems = [];
   return fetch(action, { method: "POST", body: params, credentials: "same-origin" })
     .then(function (r) {
       return r.text().then(function (text) {
         try { return JSON.parse(text); } catch (e) { throw new Error(text || ("HTTP " + r.status)); }
       });
     })
-    .then(function (reply) { fmShowOutcome(fmOutcomeLines(reply)); })
-    .catch(function (err) { fmShowOutcome([["error", "Not done: " + err.message]]); })
-    .then(function () { return fmIsFilesPage() ? fmRefresh() : null; });
+    .then(function (reply) {
+      var lines = fmOutcomeLines(reply);
+      problems = lines.filter(function (l) { return l[0] === "error"; });
+      fmShowOutcome(lines);
+    })
+    .catch(function (err) {
+      problems = [["error", "Not done: " + err.message]];
+      fmShowOutcome(problems);
+    })
+    .then(function () { return fmIsFilesPage() ? fmRefresh() : null; })
+    .then(function () { if (problems.length) { fmKeepTyped(action, typed || [], problems); } });
+}
+
+// The form that was sent, found again in the fresh page: its text back, and
+// the problem under its first text box (aria-invalid, described by it).
+function fmKeepTyped(action, typed, problems) {
+  if (!typed.length) { return; }
+  var form = Array.prototype.filter.call(document.querySelectorAll("main form[method=post]"),
+    function (f) {
+      return f.getAttribute("action") === action && typed.every(function (t) {
+        return f.querySelector("input[name='" + t[0] + "']");
+      });
+    })[0];
+  if (!form) { return; }
+  typed.forEach(function (t) { form.querySelector("input[name='" + t[0] + "']").value = t[1]; });
+  var input = form.querySelector("input[name='" + typed[0][0] + "']");
+  var note = fmEl("div", { id: "fm-field-error", "class": "field-error", role: "alert" },
+                  problems.map(function (p) { return p[1]; }).join(" "));
+  input.setAttribute("aria-invalid", "true");
+  input.setAttribute("aria-describedby", "fm-field-error");
+  input.insertAdjacentElement("afterend", note);
+  input.focus();
 }
 
 // -- actions in place (Files page) ---------------------------------------------------
@@ -147,7 +180,9 @@ function fmBindForms(root) {
         return;
       }
       form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-      fmPost(form.getAttribute("action"), params);
+      var typed = Array.prototype.filter.call(form.querySelectorAll("input[type=text]"),
+        function (i) { return i.name && i.value; }).map(function (i) { return [i.name, i.value]; });
+      fmPost(form.getAttribute("action"), params, typed);
     });
   });
 }
