@@ -555,7 +555,7 @@ def _outcome(rows):
                                       "pack, unpack, share, unshare, restore (from Trash), "
                                       "emptytrash or submit"),
                  "path": Field("path", multi=True, required=True,
-                               help="the files and folders to act on: tick them in the list"),
+                               help="the files and folders to act on"),
                  "dst": Field("path", help="copy, move: the destination folder or name; "
                                            "pack: the archive's name"),
                  "share_id": Field("word", help="unshare: the link to revoke")})

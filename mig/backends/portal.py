@@ -236,7 +236,7 @@ def _row_actions(entry):
 
 @backend("jobmanaction", title="Jobs", header="Jobs", state_changing=True,
          fields={"job_id": Field("job_id", multi=True, required=True,
-                                 help="the jobs to act on: tick them in the list"),
+                                 help="the jobs to act on"),
                  "action": Field("word", required=True)})
 def jobmanaction(ctx, args):
     """Cancel, freeze, thaw or resubmit the selected jobs."""

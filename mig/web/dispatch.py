@@ -554,6 +554,9 @@ def for_people(message, backend):
         return "a field this page needs"
     missing = _MISSING_FIELD.match(message)
     if missing:
+        spec = backend.fields.get(missing.group(1)) if backend else None
+        if spec is not None and spec.multi:  # a list to pick from: nothing was ticked
+            return "Nothing was chosen: tick %s, then try again." % meaning(missing.group(1))
         return "Nothing was given for %s: fill it in and try again." % meaning(missing.group(1))
     invalid = _INVALID_VALUE.match(message)
     if invalid:

@@ -300,6 +300,11 @@ def test_any_failed_html_request_speaks_to_people_and_leads_back(session, script
     back = [a for a in tree.select("a") if a.all_text() == "Back to the page you came from"]
     assert [a.attrs["href"] for a in back] == ["/cgi-bin/jobman.py"]
     assert_for_people(tree)
+    # a bulk action with nothing ticked says so in the words of the list
+    _page, tree = browser_post(conn, cookie, "jobmanaction", [("action", "cancel")],
+                               form_page="jobman.py")
+    assert [p.all_text() for p in tree.select("p", **{"class": "msg error"})] == [
+        "Nothing was chosen: tick the jobs to act on, then try again."]
     assert "Exit code: 102 Description Invalid argument" in script_post(script, "jobview", [])
     assert re.search(r"\*\* missing required field: job_id \*\*",
                      script_post(script, "jobview", []))
