@@ -273,7 +273,7 @@ class LocalGrid(_API):
     def _context(self):
         from mig.backends import Context
         from mig.backends.catalog import load_all
-        from mig.core.files import Home
+        from mig.core.home import Home
         load_all()
         return Context(self.user, self.grid, Home(self.grid.users.home(self.user)))
 

@@ -17,7 +17,9 @@ from mig.backends import Field, backend, truthy
 from mig.backends.homepaths import each_path, join, norm, parent
 from mig.backends.jobs import MAX_MRSL_BYTES, SUBMIT_COLUMNS, _submit_rows
 from mig.backends.transfer import UPLOAD_CACHE, _cached
-from mig.core import files as F
+from mig.core import archives as A
+from mig.core import home as H
+from mig.core import homeops as F
 from mig.core import sharelinks as S
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
@@ -73,7 +75,7 @@ def _folder(ctx, rel):
 
 def is_editable(name, size):
     """Cheap guess from the name (no file is opened) for the Edit action."""
-    if size > EDIT_LIMIT or name.lower().endswith(IMAGES) or F.is_archive(name):
+    if size > EDIT_LIMIT or name.lower().endswith(IMAGES) or A.is_archive(name):
         return False
     kind = mimetypes.guess_type(name)[0]
     return kind is None or kind.startswith("text/") or kind in TEXT_TYPES
@@ -125,7 +127,7 @@ def _breadcrumbs(rel):
 
 def in_trash(rel):
     rel = norm(rel)
-    return rel == F.TRASH or rel.startswith(F.TRASH + "/")
+    return rel == H.TRASH or rel.startswith(H.TRASH + "/")
 
 
 def _row(ctx, folder_path, rel_folder, entry):
@@ -264,15 +266,15 @@ def fileman(ctx, args):
     table["select"] = {"backend": "fileaction", "name": "path", "actions": _select_actions(rel)}
     table["empty"] = "This folder is empty."
     objects.append(table)
-    if rel == F.TRASH and entries:
+    if rel == H.TRASH and entries:
         objects.append({"object_type": "post_button", "backend": "fileaction",
-                        "fields": {"action": "emptytrash", "path": F.TRASH},
+                        "fields": {"action": "emptytrash", "path": H.TRASH},
                         "text": "Empty the trash", "style": "danger",
                         "confirm": "Delete everything in the trash for good?"})
     objects.append(links([(cgi("fileman", path=rel, flags="" if show_all else "a"),
                            "Hide hidden files" if show_all else "Show hidden files"),
                           (cgi("editor", path=join(rel, "new.txt")), "New text file"),
-                          (cgi("fileman", path=F.TRASH), "Trash"),
+                          (cgi("fileman", path=H.TRASH), "Trash"),
                           (cgi("shell"), "Shell")]))
     objects.append(_upload_form(rel))
     objects.append({"object_type": "form", "action": "mkdir", "submit": "Create folder",
@@ -326,7 +328,7 @@ def search_results(ctx, rel, query, content, show_all):
         for name in sorted(dirs) + sorted(files):
             seen += 1
             full = os.path.join(folder, name)
-            if (not show_all and name.startswith(".")) or name in F.INVISIBLE:
+            if (not show_all and name.startswith(".")) or name in H.INVISIBLE:
                 continue
             where = "name" if _name_matches(name, query) else ""
             if not where and content and name in files and not os.path.islink(full) \
@@ -402,7 +404,7 @@ def filemove(ctx, args):
 def _origins(ctx):
     """Trash/.origins.json as {name in Trash: where it was}; {} when missing or damaged."""
     try:
-        with open(ctx.home.resolve("%s/%s" % (F.TRASH, ORIGINS)), encoding="utf-8") as handle:
+        with open(ctx.home.resolve("%s/%s" % (H.TRASH, ORIGINS)), encoding="utf-8") as handle:
             found = json.load(handle)
         return found if isinstance(found, dict) else {}
     except (OSError, ValueError, MigError):
@@ -410,13 +412,13 @@ def _origins(ctx):
 
 
 def _save_origins(ctx, origins):
-    path = ctx.home.resolve("%s/%s" % (F.TRASH, ORIGINS))
+    path = ctx.home.resolve("%s/%s" % (H.TRASH, ORIGINS))
     if os.path.isdir(os.path.dirname(path)):
-        _store(ctx, "%s/%s" % (F.TRASH, ORIGINS), json.dumps(origins).encode("utf-8"))
+        _store(ctx, "%s/%s" % (H.TRASH, ORIGINS), json.dumps(origins).encode("utf-8"))
 
 
 def _trash_names(ctx):
-    trash = os.path.join(ctx.home.root, F.TRASH)
+    trash = os.path.join(ctx.home.root, H.TRASH)
     return set(os.listdir(trash)) if os.path.isdir(trash) else set()
 
 
@@ -441,8 +443,8 @@ def _delete_one(ctx, rel):
 
 def _restore_one(ctx, rel):
     """Move an item of Trash back to where it was deleted from (parents made again)."""
-    if not in_trash(rel) or rel == F.TRASH or rel.count("/") != 1:
-        raise ClientError("%s: only items directly in %s can be restored" % (rel, F.TRASH))
+    if not in_trash(rel) or rel == H.TRASH or rel.count("/") != 1:
+        raise ClientError("%s: only items directly in %s can be restored" % (rel, H.TRASH))
     name = rel.split("/", 1)[1]
     origins = _origins(ctx)
     target = norm(origins.get(name, name))
@@ -459,14 +461,14 @@ def _empty_trash(ctx):
     """Delete everything in Trash for good: [(name, result, message)]."""
     rows = []
     for name in sorted(_trash_names(ctx)):
-        rel = "%s/%s" % (F.TRASH, name)
+        rel = "%s/%s" % (H.TRASH, name)
         try:
             ctx.home.remove(rel, recursive=True)
             if name != ORIGINS:
                 rows.append((rel, "ok", "deleted"))
         except MigError as exc:
             rows.append((rel, "failed", exc.message))
-    return rows or [(F.TRASH, "ok", "the trash was empty already")]
+    return rows or [(H.TRASH, "ok", "the trash was empty already")]
 
 
 def _pack(ctx, paths, dst):
@@ -479,17 +481,17 @@ def _pack(ctx, paths, dst):
     if any(target == p or target.startswith(p + "/") for p in paths):
         raise ClientError("%s would be inside what it packs" % target)
     skipped = []
-    F.pack_archive(ctx.home, paths, target, skipped)
+    A.pack_archive(ctx.home, paths, target, skipped)
     rows = [(rel, "ok", "packed into %s" % target) for rel in paths]
     return rows, [O.warning("%s: not packed: %s" % item) for item in skipped]
 
 
 def _unpack_one(ctx, rel, objects):
-    if not F.is_archive(rel):
+    if not A.is_archive(rel):
         raise ClientError("%s is not an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, "
                           ".tar.xz)" % rel)
     skipped = []
-    written = F.unpack_archive(ctx.home, rel, parent(rel), skipped)
+    written = A.unpack_archive(ctx.home, rel, parent(rel), skipped)
     objects += [O.warning("%s: not unpacked: %s" % item) for item in skipped]
     return "unpacked %d file%s into %s" % (len(written), "" if len(written) == 1 else "s",
                                            "your home" if parent(rel) == "." else parent(rel))
@@ -748,9 +750,9 @@ def upload(ctx, args):
             rel = join(folder, check_upload_name(name))
             store(rel)
             message = "stored as %s" % rel
-            if extract and F.is_archive(name):
+            if extract and A.is_archive(name):
                 skipped = []
-                written = F.unpack_archive(ctx.home, rel, folder, skipped)
+                written = A.unpack_archive(ctx.home, rel, folder, skipped)
                 message = "unpacked %d file%s into %s" % (len(written), "" if len(written) == 1
                                                           else "s", folder)
                 objects += [O.warning("%s: not unpacked: %s" % s) for s in skipped]

@@ -15,7 +15,9 @@ from mig.backends import Field, backend, truthy
 from mig.backends.fileman import _mrsl_item
 from mig.backends.homepaths import each_path, join, norm
 from mig.backends.jobs import submit_text
-from mig.core import files as F
+from mig.core import archives as A
+from mig.core import beneath as B
+from mig.core import homeops as F
 from mig.core import jobs as J
 from mig.core import saferegex
 from mig.errors import ClientError, InvalidArgument, MigError, SystemFailure
@@ -275,7 +277,7 @@ def _zip(ctx, args):
     if not sources:
         return _result("zip", args["flags"], (objects, code or ClientError.exit_code))
     skipped = []
-    F.pack_archive(ctx.home, sources, dst, skipped)
+    A.pack_archive(ctx.home, sources, dst, skipped)
     objects += [O.warning("%s: not packed: %s" % item) for item in skipped]
     objects += [O.text("Added %s to %s" % (rel, dst)) for rel in sources]
     objects.append(O.text("Packed archive of %s is now available in %s"
@@ -294,7 +296,7 @@ def _unzip(ctx, args):
     def one(rel, _path):
         ctx.home.mkdir(dst, parents=True)
         skipped = []
-        F.unpack_archive(ctx.home, rel, dst, skipped)
+        A.unpack_archive(ctx.home, rel, dst, skipped)
         return [O.warning("%s: not unpacked: %s" % item) for item in skipped] + \
             [O.text("The zip/tar archive %s was unpacked in %s" % (rel, dst))]
     return _result("unzip", args["flags"], _each(ctx, args["src"], one))
@@ -306,11 +308,11 @@ def unpack_upload(ctx, rel, submit=False):
     unpacked next to itself, and with submit every .mRSL inside submitted.
     Returns (ok, reply lines) as put_file does, or None for a file that is no
     archive."""
-    if not F.is_archive(rel):
+    if not A.is_archive(rel):
         return None
     folder = norm(posixpath.dirname(rel))
     skipped = []
-    written = F.unpack_archive(ctx.home, rel, folder, skipped)
+    written = A.unpack_archive(ctx.home, rel, folder, skipped)
     ok = not skipped
     lines = ["The zip/tar archive %s was unpacked in %s" % (rel, folder)]
     lines += ["%s: not unpacked: %s" % item for item in skipped]
@@ -356,7 +358,7 @@ def _live_send(ctx, job_id, folder, args):
         owner = None
     for name in names:
         target = join(dst, posixpath.basename(name.rstrip("/")) or name)
-        reason = F.copy_confined(folder, name, ctx.home, target, owner)
+        reason = B.copy_confined(folder, name, ctx.home, target, owner)
         if reason:
             objects.append(O.error(reason))
             code = code or ClientError.exit_code
@@ -376,7 +378,7 @@ def _live_get(ctx, job_id, folder, args):
         if os.path.isdir(path):
             raise ClientError("%s: is a folder; name the files to send" % rel)
         target = join(dst, posixpath.basename(rel))
-        reason = F.copy_into_beneath(ctx.home, rel, folder, target, protected)
+        reason = B.copy_into_beneath(ctx.home, rel, folder, target, protected)
         if reason:
             raise ClientError(reason)
         return [O.text("Copied %s to job %s as %s" % (rel, job_id, target))]

@@ -15,7 +15,7 @@ import shlex
 
 from mig.backends import Field, backend
 from mig.backends.homepaths import norm
-from mig.core import files as F
+from mig.core import homeops as F
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 from mig.render import txt

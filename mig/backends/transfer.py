@@ -23,7 +23,7 @@ import stat
 
 from mig.backends import Field, backend, truthy
 from mig.core import sharelinks as S
-from mig.core.files import INVISIBLE
+from mig.core.home import INVISIBLE
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 

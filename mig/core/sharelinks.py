@@ -23,7 +23,8 @@ import threading
 import time
 import weakref
 
-from mig.core.files import TRASH, Home, open_beneath
+from mig.core.beneath import open_beneath
+from mig.core.home import TRASH, Home
 from mig.errors import (AccessDenied, ClientError, FileNotFound, InvalidArgument, MigError,
                         NoFilePath)
 

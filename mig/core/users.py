@@ -12,7 +12,7 @@ import threading
 import time
 
 from mig.core import auth, certs
-from mig.core.files import Home
+from mig.core.home import Home
 from mig.errors import ClientError, ConflictError, SystemFailure
 
 USERS_RECORD = "users/db"

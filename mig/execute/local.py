@@ -22,7 +22,8 @@ import subprocess
 import threading
 import time
 
-from mig.core.files import Home, open_beneath
+from mig.core.beneath import open_beneath
+from mig.core.home import Home
 from mig.core.jobspec import expand_variables, split_file_line
 from mig.core.quota import Quota, human_size
 from mig.execute.base import Executor, Outcome

@@ -34,7 +34,7 @@ import tarfile
 import threading
 import time
 
-from mig.core.files import Home
+from mig.core.home import Home
 from mig.core.jobspec import expand_variables
 from mig.execute.base import Executor, Outcome
 from mig.execute.jobscript import job_script

@@ -9,9 +9,10 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 
-from mig.core.files import (copy_confined, is_own_regular_file, move_confined,
-                            move_regular_files)
+from mig.core.beneath import copy_confined, destination, is_own_regular_file, parent_beneath
+from mig.core.home import DIR_FLAGS
 from mig.core.jobspec import split_file_line
 from mig.core.verify import verify_results
 from mig.errors import MigError
@@ -195,3 +196,48 @@ def _copy_one(src_fd, name, dst_fd, owner):
         os.rename(part, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
     finally:
         os.close(source)
+
+
+def move_confined(src_root, src_rel, dst_home, dst_rel):
+    """Like copy_confined, but renames when both are on one file system (cheap).
+
+    The rename goes through the parent folder's descriptor, so it moves
+    exactly the checked regular file; anything else falls back to a copy.
+    """
+    try:
+        fd, name = parent_beneath(src_root, src_rel)
+    except OSError:
+        return "%s: missing, not a regular file, or behind a link" % src_rel
+    try:
+        info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            return "%s: missing, not a regular file, or behind a link" % src_rel
+        try:
+            dst = destination(dst_home, dst_rel)
+            os.rename(name, dst, src_dir_fd=fd)
+            return None
+        except (OSError, MigError):
+            pass  # another file system, or a problem copy_confined will name
+    except OSError:
+        return "%s: missing, not a regular file, or behind a link" % src_rel
+    finally:
+        os.close(fd)
+    return copy_confined(src_root, src_rel, dst_home, dst_rel)
+
+
+def move_regular_files(src_dir, names, dst_fd):
+    """Rename regular files by name from a folder into the folder open as dst_fd
+    (no path is re-walked).  Returns the names not moved."""
+    left = []
+    src_fd = os.open(src_dir, DIR_FLAGS)
+    try:
+        for name in names:
+            try:
+                if not stat.S_ISREG(os.stat(name, dir_fd=src_fd, follow_symlinks=False).st_mode):
+                    raise OSError("not a regular file")
+                os.rename(name, name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+            except OSError:
+                left.append(name)
+    finally:
+        os.close(src_fd)
+    return left

@@ -1,11 +1,12 @@
-"""mig.core.files: path confinement of user homes (traversal vectors, planted
+"""mig.core.home and mig.core.beneath: path confinement of user homes (traversal vectors, planted
 symlinks, long names) and the file operations built on it, on real files."""
 
 import os
 
 import pytest
 
-from mig.core.files import Home, copy_confined
+from mig.core.beneath import copy_confined
+from mig.core.home import Home
 from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError, NoFilePath
 
 
@@ -96,7 +97,7 @@ def test_traversal_vector_never_escapes(homes, vector):
     """Each vector through every operation on a home: the paths it resolves
     to stay inside, what it reads is never another home's or the host's, and
     nothing outside the home changes."""
-    from mig.core.files import copy_path, head_lines, touch_file, truncate_file
+    from mig.core.homeops import copy_path, head_lines, touch_file, truncate_file
     home = homes["home"]
     before = outside_snapshot(homes)
     for must_exist in (False, True):

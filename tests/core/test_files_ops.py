@@ -1,5 +1,6 @@
-"""mig.core.files: copy, move, archive unpacking (zip slip, links, absolute
-names, caps) and head/tail, on real files in a temporary home."""
+"""mig.core.homeops and mig.core.archives: copy, move, archive unpacking
+(zip slip, links, absolute names, caps) and head/tail, on real files in a
+temporary home."""
 
 import io
 import os
@@ -9,8 +10,9 @@ import zipfile
 
 import pytest
 
-from mig.core import files as F
-from mig.core.files import Home
+from mig.core import archives as A
+from mig.core import homeops as F
+from mig.core.home import Home
 from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError
 
 
@@ -167,7 +169,7 @@ def make_tar(path, members, mode="w:gz"):
 def test_unpack_zip(home):
     make_zip(os.path.join(home.root, "in.zip"),
              [("top.txt", b"top"), ("folder/", b""), ("folder/deep/x.mRSL", b"::EXECUTE::\n")])
-    written = F.unpack_archive(home, "in.zip", "dir")
+    written = A.unpack_archive(home, "in.zip", "dir")
     assert sorted(written) == ["dir/folder/deep/x.mRSL", "dir/top.txt"]
     assert open(os.path.join(home.root, "dir", "top.txt"), "rb").read() == b"top"
 
@@ -179,7 +181,7 @@ def test_unpack_zip_slip_and_absolute_names_refuse_the_whole_archive(home, tmp_p
     make_zip(os.path.join(home.root, "evil.zip"), [("good.txt", b"good"), (evil, b"evil")])
     before = files_under(str(tmp_path))
     with pytest.raises(ClientError, match="nothing was unpacked"):
-        F.unpack_archive(home, "evil.zip", "dir")
+        A.unpack_archive(home, "evil.zip", "dir")
     assert files_under(str(tmp_path)) == before
 
 
@@ -190,7 +192,7 @@ def test_unpack_zip_symlink_member_is_skipped(home, tmp_path):
         zf.writestr(info, str(tmp_path / "outside" / "secret.txt"))
         zf.writestr("plain.txt", "plain")
     skipped = []
-    written = F.unpack_archive(home, "l.zip", ".", skipped)
+    written = A.unpack_archive(home, "l.zip", ".", skipped)
     assert written == ["plain.txt"]
     assert skipped == [("link", "links and special files are not unpacked")]
     assert not os.path.lexists(os.path.join(home.root, "link"))
@@ -212,7 +214,7 @@ def test_unpack_tar_symlink_hardlink_and_device_members_are_skipped(home, tmp_pa
              [(link, None), (hard, None), (dev, None), (fifo, None), (through, b"planted"),
               (plain, b"plain")])
     skipped = []
-    written = F.unpack_archive(home, "t.tar.gz", ".", skipped)
+    written = A.unpack_archive(home, "t.tar.gz", ".", skipped)
     assert sorted(written) == ["link/planted.txt", "plain.txt"]
     assert sorted(name for name, _ in skipped) == ["dev", "fifo", "hard", "link"]
     assert not os.path.islink(os.path.join(home.root, "link"))
@@ -224,12 +226,12 @@ def test_unpack_tar_symlink_hardlink_and_device_members_are_skipped(home, tmp_pa
 def test_unpack_tar_kinds_and_slip(home, tmp_path, suffix, mode):
     good = tarfile.TarInfo("folder/ok.txt")
     make_tar(os.path.join(home.root, "ok" + suffix), [(good, b"ok")], mode)
-    assert F.unpack_archive(home, "ok" + suffix, "dir") == ["dir/folder/ok.txt"]
+    assert A.unpack_archive(home, "ok" + suffix, "dir") == ["dir/folder/ok.txt"]
     for evil in ("../evil.txt", "/abs/evil.txt"):
         make_tar(os.path.join(home.root, "bad" + suffix),
                  [(tarfile.TarInfo("first.txt"), b"1"), (tarfile.TarInfo(evil), b"evil")], mode)
         with pytest.raises(ClientError):
-            F.unpack_archive(home, "bad" + suffix, "dir")
+            A.unpack_archive(home, "bad" + suffix, "dir")
         assert not os.path.exists(os.path.join(home.root, "dir", "first.txt"))
         assert not os.path.exists(os.path.join(home.root, "evil.txt"))
         assert not os.path.exists(str(tmp_path / "evil.txt"))
@@ -239,7 +241,7 @@ def test_unpack_planted_link_in_destination_cannot_lead_out(home, tmp_path):
     os.symlink(str(tmp_path / "outside"), os.path.join(home.root, "dir", "out"))
     make_zip(os.path.join(home.root, "p.zip"), [("out/x.txt", b"x"), ("fine.txt", b"f")])
     skipped = []
-    assert F.unpack_archive(home, "p.zip", "dir", skipped) == ["dir/fine.txt"]
+    assert A.unpack_archive(home, "p.zip", "dir", skipped) == ["dir/fine.txt"]
     assert skipped[0][0] == "out/x.txt" and "outside your home" in skipped[0][1]
     assert sorted(os.listdir(tmp_path / "outside")) == ["secret.txt"]
 
@@ -247,36 +249,36 @@ def test_unpack_planted_link_in_destination_cannot_lead_out(home, tmp_path):
 def test_unpack_caps_members_and_size(home):
     make_zip(os.path.join(home.root, "many.zip"), [("f%d" % i, b"x") for i in range(11)])
     with pytest.raises(ClientError, match="at most 10"):
-        F.unpack_archive(home, "many.zip", "dir", max_members=10)
+        A.unpack_archive(home, "many.zip", "dir", max_members=10)
     make_zip(os.path.join(home.root, "big.zip"), [("big", b"0" * 5000)])  # compresses well
     with pytest.raises(ClientError, match="at most 4096"):
-        F.unpack_archive(home, "big.zip", "dir", max_bytes=4096)
+        A.unpack_archive(home, "big.zip", "dir", max_bytes=4096)
     make_tar(os.path.join(home.root, "many.tgz"),
              [(tarfile.TarInfo("f%d" % i), b"x") for i in range(11)])
     with pytest.raises(ClientError, match="more than 10"):
-        F.unpack_archive(home, "many.tgz", "dir", max_members=10)
+        A.unpack_archive(home, "many.tgz", "dir", max_members=10)
     assert not os.path.exists(os.path.join(home.root, "dir", "f0"))
     assert not os.path.exists(os.path.join(home.root, "dir", "big"))
-    assert F.MAX_ARCHIVE_BYTES == 4 * 1024 ** 3 and F.MAX_ARCHIVE_MEMBERS == 100000
+    assert A.MAX_ARCHIVE_BYTES == 4 * 1024 ** 3 and A.MAX_ARCHIVE_MEMBERS == 100000
 
 
 def test_unpack_refuses_htaccess_and_damaged_archives(home):
     make_zip(os.path.join(home.root, "h.zip"), [(".htaccess", b"Allow all"), ("ok", b"1")])
     skipped = []
-    assert F.unpack_archive(home, "h.zip", ".", skipped) == ["ok"]
+    assert A.unpack_archive(home, "h.zip", ".", skipped) == ["ok"]
     assert skipped[0][0] == ".htaccess"
     with open(os.path.join(home.root, "bad.zip"), "wb") as handle:
         handle.write(b"PK\x03\x04 not really a zip")
     with pytest.raises(ClientError, match="not a valid zip"):
-        F.unpack_archive(home, "bad.zip", ".")
+        A.unpack_archive(home, "bad.zip", ".")
     with open(os.path.join(home.root, "bad.tgz"), "wb") as handle:
         handle.write(b"\x1f\x8b garbage")
     with pytest.raises(ClientError):
-        F.unpack_archive(home, "bad.tgz", ".")
+        A.unpack_archive(home, "bad.tgz", ".")
     with pytest.raises(ClientError, match="not a supported archive"):
-        F.unpack_archive(home, "a.txt", ".")
+        A.unpack_archive(home, "a.txt", ".")
     with pytest.raises(ClientError, match="not a folder"):
-        F.unpack_archive(home, "h.zip", "a.txt")
+        A.unpack_archive(home, "h.zip", "a.txt")
 
 
 def test_unpack_replaces_files_and_keeps_exec_bit(home):
@@ -285,7 +287,7 @@ def test_unpack_replaces_files_and_keeps_exec_bit(home):
     with zipfile.ZipFile(os.path.join(home.root, "x.zip"), "w") as zf:
         zf.writestr(info, "#!/bin/sh\n")
         zf.writestr("a.txt", "replaced\n")
-    F.unpack_archive(home, "x.zip", ".")
+    A.unpack_archive(home, "x.zip", ".")
     assert open(os.path.join(home.root, "a.txt")).read() == "replaced\n"
     assert os.stat(os.path.join(home.root, "run.sh")).st_mode & 0o100
 

@@ -71,7 +71,7 @@ def test_a_catastrophic_grep_pattern_fails_fast_and_the_server_keeps_answering(a
 VERIFY_SCRIPT = r"""
 import sys, threading, time
 sys.path.insert(0, sys.argv[1])
-from mig.core.files import Home
+from mig.core.home import Home
 from mig.core.verify import verify_results
 ticks = []
 stop = threading.Event()

@@ -21,7 +21,7 @@ import stat
 import pytest
 
 from mig.core import jobs as J
-from mig.core.files import Home
+from mig.core.home import Home
 from mig.core.jobs import JobService
 from mig.core.jobspec import parse_mrsl
 from mig.execute.staging import collect_outputs
