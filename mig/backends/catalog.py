@@ -5,11 +5,11 @@ imported; this module imports them all (the package itself imports none,
 so that the modules can import it without a cycle).
 """
 
-from mig.backends import (REGISTRY, fileman, fileops, files, jobs, mqueue, pages, portal,
-                          resadmin, scripts, shell, sweeps, transfer)
+from mig.backends import (REGISTRY, fileman, fileops, files, jobpages, jobs, mqueue, pages,
+                          portal, resadmin, scripts, shell, submitpages, sweeps, transfer)
 
-MODULES = (fileman, fileops, files, jobs, mqueue, pages, portal, resadmin, scripts, shell,
-           sweeps, transfer)
+MODULES = (fileman, fileops, files, jobpages, jobs, mqueue, pages, portal, resadmin, scripts,
+           shell, submitpages, sweeps, transfer)
 
 
 def load_all():

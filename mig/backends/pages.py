@@ -6,7 +6,8 @@ import importlib.resources
 
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime, live
-from mig.backends.portal import page_url, refused
+from mig.backends.portal import page_url
+from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import access, jobspec
 from mig.core import jobs as J

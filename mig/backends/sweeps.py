@@ -3,8 +3,7 @@
 
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime, live, pending
-from mig.backends.portal import _tabs as submit_tabs
-from mig.backends.portal import refused, sweep_form
+from mig.backends.submitpages import refused, submit_tabs, sweep_form
 from mig.core import jobs as J
 from mig.errors import ClientError, InvalidArgument, MrslError
 from mig.render import objects as O
