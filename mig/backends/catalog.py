@@ -5,11 +5,12 @@ imported; this module imports them all (the package itself imports none,
 so that the modules can import it without a cycle).
 """
 
-from mig.backends import (REGISTRY, fileman, fileops, files, jobpages, jobs, mqueue, pages,
-                          portal, resadmin, scripts, shell, submitpages, sweeps, transfer)
+from mig.backends import (REGISTRY, fileactions, fileman, fileops, files, filesearch, fileview,
+                          jobpages, jobs, mqueue, pages, portal, resadmin, scripts, shell,
+                          submitpages, sweeps, transfer, upload)
 
-MODULES = (fileman, fileops, files, jobpages, jobs, mqueue, pages, portal, resadmin, scripts,
-           shell, submitpages, sweeps, transfer)
+MODULES = (fileactions, fileman, fileops, files, filesearch, fileview, jobpages, jobs, mqueue,
+           pages, portal, resadmin, scripts, shell, submitpages, sweeps, transfer, upload)
 
 
 def load_all():

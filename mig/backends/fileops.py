@@ -12,7 +12,7 @@ import posixpath
 import types
 
 from mig.backends import Field, backend, truthy
-from mig.backends.fileman import _mrsl_item
+from mig.backends.upload import mrsl_item
 from mig.backends.homepaths import each_path, join, norm
 from mig.backends.jobs import submit_text
 from mig.core import archives as A
@@ -317,7 +317,7 @@ def unpack_upload(ctx, rel, submit=False):
     lines = ["The zip/tar archive %s was unpacked in %s" % (rel, folder)]
     lines += ["%s: not unpacked: %s" % item for item in skipped]
     for name in (w for w in written if submit and w.lower().endswith(".mrsl")):
-        text = _mrsl_item(ctx, name)[1]
+        text = mrsl_item(ctx, name)[1]
         try:
             if isinstance(text, MigError):
                 raise text

@@ -166,7 +166,7 @@ def test_sorting_sizes_and_download_links(grid):
                                                 "b-small.txt"]
     assert names(sort="date") == ["zfolder/", "c-mid.txt", "a-big.bin", "b-small.txt"]
     sizes = {r[1]: r[2] for r in listing_rows(page(conn, "fileman"))}
-    assert sizes == {"zfolder/": "", "a-big.bin": "3.2 MB", "b-small.txt": "10 bytes",
+    assert sizes == {"zfolder/": "", "a-big.bin": "3.2 MB", "b-small.txt": "10 B",
                      "c-mid.txt": "2.0 KB"}
     html = page(conn, "fileman")
     assert '<a href="/cert_redirect/a-big.bin" download="a-big.bin">Download</a>' in html
