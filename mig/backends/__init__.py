@@ -126,7 +126,12 @@ class Context:
         self.home = home
         self.method = method
         self.files = []  # uploaded files: (field, filename, bytes)
-        self.session = ""
+        self.session = ""  # the portal session's id ("" for certificates and tokens)
+        self.base_url = ""  # https://HOST:PORT as the client reached us
+        self.headers = {}  # the request's headers (Content-Range for chunked uploads)
+        self.body = None  # a raw body left unread, for backends in transfer.RAW_BODY
+        self.body_length = 0
+        self.end_other_sessions = lambda: None  # set by the web layer (password change)
 
     def call(self, name, fields):
         """Run another backend for the same caller (pages and the shell reuse them)."""

@@ -114,9 +114,7 @@ def changepassword(ctx, args):
                                                         in problems.items()}, revoke=revoke),
                        error, [wire for wire, _ in problems.values()])
     users.set_password(ctx.user, args["password"])  # ends every session of the user ...
-    keep_session = getattr(ctx, "end_other_sessions", None)  # ... but this one (web layer)
-    if keep_session is not None:
-        keep_session()
+    ctx.end_other_sessions()  # ... but this one (the web layer knows which)
     text = "Your password was changed. Your other sessions were ended."
     if revoke:
         count = users.revoke_all_tokens(ctx.user)

@@ -16,7 +16,7 @@ FLAVORS = {"user": "the user scripts (files and jobs)"}
 
 def grid_url(ctx):
     """The URL the user reaches this grid at: the request's if known, else the configured one."""
-    return getattr(ctx, "base_url", "") or ctx.grid.config.url
+    return ctx.base_url or ctx.grid.config.url
 
 
 def user_files(ctx):

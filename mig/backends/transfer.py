@@ -38,9 +38,8 @@ SHARE_ACCESS = {"ls": (True, False), "mkdir": (False, True), "rm": (True, True),
 RAW_BODY = {"rangefileaccess"}  # PUT bodies these backends read themselves
 SHARE_ACTIONS = ("show", "edit", "create", "update", "delete")
 CHUNK_ACTIONS = ("put", "move", "status", "delete")
-def _upload_limit(ctx_or_grid):
-    grid = getattr(ctx_or_grid, "grid", ctx_or_grid)
-    return grid.config.max_upload_mb * 1024 * 1024
+def _upload_limit(ctx):
+    return ctx.grid.config.max_upload_mb * 1024 * 1024
 
 
 # -- share links --------------------------------------------------------------------------
@@ -222,8 +221,7 @@ def _chunk_region(ctx, args, size):
     may be *), else an offset field (nothing is truncated), else the chunk is
     the whole file (offset 0, cut to its size).
     """
-    headers = getattr(ctx, "headers", None)
-    header = (headers.get("Content-Range", "") if headers is not None else "") or ""
+    header = ctx.headers.get("Content-Range", "") or ""
     if header.strip():
         match = re.fullmatch(r"\s*bytes\s+(\d{1,18})-(\d{1,18})/(\d{1,18}|\*)\s*", header)
         if not match:
@@ -296,7 +294,7 @@ def _move_cached(home, name, dest_dir):
     dst = home.resolve(os.path.join(dest_dir, name))
     if os.path.isdir(dst) and not os.path.islink(dst):
         raise ClientError("cannot move %s: a folder is in the way" % name)
-    if getattr(home, "add_only", False):
+    if home.add_only:
         try:
             os.link(src, dst)
         except FileExistsError:
@@ -339,10 +337,9 @@ def uploadchunked(ctx, args):
     if action not in CHUNK_ACTIONS:
         raise InvalidArgument("Invalid action: %s! (use %s)" % (action, ", ".join(CHUNK_ACTIONS)))
     home = ctx.home
-    if hasattr(home, "need"):
-        home.need(write=True, what="uploadchunked")
-    prefix = getattr(home, "url_prefix", "/cert_redirect/")
-    parts = [(field, filename, data) for field, filename, data in getattr(ctx, "files", [])
+    home.need(write=True, what="uploadchunked")
+    prefix = home.url_prefix
+    parts = [(field, filename, data) for field, filename, data in ctx.files
              if field == "files[]"]
     names = [_clean_name(filename) for _f, filename, _d in parts] + \
         [_clean_name(name) for name in args["files[]filename"]]
@@ -358,7 +355,7 @@ def uploadchunked(ctx, args):
     if action == "put":
         if not parts:
             raise ClientError("No files included to upload!")
-        if len(parts) > 1 and (getattr(ctx, "headers", None) or {}).get("Content-Range"):
+        if len(parts) > 1 and ctx.headers.get("Content-Range"):
             raise InvalidArgument("one Content-Range cannot describe %d files: send one file "
                                   "per request" % len(parts))
         _cache(home)
@@ -452,9 +449,8 @@ def _range_get(ctx, rel, start, end):
 
 
 def _range_put(ctx, rel, start, end):
-    body, length = getattr(ctx, "body", None), getattr(ctx, "body_length", 0)
-    headers = getattr(ctx, "headers", None)
-    if body is None or headers is None or headers.get("Content-Length") is None:
+    body, length, headers = ctx.body, ctx.body_length, ctx.headers
+    if body is None or headers.get("Content-Length") is None:
         raise ClientError("send the data as the body of a PUT request with a Content-Length")
     if length > MAX_RANGE:
         raise InvalidArgument("the body is %d bytes; one request may write at most %d"

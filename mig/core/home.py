@@ -21,8 +21,15 @@ TRASH = "Trash"
 class Home:
     """One user's home folder."""
 
+    url_prefix = "/cert_redirect/"  # where a file of this home is downloaded
+    add_only = False  # a drop box (only ShareHome can be one)
+
     def __init__(self, root):
         self.root = os.path.realpath(root)
+
+    def need(self, read=False, write=False, what="this"):
+        """A home's owner may read and write all of it (a share link may not:
+        see ShareHome)."""
 
     # -- confinement -------------------------------------------------------------
     def resolve(self, relpath, must_exist=False):

@@ -69,6 +69,8 @@ class Request:
         self.session_id = S.cookie_value(headers.get("Cookie", ""))
         self.fields = {}  # the fields read so far (see Dispatcher._read_fields)
         self.files = []
+        self.keep_body = False  # a raw body its backend reads itself (transfer.RAW_BODY)
+        self.share_home = None  # the shared folder when a share link stands in for a login
 
     def header(self, name, default=""):
         return self.headers.get(name, default) or default
@@ -191,7 +193,7 @@ class Dispatcher:
         parse_multipart) is given for requests without credentials, which get
         the small anonymous caps."""
         fields = parse_form(req.query)
-        if req.method not in ("POST", "PUT") or getattr(req, "keep_body", False):
+        if req.method not in ("POST", "PUT") or req.keep_body:
             return fields
         length = req.content_length()
         kind = req.header("Content-Type").split(";")[0].strip().lower()
@@ -358,7 +360,7 @@ class Dispatcher:
         ctx.base_url = request_base_url(req, self.grid.config)
         # transfer backends: Content-Range (uploadchunked), the raw PUT body (rangefileaccess)
         ctx.headers = req.headers
-        if getattr(req, "keep_body", False):
+        if req.keep_body:
             ctx.body, ctx.body_length = req.rfile, req.content_length()
         if how == "share":
             ctx.home = req.share_home
