@@ -23,9 +23,19 @@ def fsync_dir(path):
         os.close(fd)
 
 
+def _chunks(data):
+    """data as buffers to write: itself when it is one (bytes, an mmap of a
+    spooled upload), else its chunks as they come."""
+    try:
+        return (memoryview(data),)
+    except TypeError:
+        return data
+
+
 def write_atomic(path, data, durable=True, mode=0o600):
-    """Replace path with data (bytes, or an iterable of bytes chunks, which is
-    written as it comes and never held whole).  durable: the data and the
+    """Replace path with data (bytes or any buffer such as an mmap, or an
+    iterable of bytes chunks, which is written as it comes and never held
+    whole).  durable: the data and the
     rename reach the disk before this returns.  Raises OSError; nothing of a
     failed write stays behind."""
     folder = os.path.dirname(path) or "."
@@ -34,7 +44,7 @@ def write_atomic(path, data, durable=True, mode=0o600):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         try:
-            for chunk in ((data,) if isinstance(data, (bytes, bytearray, memoryview)) else data):
+            for chunk in _chunks(data):
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(fd, view):]
