@@ -12,7 +12,8 @@ import re
 import tempfile
 import urllib.parse
 
-from mig.errors import InvalidArgument
+from mig.errors import ClientError, InvalidArgument
+from mig.web import sessions as S
 
 _SPLIT = re.compile(r"[&;]")
 READ_BLOCK = 256 * 1024
@@ -222,3 +223,48 @@ def close_files(files):
                 data.close()
             except BufferError:  # still exported somewhere: the GC closes it later
                 pass
+
+
+BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")  # MiG's addresses of backends
+SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
+ANONYMOUS_FORM_BYTES = 64 * 1024  # enough to say which format the refusal should take
+
+
+class Request:
+    """What the dispatcher needs from the HTTP layer."""
+
+    def __init__(self, method, target, headers, rfile, client_dn=None, peer=""):
+        self.method = method.upper()
+        parsed = urllib.parse.urlsplit(target)
+        self.path = urllib.parse.unquote(parsed.path)
+        self.query = parsed.query
+        self.headers = headers
+        self.rfile = rfile
+        self.client_dn = client_dn
+        self.peer = peer
+        self.session_id = S.cookie_value(headers.get("Cookie", ""))
+        self.fields = {}  # the fields read so far (see Dispatcher.read_fields)
+        self.files = []
+        self.keep_body = False  # a raw body its backend reads itself (transfer.RAW_BODY)
+        self.share_home = None  # the shared folder when a share link stands in for a login
+
+    def header(self, name, default=""):
+        return self.headers.get(name, default) or default
+
+    def content_length(self):
+        try:
+            return max(0, int(self.header("Content-Length", "0")))
+        except ValueError:
+            raise ClientError("invalid Content-Length") from None
+
+    def is_browser(self):
+        """Requests a browser could be tricked into sending need a CSRF token."""
+        agent = self.header("User-Agent").lower()
+        if self.header("Origin") or self.header("Sec-Fetch-Site"):
+            return True
+        return not agent.startswith(SCRIPT_AGENTS)
+
+
+def refuse_files(_fields):
+    """before_file for forms that take no files (login, logout)."""
+    raise ClientError("this form takes no files")

@@ -1,5 +1,14 @@
 """What the appliance answers over HTTP: a response with its security
-headers, and the redirect that Post/Redirect/Get and logins use."""
+headers, the redirect that Post/Redirect/Get and logins use, and a full
+disk turned into the request's clear error."""
+
+import contextlib
+import errno
+import logging
+
+from mig.errors import disk_full
+
+log = logging.getLogger("mig.web")
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
@@ -29,3 +38,15 @@ class Response:
 
 def redirect(location, headers=None):
     return Response(303, "see %s\n" % location, headers=dict(headers or {}, Location=location))
+
+
+@contextlib.contextmanager
+def disk_full_refused(what):
+    """A full disk (blocks, inodes, quota) is the request's clear error, not a crash."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.warning("disk full: %s: %s", what, exc)
+            raise disk_full(what) from None
+        raise

@@ -24,7 +24,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from mig.core import certs
-from mig.web.dispatch import Dispatcher, Request
+from mig.web.dispatch import Dispatcher
+from mig.web.request import Request
 
 log = logging.getLogger("mig.web")
 CHUNK = 256 * 1024

@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from conftest import https_connection, portal_login
-from mig.web.dispatch import safe_next
+from mig.web.sessions import safe_next
 from mig.web.sessions import LoginThrottle, source_key
 
 BROWSER = "Mozilla/5.0 test"
