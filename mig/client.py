@@ -299,10 +299,13 @@ class LocalGrid(_API):
 
     def upload(self, local, remote):
         from mig.backends.files import put_file
+        from mig.errors import MigError
         with open(local, "rb") as handle:
-            ok, lines = put_file(self._context(), remote, handle, os.path.getsize(local))
-        if not ok:
-            raise GridError("upload of %s failed: %s" % (remote, " ".join(lines)))
+            try:
+                put_file(self._context(), remote, handle, os.path.getsize(local))
+            except MigError as exc:
+                raise GridError("upload of %s failed: %s" % (remote, " ".join(
+                    [exc.message] + exc.details))) from None
 
     def download(self, remote, local=None):
         from mig.errors import MigError

@@ -52,6 +52,7 @@ class Backend:
     header: str = ""
     help: str = ""
     public: bool = False
+    raw_body: bool = False
 
     def _family(self, name):
         """A numbered field such as mrsltextarea_7 belongs to the family mrsltextarea_N."""
@@ -106,13 +107,15 @@ REGISTRY = {}
 
 
 def backend(name, title=None, fields=None, state_changing=False, header="", help="",
-            public=False):
-    """Register a backend function under its MiG name."""
+            public=False, raw_body=False):
+    """Register a backend function under its MiG name.  raw_body: a PUT body
+    is left unread for the backend to stream (ctx.body), not parsed as a form."""
     def register(run):
         REGISTRY[name] = Backend(name=name, run=run, title=title or name,
                                  fields=dict(fields or {}), state_changing=state_changing,
                                  header=header or title or name,
-                                 help=help or (run.__doc__ or "").strip(), public=public)
+                                 help=help or (run.__doc__ or "").strip(), public=public,
+                                 raw_body=raw_body)
         return run
     return register
 
@@ -129,7 +132,7 @@ class Context:
         self.session = ""  # the portal session's id ("" for certificates and tokens)
         self.base_url = ""  # https://HOST:PORT as the client reached us
         self.headers = {}  # the request's headers (Content-Range for chunked uploads)
-        self.body = None  # a raw body left unread, for backends in transfer.RAW_BODY
+        self.body = None  # a raw body left unread, for backends declared raw_body
         self.body_length = 0
         self.end_other_sessions = lambda: None  # set by the web layer (password change)
 

@@ -5,12 +5,13 @@ imported; this module imports them all (the package itself imports none,
 so that the modules can import it without a cycle).
 """
 
-from mig.backends import (REGISTRY, fileactions, fileman, fileops, files, filesearch, fileview,
-                          jobpages, jobs, mqueue, pages, portal, resadmin, scripts, shell,
-                          submitpages, sweeps, transfer, upload)
+from mig.backends import (REGISTRY, chunkedupload, fileactions, fileman, fileops, files,
+                          filesearch, fileview, jobpages, jobs, mqueue, pages, portal, ranges,
+                          resadmin, scripts, shares, shell, submitpages, sweeps, upload)
 
-MODULES = (fileactions, fileman, fileops, files, filesearch, fileview, jobpages, jobs, mqueue,
-           pages, portal, resadmin, scripts, shell, submitpages, sweeps, transfer, upload)
+MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, jobpages,
+           jobs, mqueue, pages, portal, ranges, resadmin, scripts, shares, shell, submitpages,
+           sweeps, upload)
 
 
 def load_all():

@@ -306,8 +306,8 @@ def _unzip(ctx, args):
 def unpack_upload(ctx, rel, submit=False):
     """An uploaded archive (put_file with extractpackage or submitandextract):
     unpacked next to itself, and with submit every .mRSL inside submitted.
-    Returns (ok, reply lines) as put_file does, or None for a file that is no
-    archive."""
+    Returns the reply lines as put_file does, or None for a file that is no
+    archive; raises ClientError with every line when anything failed."""
     if not A.is_archive(rel):
         return None
     folder = norm(posixpath.dirname(rel))
@@ -328,7 +328,9 @@ def unpack_upload(ctx, rel, submit=False):
         except MigError as exc:
             ok = False
             lines += ["parse failed, Error in mRSL file %s" % name, exc.message]
-    return ok, lines
+    if not ok:
+        raise ClientError(lines[0], details=lines[1:])
+    return lines
 
 
 # -- live I/O with running jobs -----------------------------------------------------------

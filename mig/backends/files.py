@@ -4,6 +4,7 @@
 import os
 
 from mig.backends import Field, backend
+from mig.backends.chunkedupload import store_upload
 from mig.backends.homepaths import each_path
 from mig.backends.jobs import submit_text
 from mig.errors import ClientError, FileNotFound, MigError, SystemFailure
@@ -80,40 +81,25 @@ def rm(ctx, args):
 
 
 def put_file(ctx, relpath, body, length, content_type=""):
-    """Store an uploaded body at relpath; submit it when asked.  Returns (ok, lines)."""
-    if not relpath or relpath.endswith("/"):
-        raise ClientError("no destination file name given")
-    final, tmp = ctx.home.open_for_upload(relpath)
-    try:
-        with open(tmp, "wb") as out:
-            remaining = length
-            while remaining > 0:
-                chunk = body.read(min(remaining, 1024 * 1024))
-                if not chunk:
-                    raise ClientError("the upload ended after %d of %d bytes"
-                                      % (length - remaining, length))
-                out.write(chunk)
-                remaining -= len(chunk)
-        os.replace(tmp, final)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    rel = ctx.home.relative(final)
+    """Store an uploaded body at relpath (CERTPUT); submit or unpack it when
+    the Content-Type asks.  Returns the reply's lines; raises MigError (the
+    message, then its details, are the lines of a failed reply)."""
+    rel = store_upload(ctx.home, relpath, body, length)
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind in ("submitmrsl", "submitandextract") and rel.lower().endswith(".mrsl"):
-        with open(final, encoding="utf-8", errors="replace") as handle:
+        with open(ctx.home.resolve(rel), encoding="utf-8", errors="replace") as handle:
             text = handle.read()
         try:
             record = submit_text(ctx, text)
         except SystemFailure as exc:
-            return False, ["not submitted: %s" % exc.message]
+            raise SystemFailure("not submitted: %s" % exc.message) from None
         except MigError as exc:
-            return False, ["parse failed, Error in mRSL file", exc.message]
-        return True, ["%s is the job id assigned." % record["JOB_ID"]]
+            raise ClientError("parse failed, Error in mRSL file", details=[exc.message]) from None
+        return ["%s is the job id assigned." % record["JOB_ID"]]
     if kind in ("extractpackage", "submitandextract"):
         from mig.backends.fileops import unpack_upload  # here: fileops imports this module
         unpacked = unpack_upload(ctx, rel, submit=kind == "submitandextract")
         if unpacked is not None:  # None: not an archive, so a 'normal' file
             return unpacked
-    return True, ["A 'normal' file was uploaded (%s). It can now be used as an inputfile "
-                  "in your .mRSL files" % rel]
+    return ["A 'normal' file was uploaded (%s). It can now be used as an inputfile "
+            "in your .mRSL files" % rel]

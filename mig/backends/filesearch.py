@@ -9,7 +9,7 @@ import time
 from mig.backends.fileshared import (SEARCH_BYTES, SEARCH_ENTRIES, SEARCH_FILE_BYTES, SEARCH_HITS,
                                      SEARCH_SECONDS, back_to, cgi, download_href, folder_of,
                                      when)
-from mig.backends.transfer import UPLOAD_CACHE
+from mig.backends.chunkedupload import UPLOAD_CACHE
 from mig.core import home as H
 from mig.core.quota import human_size
 from mig.core import homeops as F

@@ -32,12 +32,14 @@ def _chunks(data):
         return data
 
 
-def write_atomic(path, data, durable=True, mode=0o600):
+def write_atomic(path, data, durable=True, mode=0o600, replace=True):
     """Replace path with data (bytes or any buffer such as an mmap, or an
     iterable of bytes chunks, which is written as it comes and never held
-    whole).  durable: the data and the
-    rename reach the disk before this returns.  Raises OSError; nothing of a
-    failed write stays behind."""
+    whole).  durable: the data and the rename reach the disk before this
+    returns.  replace=False: an existing name is never replaced
+    (FileExistsError: the file is linked into place, which fails atomically
+    when the name exists).  Raises OSError; nothing of a failed write stays
+    behind."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path)[:100],
                                                 secrets.token_hex(6)))
@@ -53,7 +55,11 @@ def write_atomic(path, data, durable=True, mode=0o600):
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

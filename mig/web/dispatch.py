@@ -5,7 +5,7 @@ addresses ``/cgi-bin/NAME.py`` and ``/wsgi-bin/NAME.py`` (html, or txt/json
 by ``output_format``), ``/api/NAME`` (JSON), the RPC interfaces (web/rpc.py),
 files by address under ``/cert_redirect/`` and ``/share_redirect/ID/``
 (web/homefiles.py), logging in and out (web/login.py) and the static
-files.  Backends in transfer.SHARE_ACCESS also run for a ``share_id``
+files.  Backends in shares.SHARE_ACCESS also run for a ``share_id``
 field instead of credentials, on the shared folder only.  Backends never
 see HTTP: they get validated arguments and a Context, and return output
 objects; every MigError becomes an error reply (web/failures.py).
@@ -19,7 +19,7 @@ import time
 import urllib.parse
 
 from mig import backends as B
-from mig.backends import transfer as T
+from mig.backends.shares import SHARE_ACCESS, share_home
 from mig.backends.catalog import load_all
 from mig.core import auth
 from mig.errors import AccessDenied, AuthError, ClientError, MigError, describe, disk_full
@@ -143,9 +143,9 @@ class Dispatcher:
 
     def _backend(self, req, name, default_format):
         start = time.monotonic()
-        # rangefileaccess reads a PUT body itself (raw bytes, not a form): ctx.body
-        req.keep_body = req.method == "PUT" and name in T.RAW_BODY
         backend = self.backends.get(name)
+        # a backend declared raw_body reads a PUT body itself (bytes, not a form): ctx.body
+        req.keep_body = req.method == "PUT" and backend is not None and backend.raw_body
         title = backend.title if backend else name
         fields = req.fields = parse_form(req.query)
         page, once, prg = None, "", False
@@ -161,9 +161,9 @@ class Dispatcher:
                 fields = self._read_anonymous(req, name, refusal)
             if backend is None:
                 raise ClientError("no such operation: %s" % name)
-            share_id = (fields.get("share_id") or [""])[-1] if name in T.SHARE_ACCESS else ""
+            share_id = (fields.get("share_id") or [""])[-1] if name in SHARE_ACCESS else ""
             if share_id:  # a share link, not a login: the owner's files, confined to the share
-                req.share_home = T.share_home(self.grid, share_id, name)
+                req.share_home = share_home(self.grid, share_id, name)
                 user, how = req.share_home.owner, "share"
             elif user is None:
                 raise refusal
@@ -228,21 +228,21 @@ class Dispatcher:
         """The fields of a request without credentials, checked before its body is read.
 
         Only share links work without credentials, and only for the backends in
-        T.SHARE_ACCESS: a link named in the query is checked before anything is
+        SHARE_ACCESS: a link named in the query is checked before anything is
         read, one named in a multipart body before the first file part; other
         bodies are small forms.  So a stranger cannot make the server read (or
         hold) a large body.  refusal: the AuthError to raise when no link helps.
         """
         def refuse(_fields=None):
             raise refusal
-        if name not in T.SHARE_ACCESS:
+        if name not in SHARE_ACCESS:
             if req.content_length() > ANONYMOUS_FORM_BYTES:
                 refuse()
             return self.read_fields(req, ANONYMOUS_FORM_BYTES, refuse)
         share_id = (req.fields.get("share_id") or [""])[-1]
         multipart = req.header("Content-Type").lower().startswith("multipart/form-data")
         if share_id:
-            T.share_home(self.grid, share_id, name)
+            share_home(self.grid, share_id, name)
         elif req.content_length() > ANONYMOUS_FORM_BYTES and not multipart:
             refuse()
 
@@ -250,7 +250,7 @@ class Dispatcher:
             link = (fields.get("share_id") or [""])[-1]
             if not link:
                 refuse()
-            T.share_home(self.grid, link, name)
+            share_home(self.grid, link, name)
         return self.read_fields(req, ANONYMOUS_FORM_BYTES, before_file)
 
     def run_backend(self, req, name, fields, user, how, browser=None):
@@ -282,7 +282,7 @@ class Dispatcher:
         # a password change ends the user's other sessions, not the one making it
         ctx.end_other_sessions = lambda: self.sessions.drop_user(user, keep=session or None)
         ctx.base_url = request_base_url(req, self.grid.config)
-        # transfer backends: Content-Range (uploadchunked), the raw PUT body (rangefileaccess)
+        # Content-Range (uploadchunked), the raw PUT body (raw_body backends: rangefileaccess)
         ctx.headers = req.headers
         if req.keep_body:
             ctx.body, ctx.body_length = req.rfile, req.content_length()

@@ -6,7 +6,7 @@ key).  Downloads are sandboxed; upload replies are CERTPUT's 0/1 lines."""
 import mimetypes
 import os
 
-from mig.backends import transfer as T
+from mig.backends.shares import share_download, share_upload
 from mig.backends.files import put_file
 from mig.errors import AuthError, MigError
 from mig.web.response import Response, disk_full_refused
@@ -50,11 +50,10 @@ def upload(dispatcher, req, rel):
         return Response(413, "1\nfile larger than %d MB\n" % dispatcher.grid.config.max_upload_mb)
     try:
         with disk_full_refused("upload of %s" % rel):
-            ok, lines = put_file(dispatcher.context(user, req.method), rel, req.rfile, length,
-                                 req.header("Content-Type"))
+            return put_reply(0, put_file(dispatcher.context(user, req.method), rel, req.rfile,
+                                         length, req.header("Content-Type")))
     except MigError as exc:
-        ok, lines = False, [exc.message]
-    return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)))
+        return put_reply(1, [exc.message] + exc.details)
 
 def share_file(dispatcher, req, rest):
     """GET/HEAD or SHAREPUT/PUT /share_redirect/ID/PATH: no credentials, the id is the key.
@@ -66,7 +65,7 @@ def share_file(dispatcher, req, rest):
     headers = {"Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
     if req.method in ("GET", "HEAD"):
         try:
-            handle, size, name = T.share_download(dispatcher.grid, share_id, rel)
+            handle, size, name = share_download(dispatcher.grid, share_id, rel)
         except MigError as exc:
             return Response(exc.http_status, "%s\n" % exc.message, headers=headers)
         headers["Content-Security-Policy"] = SANDBOX_CSP
@@ -82,14 +81,16 @@ def share_file(dispatcher, req, rest):
         return Response(413, "1\nfile larger than %d MB\n" % dispatcher.grid.config.max_upload_mb,
                         headers=headers)
     try:
-        ok, lines = T.share_upload(dispatcher.grid, share_id, rel, req.rfile, length)
-    except AuthError as exc:  # no write access
-        return Response(exc.http_status, "1\n%s\n" % exc.message, headers=headers)
-    except MigError as exc:
-        if exc.http_status == 404:
-            return Response(404, "1\n%s\n" % exc.message, headers=headers)
-        ok, lines = False, [exc.message]
-    return Response(200, "%d\n%s\n" % (0 if ok else 1, "\n".join(lines)), headers=headers)
+        return put_reply(0, share_upload(dispatcher.grid, share_id, rel, req.rfile, length),
+                         headers)
+    except MigError as exc:  # no write access (403), no such link (404), or refused
+        status = exc.http_status if isinstance(exc, AuthError) or exc.http_status == 404 else 200
+        return put_reply(1, [exc.message] + exc.details, headers, status)
+
+
+def put_reply(code, lines, headers=None, status=200):
+    """A CERTPUT/SHAREPUT reply as MiG's scripts read it: 0 or 1, then lines."""
+    return Response(status, "%d\n%s\n" % (code, "\n".join(lines)), headers=headers)
 
 
 def home_file(dispatcher, req, rel):

@@ -245,7 +245,7 @@ class Request:
         self.session_id = S.cookie_value(headers.get("Cookie", ""))
         self.fields = {}  # the fields read so far (see Dispatcher.read_fields)
         self.files = []
-        self.keep_body = False  # a raw body its backend reads itself (transfer.RAW_BODY)
+        self.keep_body = False  # a raw body its backend reads itself (declared raw_body)
         self.share_home = None  # the shared folder when a share link stands in for a login
 
     def header(self, name, default=""):

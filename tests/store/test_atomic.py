@@ -91,3 +91,12 @@ def test_a_full_disk_leaves_the_old_file(tmp_path):
         assert target.read_bytes() == b"old" and leftovers(mount) == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_without_replace_an_existing_name_is_kept(tmp_path):
+    """A drop box only adds: the name that exists keeps its content."""
+    target = tmp_path / "dropped.txt"
+    write_atomic(str(target), b"first", replace=False)
+    with pytest.raises(FileExistsError):
+        write_atomic(str(target), b"second", replace=False)
+    assert target.read_bytes() == b"first" and leftovers(tmp_path) == []
