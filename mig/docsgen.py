@@ -1,6 +1,6 @@
 """Generate the reference docs from the tables the code runs on.
 
-``docs/mrsl-reference.md`` comes from ``jobspec.KEYWORDS`` and
+``docs/mrsl-reference.md`` comes from ``keywords.KEYWORDS`` and
 ``docs/backends.md`` from the backend ``REGISTRY``, so the docs cannot drift
 from what the server accepts.  Their hand-written introductions live in
 ``docs/templates/`` so that prose is edited as Markdown, not Python.
@@ -17,7 +17,7 @@ from mig import backends as B
 from mig import errors
 from mig.backends.catalog import load_all
 from mig.config import Config
-from mig.core import jobspec
+from mig.core import keywords
 from mig.errors import describe
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config) if f.name != "state_dir"}
@@ -75,16 +75,16 @@ def mrsl_reference():
     out = [NOTE % ("mig/core/jobspec.py", "mrsl-reference.md"), _template("mrsl-reference.md")]
     out.append("## Keywords\n\n| keyword | type | default | required | matched against "
                "resources |\n|---|---|---|---|---|\n")
-    for kw in jobspec.KEYWORDS:
+    for kw in keywords.KEYWORDS:
         out.append("| [%s](#%s) | %s | %s | %s | %s |\n" % (
             kw.name, kw.name.lower(), kw.type, _value(kw.default), "yes" if kw.required else "no",
             "yes" if kw.requirement else "no"))
-    for kw in jobspec.KEYWORDS:
+    for kw in keywords.KEYWORDS:
         out.append("\n### %s\n\n%s: %s\n\n" % (kw.name, _md(kw.title), _md(kw.help)))
         out.append("* Type: `%s`, %s\n" % (kw.type, TYPES.get(kw.type, kw.type)))
         out.append("* Default: %s\n" % _value(kw.default))
         out.append("* Required: %s\n" % ("yes" if kw.required else "no"))
-        out.append("* Allowed characters: %s\n" % _md(jobspec.VALIDATORS[kw.validator][1]))
+        out.append("* Allowed characters: %s\n" % _md(keywords.VALIDATORS[kw.validator][1]))
         if kw.choices:
             out.append("* Choices: %s\n" % ", ".join("`%s`" % c for c in kw.choices))
         out.append("* Matched against resources by the scheduler: %s\n"

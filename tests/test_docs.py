@@ -13,7 +13,7 @@ import pytest
 from conftest import ENTRY
 from mig import docsgen
 from mig.backends.catalog import load_all
-from mig.core import jobspec
+from mig.core import jobspec, keywords
 from mig.core.resconf import parse_resource
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,7 +49,7 @@ def test_check_reports_missing_and_stale_files(tmp_path):
     assert docsgen.check(str(tmp_path)) == ["backends.md"]
 
 
-@pytest.mark.parametrize("keyword", [kw.name for kw in jobspec.KEYWORDS])
+@pytest.mark.parametrize("keyword", [kw.name for kw in keywords.KEYWORDS])
 def test_every_keyword_is_documented(keyword):
     text = read_doc("mrsl-reference.md")
     assert "\n### %s\n" % keyword in text

@@ -9,7 +9,7 @@ from mig.backends.jobs import asctime, live
 from mig.backends.portal import page_url
 from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
-from mig.core import access, jobspec
+from mig.core import access, keywords
 from mig.core import jobs as J
 from mig.errors import ClientError, InvalidArgument
 from mig.render import objects as O
@@ -331,7 +331,7 @@ def _docs_mrsl():
                       "(write \\# for a literal #). +JOBID+ and +JOBNAME+ are replaced in every "
                       "value. The same job may be given as JSON.")]
     rows = []
-    for kw in jobspec.KEYWORDS:
+    for kw in keywords.KEYWORDS:
         default = kw.default if kw.default not in ([], "", None) else "-"
         rows.append(({"text": kw.name, "href": "#" + kw.name, "id": kw.name}, kw.type,
                      str(default), "yes" if kw.required else "no", kw.help))

@@ -5,7 +5,7 @@ form comes back with what was typed and every problem at its field."""
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import submit_text
 from mig.backends.portal import page_url
-from mig.core import access, jobspec, submission
+from mig.core import access, jobspec, keywords, submission
 from mig.errors import InvalidArgument, MigError, MrslError
 from mig.render import objects as O
 
@@ -39,9 +39,9 @@ def grid_choices(ctx):
                                                  if len(vgrids) > 1 else []),
             "RUNTIMEENVIRONMENT": [(n, n) for n in
                                    sorted(ctx.grid.registry.known_runtimeenvs())],
-            "MAXFILL": [(c, c) for c in jobspec.KEYWORD_BY_NAME["MAXFILL"].choices],
+            "MAXFILL": [(c, c) for c in keywords.KEYWORD_BY_NAME["MAXFILL"].choices],
             "ARCHITECTURE": [("", "any")] + [(a, a) for a in sorted(architectures)
-                                             if a in jobspec.ARCHITECTURES]}
+                                             if a in keywords.ARCHITECTURES]}
 
 
 def _with_kept(options, kept):
@@ -110,8 +110,8 @@ def fields_form(ctx, values=None, problems=None):
     values, problems = values or {}, problems or {}
     choices = grid_choices(ctx)
     fields = {kw.name: _keyword_field(kw, values.get(kw.name, ""), choices.get(kw.name),
-                                      problems.get(kw.name)) for kw in jobspec.KEYWORDS}
-    order = list(ESSENTIALS) + [kw.name for kw in jobspec.KEYWORDS if kw.name not in ESSENTIALS]
+                                      problems.get(kw.name)) for kw in keywords.KEYWORDS}
+    order = list(ESSENTIALS) + [kw.name for kw in keywords.KEYWORDS if kw.name not in ESSENTIALS]
     other = [message for name, message in problems.items() if name not in fields]
     return {"object_type": "form", "action": "submitfields", "submit": "Submit job",
             "fields": [fields[name] for name in order], "error": "; ".join(other),
@@ -203,11 +203,11 @@ def _submitted(record):
 
 
 @backend("submitfields", title="Submit Job", header="Submit Job", state_changing=True,
-         fields={kw.name: Field("text", multi=True) for kw in jobspec.KEYWORDS})
+         fields={kw.name: Field("text", multi=True) for kw in keywords.KEYWORDS})
 def submitfields(ctx, args):
     """Submit a job from one form field per keyword.
     A choice field may repeat; every problem is reported at once, each next to its field."""
-    values = {kw.name: "\n".join(args[kw.name]) for kw in jobspec.KEYWORDS}
+    values = {kw.name: "\n".join(args[kw.name]) for kw in keywords.KEYWORDS}
     errors = jobspec.check_fields(values, ctx.grid.config.job_retries)
     if errors:
         errors.update(_grid_problems(ctx, values, errors))

@@ -4,7 +4,7 @@ Until VGrids arrive every user is a member of Generic only; the functions
 here are the seam that the VGrid and access-right features fill in.
 """
 
-from mig.core.jobspec import DEFAULT_VGRID
+from mig.core.keywords import DEFAULT_VGRID
 from mig.errors import MrslError
 
 

@@ -10,7 +10,8 @@ SSHPORT is a port number, and every error names the line and the keyword.
 
 import re
 
-from mig.core.jobspec import ARCHITECTURES, read_blocks
+from mig.core.jobspec import read_blocks
+from mig.core.keywords import ARCHITECTURES
 from mig.core.resources import ExeUnit
 from mig.errors import MrslError
 

@@ -14,7 +14,7 @@ import operator
 import time
 
 from mig.core.jobqueue import JobQueue
-from mig.core.jobspec import DEFAULT_VGRID
+from mig.core.keywords import DEFAULT_VGRID
 
 _NUMERIC_REQUIREMENTS = (
     ("NODECOUNT", "nodecount", "nodes", ""),

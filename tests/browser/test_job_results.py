@@ -8,7 +8,7 @@ from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from mig.core.jobspec import KEYWORDS
+from mig.core.keywords import KEYWORDS
 from test_portal_journey import login, post_text_job, submit_text_job, wait_text
 
 FAILS = ("::EXECUTE::\necho the answer is 42\necho kept > result.txt\nexit 3\n\n"

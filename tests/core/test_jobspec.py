@@ -7,8 +7,8 @@ import random
 import pytest
 
 from mig.core import jobspec
-from mig.core.jobspec import (KEYWORDS, expand_variables, parse_job, parse_json, parse_mrsl,
-                              to_mrsl)
+from mig.core.jobspec import expand_variables, parse_job, parse_json, parse_mrsl, to_mrsl
+from mig.core.keywords import KEYWORDS
 from mig.errors import MrslError
 
 MINIMAL = "::EXECUTE::\necho hello\n"

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 import pytest
 
 from conftest import exit_code, https_connection, portal_login
-from mig.core import jobspec
+from mig.core import keywords
 
 BROWSER = "Mozilla/5.0 test"
 SCRIPT = "curl/8"
@@ -181,7 +181,7 @@ def test_the_fields_form_puts_the_essentials_first_and_offers_the_grids_choices(
     vgrids = [n.attrs["value"] for n in tree.by_id("f-VGRID").walk() if n.tag == "input"]
     assert vgrids == ["Generic"]
     archs = [n.attrs["value"] for n in tree.by_id("f-ARCHITECTURE").walk() if n.tag == "option"]
-    assert archs[0] == "" and len(archs) == 2 and archs[1] in jobspec.ARCHITECTURES
+    assert archs[0] == "" and len(archs) == 2 and archs[1] in keywords.ARCHITECTURES
     assert tree.by_id("f-RUNTIMEENVIRONMENT").all_text().strip().endswith(
         "none offered by this grid's resources yet")
 
@@ -199,7 +199,7 @@ def test_a_kept_advanced_value_opens_the_folded_part(session):
 
 
 def test_scripts_posting_every_keyword_still_submit_and_keep_exit_codes(script):
-    fields = [(kw.name, "") for kw in jobspec.KEYWORDS]
+    fields = [(kw.name, "") for kw in keywords.KEYWORDS]
     values = dict(fields, EXECUTE="echo by fields\n\necho after a blank line", CPUTIME="60",
                   VGRID="Generic", JOBTYPE="batch", SANDBOX="False", MAXPRICE="0")
     reply = script_post(script, "submitfields", values.items())

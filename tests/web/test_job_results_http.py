@@ -13,7 +13,8 @@ from conftest import exit_code, https_connection, post_fields, wait_for
 from mig.backends.jobs import retries_text
 from mig.core import jobs as J
 from mig.core.jobs import JobService
-from mig.core.jobspec import KEYWORDS, parse_mrsl
+from mig.core.jobspec import parse_mrsl
+from mig.core.keywords import KEYWORDS
 from mig.store.pickledb import PickleStore
 
 NOWHERE = "::EXECUTE::\ntrue\n\n::ARCHITECTURE::\nSPARC\n\n::JOBNAME::\n%s\n"
