@@ -72,7 +72,7 @@ def keyword_example(kw):
 
 def mrsl_reference():
     """docs/mrsl-reference.md: the syntax, then one table row and section per keyword."""
-    out = [NOTE % ("mig/core/jobspec.py", "mrsl-reference.md"), _template("mrsl-reference.md")]
+    out = [NOTE % ("mig/core/keywords.py", "mrsl-reference.md"), _template("mrsl-reference.md")]
     out.append("## Keywords\n\n| keyword | type | default | required | matched against "
                "resources |\n|---|---|---|---|---|\n")
     for kw in keywords.KEYWORDS:
