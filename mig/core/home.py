@@ -137,14 +137,20 @@ class Home:
             raise ClientError("cannot create %s: %s" % (relpath, exc.strerror)) from None
         return path
 
-    def remove(self, relpath, recursive=False, force=False):
-        """MiG moves to Trash/ unless forced; a folder needs recursive."""
+    def removable(self, relpath, recursive, itself="your home"):
+        """(path, is a folder) of something that may be removed, or raise: never
+        the home itself, and a folder only with recursive."""
         path = self.resolve(relpath, must_exist=True)
         if path == self.root:
-            raise ClientError("cannot remove your home")
+            raise ClientError("cannot remove %s" % itself)
         is_dir = os.path.isdir(path) and not os.path.islink(path)
         if is_dir and not recursive:
             raise ClientError("cannot remove '%s': is a directory" % relpath)
+        return path, is_dir
+
+    def remove(self, relpath, recursive=False, force=False):
+        """MiG moves to Trash/ unless forced; a folder needs recursive."""
+        path, is_dir = self.removable(relpath, recursive)
         trash = os.path.join(self.root, TRASH)
         inside_trash = path == trash or path.startswith(trash + os.sep)
         if force or inside_trash:

@@ -130,12 +130,7 @@ class ShareHome(Home):
         itself, and unless forced into the owner's Trash/ (out of the share user's
         reach, so the owner can restore it)."""
         self.need(read=True, write=True, what="removing files")
-        path = self.resolve(relpath, must_exist=True)
-        if path == self.root:
-            raise ClientError("cannot remove the shared folder itself")
-        is_dir = os.path.isdir(path) and not os.path.islink(path)
-        if is_dir and not recursive:
-            raise ClientError("cannot remove '%s': is a directory" % relpath)
+        path, is_dir = self.removable(relpath, recursive, "the shared folder itself")
         if force:
             if is_dir:
                 shutil.rmtree(path)
