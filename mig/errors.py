@@ -73,6 +73,11 @@ class MrslError(ClientError):
         self.keyword = keyword
 
 
+class NotCopied(ClientError):
+    """A file was not copied or moved where it was to go; the message names
+    the file and why (missing, behind a link, not writable there)."""
+
+
 class StateError(ClientError):
     """An action not allowed in the job's current state."""
 

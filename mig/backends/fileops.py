@@ -20,7 +20,7 @@ from mig.core import beneath as B
 from mig.core import homeops as F
 from mig.core import jobs as J
 from mig.core import saferegex
-from mig.errors import ClientError, InvalidArgument, MigError, SystemFailure
+from mig.errors import ClientError, InvalidArgument, MigError, NotCopied, SystemFailure
 from mig.render import objects as O
 
 FILE_DEST_SEP = "    ::    "  # MiG's file_dest_sep: migget splits expand lines on it
@@ -360,12 +360,12 @@ def _live_send(ctx, job_id, folder, args):
         owner = None
     for name in names:
         target = join(dst, posixpath.basename(name.rstrip("/")) or name)
-        reason = B.copy_confined(folder, name, ctx.home, target, owner)
-        if reason:
-            objects.append(O.error(reason))
-            code = code or ClientError.exit_code
-        else:
+        try:
+            B.copy_confined(folder, name, ctx.home, target, owner)
             objects.append(O.text("Copied %s from job %s to %s" % (name, job_id, target)))
+        except NotCopied as exc:
+            objects.append(O.error(exc.message))
+            code = code or exc.exit_code
     return objects, code
 
 
@@ -380,9 +380,7 @@ def _live_get(ctx, job_id, folder, args):
         if os.path.isdir(path):
             raise ClientError("%s: is a folder; name the files to send" % rel)
         target = join(dst, posixpath.basename(rel))
-        reason = B.copy_into_beneath(ctx.home, rel, folder, target, protected)
-        if reason:
-            raise ClientError(reason)
+        B.copy_into_beneath(ctx.home, rel, folder, target, protected)  # or NotCopied
         return [O.text("Copied %s to job %s as %s" % (rel, job_id, target))]
     return _each(ctx, args["src"], one)
 

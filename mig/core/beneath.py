@@ -10,7 +10,10 @@ import shutil
 import stat
 import time
 
-from mig.errors import MigError
+from mig.errors import MigError, NotCopied
+from mig.store.atomic import write_atomic
+
+COPY_BLOCK = 1024 * 1024
 
 def parent_beneath(root, relpath):
     """(fd of the parent folder, file name) below root, no symlink followed on the way.
@@ -68,28 +71,21 @@ def copy_confined(src_root, src_rel, dst_home, dst_rel, owner=None):
     """Copy a file from a job folder into a home; both ends confined.  The copy
     is a new file of ours, renamed into place (never written through a link).
 
-    Returns None when copied, else a reason (missing, or a link leading out).
+    Raises NotCopied with the reason (missing, or a link leading out).  Not
+    synced: the caller syncs what it delivered (staging.make_durable).
     """
     try:
         source = open_beneath(src_root, src_rel, owner)
     except OSError:
-        return ("%s: missing, not a regular file of the job's own, or behind a link"
-                % src_rel)
+        raise NotCopied("%s: missing, not a regular file of the job's own, or behind a link"
+                        % src_rel) from None
     with source:
-        tmp = None
         try:
-            dst = destination(dst_home, dst_rel)
-            tmp = dst + ".part-%d" % time.time_ns()
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-            os.replace(tmp, dst)
-            tmp = None
+            write_atomic(destination(dst_home, dst_rel),
+                         iter(lambda: source.read(COPY_BLOCK), b""), durable=False, mode=0o644)
         except (OSError, MigError) as exc:
-            return "%s: cannot be written: %s" % (dst_rel, getattr(exc, "strerror", None) or exc)
-        finally:
-            if tmp is not None and os.path.exists(tmp):
-                os.unlink(tmp)
-    return None
+            raise NotCopied("%s: cannot be written: %s"
+                            % (dst_rel, getattr(exc, "strerror", None) or exc)) from None
 
 
 def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
@@ -97,20 +93,20 @@ def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
 
     The way down from root is walked without following links, missing
     folders are created, the file is opened with O_NOFOLLOW and the names
-    in protected (relative to root) are never replaced.  Returns None when
-    copied, else the reason.
+    in protected (relative to root) are never replaced.  Raises NotCopied
+    with the reason.
     """
     parts = [p for p in os.path.normpath(dst_rel).split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
-        return "%s: not a valid destination in the job folder" % dst_rel
+        raise NotCopied("%s: not a valid destination in the job folder" % dst_rel)
     if "/".join(parts) in protected:
-        return "%s: belongs to the job and is not replaced" % "/".join(parts)
+        raise NotCopied("%s: belongs to the job and is not replaced" % "/".join(parts))
     try:
         source = open(home.resolve(src_rel, must_exist=True), "rb")
     except MigError as exc:
-        return exc.message
+        raise NotCopied(exc.message) from None
     except OSError as exc:
-        return "%s: cannot be read: %s" % (src_rel, exc.strerror or exc)
+        raise NotCopied("%s: cannot be read: %s" % (src_rel, exc.strerror or exc)) from None
     with source:
         try:
             owner = os.stat(root)
@@ -146,6 +142,5 @@ def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
             finally:
                 os.close(fd)
         except OSError as exc:
-            return "%s: cannot be written in the job folder: %s" % (dst_rel,
-                                                                   exc.strerror or exc)
-    return None
+            raise NotCopied("%s: cannot be written in the job folder: %s"
+                            % (dst_rel, exc.strerror or exc)) from None

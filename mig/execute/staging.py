@@ -15,13 +15,15 @@ from mig.core.beneath import copy_confined, destination, is_own_regular_file, pa
 from mig.core.home import DIR_FLAGS
 from mig.core.jobspec import split_file_line
 from mig.core.verify import verify_results
-from mig.errors import MigError
+from mig.errors import MigError, NotCopied
 from mig.execute.base import Outcome
 from mig.execute.jobscript import parse_status
 from mig.execute.urlfetch import UrlFetcher
 from mig.store import fileio
 
 log = logging.getLogger("mig.staging")
+
+LOST = "%s: missing, not a regular file, or behind a link"
 
 
 def write_small(path, text, mode=0o600, dir_fd=None):
@@ -86,17 +88,17 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
     keep_outputs False (the owner's quota is full): only the status is kept.
     Every output and its folder entry are synced before this returns, so a
     FINISHED recorded afterwards never outlives its outputs in a power cut."""
-    missing, delivered = 0, []
+    missing, kept = 0, []
     for line in spec["OUTPUTFILES"]:
         src, dst = split_file_line(line)
         if "://" in dst or not keep_outputs:
             missing += 1  # uploads to URLs are not supported by the local resource
             continue
-        if (copy_confined(folder, src, home, dst, owner) if owner is not None
-                else move_confined(folder, src, home, dst)):
-            missing += 1
+        if (in_place(copy_confined, folder, src, home, dst, owner) if owner is not None
+                else in_place(move_confined, folder, src, home, dst)):
+            kept.append(dst)
         else:
-            delivered.append(dst)
+            missing += 1
     io_status = io_status + [("output_files_missing", missing), ("send_output_files", 0)]
     names = ["%s.%s" % (job_id, suffix) for suffix in ("stdout", "stderr", "status")]
     skipped = [] if keep_outputs else names[:2]  # left empty: over the quota
@@ -107,14 +109,14 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
                           else move_regular_files(folder, taken, out_fd))
         for name in left:
             # Not renamed: another disk (copy it), or not a plain file (leave it).
-            if (owner is not None or name in skipped or move_confined(
-                    folder, name, home, os.path.join("job_output", job_id, name))):
+            if (owner is not None or name in skipped or not in_place(
+                    move_confined, folder, name, home, os.path.join("job_output", job_id, name))):
                 write_small(name + ".part", "", 0o644, dir_fd=out_fd)
                 os.rename(name + ".part", name, src_dir_fd=out_fd, dst_dir_fd=out_fd)
         write_small(job_id + ".io-status", "".join("%s %d\n" % item for item in io_status),
                     0o644, dir_fd=out_fd)
         status_text = read_small(job_id + ".status", dir_fd=out_fd)
-        make_durable(home, out_fd, names + [job_id + ".io-status"], delivered, files)
+        make_durable(home, out_fd, names + [job_id + ".io-status"], kept, files)
     finally:
         os.close(out_fd)
     return Outcome("FINISHED", "", parse_status(status_text), io_status,
@@ -203,26 +205,36 @@ def move_confined(src_root, src_rel, dst_home, dst_rel):
 
     The rename goes through the parent folder's descriptor, so it moves
     exactly the checked regular file; anything else falls back to a copy.
+    Raises NotCopied with the reason.
     """
     try:
         fd, name = parent_beneath(src_root, src_rel)
     except OSError:
-        return "%s: missing, not a regular file, or behind a link" % src_rel
+        raise NotCopied(LOST % src_rel) from None
     try:
         info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         if not stat.S_ISREG(info.st_mode):
-            return "%s: missing, not a regular file, or behind a link" % src_rel
+            raise NotCopied(LOST % src_rel)
         try:
             dst = destination(dst_home, dst_rel)
             os.rename(name, dst, src_dir_fd=fd)
-            return None
+            return
         except (OSError, MigError):
             pass  # another file system, or a problem copy_confined will name
     except OSError:
-        return "%s: missing, not a regular file, or behind a link" % src_rel
+        raise NotCopied(LOST % src_rel) from None
     finally:
         os.close(fd)
-    return copy_confined(src_root, src_rel, dst_home, dst_rel)
+    copy_confined(src_root, src_rel, dst_home, dst_rel)
+
+
+def in_place(copy, *args):
+    """Whether copy (copy_confined or move_confined) put the file in place."""
+    try:
+        copy(*args)
+        return True
+    except NotCopied:
+        return False
 
 
 def move_regular_files(src_dir, names, dst_fd):

@@ -7,7 +7,8 @@ import pytest
 
 from mig.core.beneath import copy_confined
 from mig.core.home import Home
-from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError, NoFilePath
+from mig.errors import (ClientError, FileNotFound, InvalidArgument, MigError, NoFilePath,
+                        NotCopied)
 
 
 @pytest.fixture
@@ -421,40 +422,44 @@ def jobdir(homes):
 
 def test_copy_confined_copies(homes, jobdir):
     home = homes["home"]
-    assert copy_confined(str(jobdir), "out.txt", home, "results/out.txt") is None
+    copy_confined(str(jobdir), "out.txt", home, "results/out.txt")
     with open(os.path.join(home.root, "results", "out.txt")) as handle:
         assert handle.read() == "result"
-    assert copy_confined(str(jobdir), "nested/n.txt", home, "top.txt") is None
+    copy_confined(str(jobdir), "nested/n.txt", home, "top.txt")
     with open(os.path.join(home.root, "top.txt")) as handle:
         assert handle.read() == "n"
-    assert not [n for n in os.listdir(home.root) if ".part-" in n]
+    assert not [n for n in os.listdir(home.root) if n.startswith(".tmp-") or ".part-" in n]
 
 
 @pytest.mark.parametrize("src", ["steal.txt", "passwd", "up/job1/out.txt", "../job1/out.txt",
                                  "/etc/passwd", "up", ".", ""])
 def test_copy_confined_refuses_source_leading_out(homes, jobdir, src):
     home = homes["home"]
-    reason = copy_confined(str(jobdir), src, home, "stolen.txt")
-    assert isinstance(reason, str) and reason.startswith("%s: " % src)
+    with pytest.raises(NotCopied) as refused:
+        copy_confined(str(jobdir), src, home, "stolen.txt")
+    assert refused.value.message.startswith("%s: " % src)
     assert not os.path.lexists(os.path.join(home.root, "stolen.txt"))
 
 
 def test_copy_confined_missing_source(homes, jobdir):
     for src in ("nope.txt", "nested", "nested/none.txt"):
-        reason = copy_confined(str(jobdir), src, homes["home"], "x.txt")
-        assert isinstance(reason, str) and reason.startswith("%s: " % src)
-        assert "missing" in reason
+        with pytest.raises(NotCopied) as refused:
+            copy_confined(str(jobdir), src, homes["home"], "x.txt")
+        assert refused.value.message.startswith("%s: " % src)
+        assert "missing" in refused.value.message
     assert not os.path.lexists(os.path.join(homes["home"].root, "x.txt"))
 
 
 def test_copy_confined_destination_confined(homes, jobdir):
     home = homes["home"]
-    assert copy_confined(str(jobdir), "out.txt", home, "../../bob/owned.txt") is None
+    copy_confined(str(jobdir), "out.txt", home, "../../bob/owned.txt")
     assert os.path.isfile(os.path.join(home.root, "bob", "owned.txt"))
     assert not os.path.exists(os.path.join(homes["bob"], "owned.txt"))
-    assert "outside your home" in copy_confined(str(jobdir), "out.txt", home, "link_bob/owned.txt")
+    with pytest.raises(NotCopied, match="outside your home"):
+        copy_confined(str(jobdir), "out.txt", home, "link_bob/owned.txt")
     assert not os.path.exists(os.path.join(homes["bob"], "owned.txt"))
-    assert "outside your home" in copy_confined(str(jobdir), "out.txt", home, "link_file")
+    with pytest.raises(NotCopied, match="outside your home"):
+        copy_confined(str(jobdir), "out.txt", home, "link_file")
     with open(os.path.join(homes["outside"], "file.txt")) as handle:
         assert handle.read() == "outside"
 
@@ -462,11 +467,11 @@ def test_copy_confined_destination_confined(homes, jobdir):
 def test_copy_confined_directory_in_the_way(homes, jobdir):
     home = homes["home"]
     before = sorted(os.listdir(home.root))
-    reason = copy_confined(str(jobdir), "out.txt", home, "sub")
-    assert isinstance(reason, str)
+    with pytest.raises(NotCopied):
+        copy_confined(str(jobdir), "out.txt", home, "sub")
     assert sorted(os.listdir(home.root)) == before
 
 
 def test_copy_confined_file_in_the_way_of_parent(homes, jobdir):
-    reason = copy_confined(str(jobdir), "out.txt", homes["home"], "top.txt/out.txt")
-    assert isinstance(reason, str)
+    with pytest.raises(NotCopied):
+        copy_confined(str(jobdir), "out.txt", homes["home"], "top.txt/out.txt")
