@@ -6,10 +6,10 @@ import os
 import shutil
 import stat
 import tarfile
-import time
 import zipfile
 import zlib
 
+from mig.core.atomic import replacing
 from mig.core.home import INVISIBLE
 from mig.errors import ClientError, MigError
 
@@ -160,23 +160,17 @@ def _unpack(home, dest_rel, plan, skipped, max_bytes):
 
 
 def _write_member(path, opener, mode, budget):
-    tmp = os.path.join(os.path.dirname(path), ".unpack-%s-%d" % (os.path.basename(path)[:200],
-                                                                 time.time_ns()))
-    try:
-        with opener() as source, open(tmp, "xb") as out:
-            while True:
-                chunk = source.read(1024 * 1024)
-                if not chunk:
-                    break
-                budget -= len(chunk)
-                if budget < 0:
-                    raise ClientError("the archive unpacks to more than its declared size")
-                out.write(chunk)
-        os.chmod(tmp, 0o755 if mode & 0o100 else 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
+    """One member, whole or not at all (the one atomic writer), within what
+    is left of the byte budget; the budget left after it."""
+    with opener() as source, replacing(path, mode=0o755 if mode & 0o100 else 0o644) as out:
+        while True:
+            chunk = source.read(1024 * 1024)
+            if not chunk:
+                break
+            budget -= len(chunk)
+            if budget < 0:
+                raise ClientError("the archive unpacks to more than its declared size")
+            out.write(chunk)
     return budget
 
 
@@ -229,9 +223,10 @@ def _open_regular(path):
     return os.fdopen(fd, "rb")
 
 
-def _write_archive(tmp, mode, plan):
+def _write_archive(out, mode, plan):
+    """Write the archive into the open file out."""
     if mode == "zip":
-        with zipfile.ZipFile(tmp, "x", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             for path, name, is_file in plan:
                 info = zipfile.ZipInfo.from_file(path, name)
                 if not is_file:
@@ -242,7 +237,8 @@ def _write_archive(tmp, mode, plan):
                         archive.open(info, "w", force_zip64=info.file_size > 2 ** 31) as out:
                     shutil.copyfileobj(source, out, 1024 * 1024)
         return
-    with tarfile.open(tmp, mode.replace("w", "x"), format=tarfile.PAX_FORMAT) as archive:
+    with tarfile.open(fileobj=out, mode=mode.replace(":", "|"), format=tarfile.PAX_FORMAT) \
+            as archive:
         for path, name, is_file in plan:
             source = _open_regular(path) if is_file else None
             try:
@@ -263,8 +259,8 @@ def pack_archive(home, sources, dst_rel, skipped=None, max_bytes=MAX_ARCHIVE_BYT
     or .tar.xz.  Each source is stored under its own name, folders with
     everything below them; links, special files, names the home does not
     allow and the archive itself are skipped (listed in skipped as (name,
-    reason)).  Written through a temporary beside dst, so a failure leaves
-    no half archive.  Returns the number of members written.
+    reason)).  Written by the one atomic writer, so a failure leaves no half
+    archive.  Returns the number of members written.
     """
     skipped = [] if skipped is None else skipped
     mode = _pack_mode(dst_rel)
@@ -275,15 +271,10 @@ def pack_archive(home, sources, dst_rel, skipped=None, max_bytes=MAX_ARCHIVE_BYT
     if os.path.isdir(dst):
         raise ClientError("%s: a folder is in the way" % dst_rel)
     plan = _pack_plan(home, sources, dst, skipped, max_bytes, max_members)
-    tmp = os.path.join(os.path.dirname(dst), ".pack-%s-%d" % (os.path.basename(dst)[:200],
-                                                              time.time_ns()))
     try:
-        _write_archive(tmp, mode, plan)
-        os.replace(tmp, dst)
+        with replacing(dst, mode=0o644) as out:
+            _write_archive(out, mode, plan)
     except (OSError, tarfile.TarError, zipfile.LargeZipFile) as exc:
         raise ClientError("cannot pack %s: %s" % (dst_rel, getattr(exc, "strerror", None)
                                                   or exc)) from None
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
     return len(plan)

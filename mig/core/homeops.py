@@ -5,9 +5,10 @@ truncate and rmdir.  Every path is confined by Home.resolve."""
 import hashlib
 import os
 import shutil
-import time
+import stat
 
 from mig.core import saferegex
+from mig.core.atomic import replacing
 from mig.core.archives import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS
 from mig.core.home import INVISIBLE
 from mig.errors import ClientError, FileNotFound, InvalidArgument, MigError, SystemFailure
@@ -37,17 +38,12 @@ def _inside(path, folder):
 
 
 def _copy_file(src, dst):
-    """Copy one regular file through a temporary beside dst; a link at dst is replaced."""
-    tmp = os.path.join(os.path.dirname(dst), ".copy-%s-%d" % (os.path.basename(dst)[:200],
-                                                              time.time_ns()))
-    try:
-        with open(src, "rb") as source, open(tmp, "xb") as out:
+    """Copy one regular file whole or not at all (the one atomic writer); a
+    link at dst is replaced, never written through."""
+    with open(src, "rb") as source:
+        mode = stat.S_IMODE(os.fstat(source.fileno()).st_mode)
+        with replacing(dst, mode=mode) as out:
             shutil.copyfileobj(source, out, 1024 * 1024)
-        shutil.copymode(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
 
 
 def _copy_tree(home, src_dir, dst_dir, skipped):

@@ -32,29 +32,22 @@ def _chunks(data):
         return data
 
 
-def write_atomic(path, data, durable=True, mode=0o600, replace=True):
-    """Replace path with data (bytes or any buffer such as an mmap, or an
-    iterable of bytes chunks, which is written as it comes and never held
-    whole).  durable: the data and the rename reach the disk before this
-    returns.  replace=False: an existing name is never replaced
-    (FileExistsError: the file is linked into place, which fails atomically
-    when the name exists).  Raises OSError; nothing of a failed write stays
-    behind."""
+@contextlib.contextmanager
+def replacing(path, durable=True, mode=0o600, replace=True):
+    """A new file to write, open in binary mode, that replaces path when the
+    block ends without an error (and is removed when it raises).  For writers
+    that need a file (an archive being packed); see write_atomic."""
     folder = os.path.dirname(path) or "."
     tmp = os.path.join(folder, ".tmp-%s-%s" % (os.path.basename(path)[:100],
                                                 secrets.token_hex(6)))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
-        try:
-            for chunk in _chunks(data):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
             os.fchmod(fd, mode)  # the umask may have taken bits away
             if durable:
                 os.fsync(fd)
-        finally:
-            os.close(fd)
         if replace:
             os.replace(tmp, path)
         else:
@@ -66,3 +59,16 @@ def write_atomic(path, data, durable=True, mode=0o600, replace=True):
         raise
     if durable:
         fsync_dir(folder)
+
+
+def write_atomic(path, data, durable=True, mode=0o600, replace=True):
+    """Replace path with data (bytes or any buffer such as an mmap, or an
+    iterable of bytes chunks, which is written as it comes and never held
+    whole).  durable: the data and the rename reach the disk before this
+    returns.  replace=False: an existing name is never replaced
+    (FileExistsError: the file is linked into place, which fails atomically
+    when the name exists).  Raises OSError; nothing of a failed write stays
+    behind."""
+    with replacing(path, durable, mode, replace) as out:
+        for chunk in _chunks(data):
+            out.write(chunk)

@@ -100,3 +100,19 @@ def test_without_replace_an_existing_name_is_kept(tmp_path):
     with pytest.raises(FileExistsError):
         write_atomic(str(target), b"second", replace=False)
     assert target.read_bytes() == b"first" and leftovers(tmp_path) == []
+
+
+def test_a_writer_that_fails_inside_replacing_leaves_the_old_file(tmp_path):
+    """An archive being packed fails half way: the old file stays, whole."""
+    from mig.store.atomic import replacing
+    target = tmp_path / "pack.zip"
+    target.write_bytes(b"old archive")
+    with pytest.raises(ValueError):
+        with replacing(str(target), mode=0o644) as out:
+            out.write(b"half of a new archive")
+            raise ValueError("a member vanished")
+    assert target.read_bytes() == b"old archive" and leftovers(tmp_path) == []
+    with replacing(str(target), mode=0o644) as out:
+        out.write(b"new archive")
+    assert target.read_bytes() == b"new archive"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o644
