@@ -226,7 +226,6 @@ def close_files(files):
 
 
 BACKEND_PREFIXES = ("/cgi-bin/", "/wsgi-bin/")  # MiG's addresses of backends
-SCRIPT_AGENTS = ("curl", "python", "xmlrpc", "jsonrpc", "wget", "mig")
 ANONYMOUS_FORM_BYTES = 64 * 1024  # enough to say which format the refusal should take
 
 
@@ -258,11 +257,13 @@ class Request:
             raise ClientError("invalid Content-Length") from None
 
     def is_browser(self):
-        """Requests a browser could be tricked into sending need a CSRF token."""
-        agent = self.header("User-Agent").lower()
-        if self.header("Origin") or self.header("Sec-Fetch-Site"):
-            return True
-        return not agent.startswith(SCRIPT_AGENTS)
+        """Whether a browser sent this (so a foreign page could have made it
+        send it, with the grid certificate the browser holds): browsers mark
+        every POST with Origin, and with Sec-Fetch-Site; scripts send
+        neither.  Decided by what the request carries, never by the
+        User-Agent, which any page's script may not set but any client may."""
+        return bool(self.header("Origin") or self.header("Sec-Fetch-Site")
+                    or self.header("Sec-Fetch-Mode"))
 
 
 def refuse_files(_fields):

@@ -115,7 +115,7 @@ class Call:
         self.user = user
         self.how = how
         # RPC clients are scripts: only explicit browser markers ask for _csrf.
-        self.browser = bool(req.header("Origin") or req.header("Sec-Fetch-Site"))
+        self.browser = req.is_browser()
 
     def run(self, method, params):
         """method name and positional params -> the result value; raises RpcError."""

@@ -271,11 +271,14 @@ def test_delete_copy_move_rename(grid):
     assert 'action="/cgi-bin/fileaction.py"' in html
     assert 'name="action" value="move"' in html and 'name="dst"' in html
     assert 'name="path" value="moved.txt"' in html
-    # a browser-like POST without a CSRF token is refused
-    status, text = request(conn, "POST", "/cgi-bin/fileaction.py", "action=delete&path=moved.txt",
-                           {"Content-Type": "application/x-www-form-urlencoded",
-                            "User-Agent": "Mozilla/5.0"})
-    assert "CSRF" in text and os.path.exists(os.path.join(home, "moved.txt"))
+    # a POST a browser sent (it says so: Sec-Fetch-Site, as every browser
+    # does) without a CSRF token is refused, whatever its User-Agent says
+    for marker in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "https://evil.example"}):
+        status, text = request(conn, "POST", "/cgi-bin/fileaction.py",
+                               "action=delete&path=moved.txt",
+                               dict(marker, **{"Content-Type": "application/x-www-form-urlencoded",
+                                               "User-Agent": "curl/8"}))
+        assert "CSRF" in text and os.path.exists(os.path.join(home, "moved.txt"))
     objects = call(conn, "fileaction", [("action", "copy"), ("path", "moved.txt"),
                                         ("path", "src")], "json")
     form = [o for o in objects if o["object_type"] == "form"][0]
