@@ -35,6 +35,16 @@ class InvalidArgument(ClientError):
     description = "Invalid argument"
 
 
+class FieldError(InvalidArgument):
+    """A request field refused before its backend ran.  problem: "missing",
+    "invalid" (value, and what was expected) or "unexpected"; the web layer
+    says it in words for people from these, scripts get the message."""
+
+    def __init__(self, message, *, field, problem, value="", expected=""):
+        super().__init__(message)
+        self.field, self.problem, self.value, self.expected = field, problem, value, expected
+
+
 class NoFilePath(ClientError):
     exit_code = 103
     description = "No file path provided"

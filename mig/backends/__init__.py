@@ -10,7 +10,7 @@ in the web dispatcher; the same table generates the API docs and forms.
 import re
 from dataclasses import dataclass, field
 
-from mig.errors import InvalidArgument
+from mig.errors import FieldError
 
 ALWAYS_ALLOWED = {"output_format", "_csrf", "_once", "_", "modauthopenid.nonce"}
 _NUMBERED = re.compile(r"^([A-Za-z][A-Za-z_]*?)_([0-9]{1,4})$")
@@ -77,23 +77,25 @@ class Backend:
                 spec = self.fields[family]
                 families.setdefault(family, []).extend((number, v) for v in values)
             if spec is None:
-                raise InvalidArgument("input parsing error: %s: unexpected field: %s"
-                                      % (name, name))
+                raise FieldError("input parsing error: %s: unexpected field: %s" % (name, name),
+                                 field=name, problem="unexpected")
             check, what = CHECKS[spec.check]
             for value in values:
                 if not check(value):
-                    raise InvalidArgument("invalid value for %s: %r (expected %s)"
-                                          % (name, value[:80], what))
+                    raise FieldError("invalid value for %s: %r (expected %s)"
+                                     % (name, value[:80], what), field=name, problem="invalid",
+                                     value=value[:80], expected=what)
         for name, spec in self.fields.items():
             if name.endswith("_N"):
                 args[name] = sorted(families.get(name, []))
                 if spec.required and not args[name]:
-                    raise InvalidArgument("missing required field: %s (e.g. %s)"
-                                          % (name, name[:-1] + "0"))
+                    raise FieldError("missing required field: %s (e.g. %s)"
+                                     % (name, name[:-1] + "0"), field=name, problem="missing")
                 continue
             values = list(raw.get(name) or spec.default)
             if spec.required and not values:
-                raise InvalidArgument("missing required field: %s" % name)
+                raise FieldError("missing required field: %s" % name, field=name,
+                                 problem="missing")
             args[name] = values if spec.multi else (values[-1] if values else "")
         return args
 

@@ -305,6 +305,13 @@ def test_any_failed_html_request_speaks_to_people_and_leads_back(session, script
                                form_page="jobman.py")
     assert [p.all_text() for p in tree.select("p", **{"class": "msg error"})] == [
         "Nothing was chosen: tick the jobs to act on, then try again."]
+    # a value the field check refuses, and a field the page does not take
+    for query, said in (("job_id=a%20b", "'a b' is not accepted for the job id: expected "),
+                        ("job_id=x&bogus=1", "The form sent something this page does not "
+                                             "take: open the page again")):
+        _status, page, _loc = get(conn, "/cgi-bin/jobview.py?" + query, cookie)
+        errors = [p.all_text() for p in Tree(page).select("p", **{"class": "msg error"})]
+        assert len(errors) == 1 and errors[0].startswith(said), errors
     assert "Exit code: 102 Description Invalid argument" in script_post(script, "jobview", [])
     assert re.search(r"\*\* missing required field: job_id \*\*",
                      script_post(script, "jobview", []))
