@@ -7,9 +7,10 @@ import os
 import time
 
 from mig.backends import Field, backend
-from mig.backends.fileshared import (ACTION_COLUMNS, ORIGINS, back_to, cgi, in_trash, store_file,
+from mig.backends.fileshared import (ACTION_COLUMNS, ORIGINS, back_to, in_trash, store_file,
                                      success)
 from mig.backends.homepaths import each_path, join, norm, parent
+from mig.backends.portal import page_url
 from mig.core import archives as A
 from mig.core import home as H
 from mig.core import homeops as F
@@ -248,7 +249,7 @@ def fileaction(ctx, args):
     if dst:
         target_folder = dst if os.path.isdir(ctx.home.resolve(dst)) else parent(dst)
         if target_folder != parent(paths[0]):
-            out.append(O.link(cgi("fileman", path=target_folder), "Go to %s" % target_folder))
+            out.append(O.link(page_url("fileman", path=target_folder), "Go to %s" % target_folder))
     out.append(back)
     return O.Result(out, code)
 

@@ -9,10 +9,11 @@ through the caller's Home, so nothing here can reach outside it.
 import os
 
 from mig.backends import Field, backend, truthy
-from mig.backends.fileshared import (MAX_ROWS, SCRIPTS, SORT_KEYS, cgi, download_href, folder_of,
+from mig.backends.fileshared import (MAX_ROWS, SCRIPTS, SORT_KEYS, download_href, folder_of,
                                      in_trash, is_editable, links, when)
 from mig.backends.filesearch import search_results
 from mig.backends.homepaths import join, norm
+from mig.backends.portal import page_url
 from mig.core import home as H
 from mig.core.quota import human_size
 from mig.core import sharelinks as S
@@ -20,11 +21,11 @@ from mig.render import objects as O
 
 
 def _breadcrumbs(rel):
-    pairs = [(cgi("fileman", path="."), "Home")]
+    pairs = [(page_url("fileman", path="."), "Home")]
     if rel != ".":
         parts = rel.split("/")
         for number, part in enumerate(parts, 1):
-            pairs.append((cgi("fileman", path="/".join(parts[:number])), part))
+            pairs.append((page_url("fileman", path="/".join(parts[:number])), part))
     return links(pairs)
 
 
@@ -33,19 +34,19 @@ def _row(ctx, folder_path, rel_folder, entry):
     rel = join(rel_folder, name)
     is_dir = os.path.isdir(os.path.join(folder_path, name))
     row = [{"checkbox": "path", "value": rel}]
-    rename = {"text": "Rename", "href": cgi("filemove", path=rel, mode="rename")}
+    rename = {"text": "Rename", "href": page_url("filemove", path=rel, mode="rename")}
     if is_dir:
-        row += [{"text": name + "/", "href": cgi("fileman", path=rel)}, "",
+        row += [{"text": name + "/", "href": page_url("fileman", path=rel)}, "",
                 when(entry["mtime"]), "", "", "", rename, ""]
         return row
     row += [{"text": name, "href": download_href(rel)}, {"text": human_size(entry["size"])},
             when(entry["mtime"]),
             {"text": "Download", "href": download_href(rel), "download": name},
-            {"text": "View", "href": cgi("viewfile", path=rel)},
-            {"text": "Edit", "href": cgi("editor", path=rel)}
+            {"text": "View", "href": page_url("viewfile", path=rel)},
+            {"text": "Edit", "href": page_url("editor", path=rel)}
             if is_editable(name, entry["size"]) else "",
             rename,
-            {"text": "Submit", "href": cgi("viewfile", path=rel)}
+            {"text": "Submit", "href": page_url("viewfile", path=rel)}
             if name.lower().endswith(".mrsl") else ""]
     return row
 
@@ -71,7 +72,7 @@ def _sort_links(rel, key, descending, show_all):
         query = {"path": rel, "sort": name, "order": order}
         if show_all:
             query["flags"] = "a"
-        pairs.append((cgi("fileman", **query), "Sort by %s%s" % (label.lower(), arrow)))
+        pairs.append((page_url("fileman", **query), "Sort by %s%s" % (label.lower(), arrow)))
     return {"object_type": "links", "links": [list(p) for p in pairs]}
 
 
@@ -169,11 +170,11 @@ def fileman(ctx, args):
                         "fields": {"action": "emptytrash", "path": H.TRASH},
                         "text": "Empty the trash", "style": "danger",
                         "confirm": "Delete everything in the trash for good?"})
-    objects.append(links([(cgi("fileman", path=rel, flags="" if show_all else "a"),
+    objects.append(links([(page_url("fileman", path=rel, flags="" if show_all else "a"),
                            "Hide hidden files" if show_all else "Show hidden files"),
-                          (cgi("editor", path=join(rel, "new.txt")), "New text file"),
-                          (cgi("fileman", path=H.TRASH), "Trash"),
-                          (cgi("shell"), "Shell")]))
+                          (page_url("editor", path=join(rel, "new.txt")), "New text file"),
+                          (page_url("fileman", path=H.TRASH), "Trash"),
+                          (page_url("shell"), "Shell")]))
     objects.append(_upload_form(rel))
     objects.append({"object_type": "form", "action": "mkdir", "submit": "Create folder",
                     "fields": [{"name": "path", "type": "text", "label": "New folder",

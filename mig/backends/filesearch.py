@@ -6,13 +6,13 @@ import fnmatch
 import os
 import time
 
-from mig.backends.fileshared import (SEARCH_BYTES, SEARCH_ENTRIES, SEARCH_FILE_BYTES, SEARCH_HITS,
-                                     SEARCH_SECONDS, back_to, cgi, download_href, folder_of,
-                                     when)
 from mig.backends.chunkedupload import UPLOAD_CACHE
+from mig.backends.fileshared import (SEARCH_BYTES, SEARCH_ENTRIES, SEARCH_FILE_BYTES, SEARCH_HITS,
+                                     SEARCH_SECONDS, back_to, download_href, folder_of, when)
+from mig.backends.portal import page_url
 from mig.core import home as H
-from mig.core.quota import human_size
 from mig.core import homeops as F
+from mig.core.quota import human_size
 from mig.render import objects as O
 
 
@@ -71,7 +71,7 @@ def search_results(ctx, rel, query, content, show_all):
                 found = ctx.home.relative(full)
                 is_dir = name in dirs
                 rows.append([{"text": found + ("/" if is_dir else ""),
-                              "href": cgi("fileman", path=found) if is_dir
+                              "href": page_url("fileman", path=found) if is_dir
                               else download_href(found)},
                              "" if is_dir else {"text": human_size(os.lstat(full).st_size)},
                              when(os.lstat(full).st_mtime), where])

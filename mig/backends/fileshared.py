@@ -7,6 +7,7 @@ import time
 import urllib.parse
 
 from mig.backends.homepaths import norm
+from mig.backends.portal import page_url
 from mig.core.atomic import write_atomic
 from mig.core import archives as A
 from mig.core import home as H
@@ -32,10 +33,6 @@ SEARCH_FILE_BYTES = 16 * 1024 * 1024  # ... skips the content of larger files ..
 SEARCH_SECONDS = 10  # ... and stops after this long
 
 
-def cgi(name, **query):
-    return "/cgi-bin/%s.py" % name + ("?" + urllib.parse.urlencode(query) if query else "")
-
-
 def download_href(rel):
     return "/cert_redirect/" + urllib.parse.quote(norm(rel), safe="/")
 
@@ -50,7 +47,7 @@ def links(pairs):
 
 def back_to(folder):
     folder = norm(folder)
-    return O.link(cgi("fileman", path=folder),
+    return O.link(page_url("fileman", path=folder),
                   "Back to %s" % ("your home" if folder == "." else folder))
 
 

@@ -5,12 +5,13 @@ import os
 import posixpath
 
 from mig.backends import Field, backend, truthy
-from mig.backends.fileshared import (EDIT_LIMIT, IMAGES, NEWLINES, VIEW_LIMIT, cgi, download_href,
-                                     links, read_text, store_file)
+from mig.backends.fileshared import (EDIT_LIMIT, IMAGES, NEWLINES, VIEW_LIMIT, download_href, links,
+                                     read_text, store_file)
 from mig.backends.homepaths import norm, parent
 from mig.backends.jobs import SUBMIT_COLUMNS, _submit_rows
-from mig.errors import ClientError
+from mig.backends.portal import page_url
 from mig.core.quota import human_size
+from mig.errors import ClientError
 from mig.render import objects as O
 
 
@@ -22,7 +23,7 @@ def viewfile(ctx, args):
     path = ctx.home.resolve(rel, must_exist=True)
     if os.path.isdir(path):
         return O.Result([O.header(rel), O.text("%s is a folder." % rel),
-                         O.link(cgi("fileman", path=rel), "Open the folder")])
+                         O.link(page_url("fileman", path=rel), "Open the folder")])
     if not os.path.isfile(path):
         raise ClientError("%s: not a regular file" % rel)
     name, size = posixpath.basename(rel), os.path.getsize(path)
@@ -46,11 +47,11 @@ def viewfile(ctx, args):
                                                                        human_size(size))))
             objects.append(O.verbatim(data.decode("utf-8", "replace")))
             if size <= EDIT_LIMIT:
-                actions.append((cgi("editor", path=rel), "Edit"))
+                actions.append((page_url("editor", path=rel), "Edit"))
     if lower.endswith(".mrsl"):
         objects.append({"object_type": "post_button", "backend": "submit",
                         "fields": {"path": rel}, "text": "Submit this job", "style": ""})
-    actions.append((cgi("fileman", path=parent(rel)), "Back to the folder"))
+    actions.append((page_url("fileman", path=parent(rel)), "Back to the folder"))
     objects.append(links(actions))
     return O.Result(objects)
 
@@ -81,8 +82,8 @@ def editor(ctx, args):
                         {"name": "submitjob", "type": "checkbox",
                          "label": "Submit the saved file as a job",
                          "value": rel.lower().endswith(".mrsl")}]})
-    objects.append(links([(cgi("viewfile", path=rel), "View"),
-                          (cgi("fileman", path=parent(rel)), "Back to the folder")]))
+    objects.append(links([(page_url("viewfile", path=rel), "View"),
+                          (page_url("fileman", path=parent(rel)), "Back to the folder")]))
     return O.Result(objects)
 
 
@@ -110,7 +111,7 @@ def editfile(ctx, args):
     if truthy(args["submitjob"]):
         rows, code = _submit_rows(ctx, [(rel, text)])
         objects.append(O.table("submitstatuslist", SUBMIT_COLUMNS, rows))
-    objects.append(links([(cgi("editor", path=rel), "Edit again"),
-                          (cgi("viewfile", path=rel), "View"),
-                          (cgi("fileman", path=parent(rel)), "Back to the folder")]))
+    objects.append(links([(page_url("editor", path=rel), "Edit again"),
+                          (page_url("viewfile", path=rel), "View"),
+                          (page_url("fileman", path=parent(rel)), "Back to the folder")]))
     return O.Result(objects, code)

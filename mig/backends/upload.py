@@ -5,10 +5,10 @@ archives unpacked as they arrive."""
 import os
 
 from mig.backends import Field, backend, truthy
-from mig.backends.fileshared import (back_to, folder_of, store_file)
+from mig.backends.chunkedupload import UPLOAD_CACHE, _cached
+from mig.backends.fileshared import back_to, folder_of, store_file
 from mig.backends.homepaths import join, norm
 from mig.backends.jobs import MAX_MRSL_BYTES, SUBMIT_COLUMNS, _submit_rows
-from mig.backends.chunkedupload import UPLOAD_CACHE, _cached
 from mig.core import archives as A
 from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
