@@ -48,8 +48,8 @@ esc = html.escape
 class Page:
     """Who is looking and how to sign forms; None parts mean a public page."""
 
-    def __init__(self, user=None, csrf="", active="", refresh=0):
-        self.user, self.csrf, self.active, self.refresh = user, csrf, active, refresh
+    def __init__(self, user=None, csrf="", active=""):
+        self.user, self.csrf, self.active = user, csrf, active
 
 
 def url(backend, /, **query):
@@ -379,11 +379,9 @@ def layout(title, body_html, page=None, scripts=()):
     head = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<title>%s - MiG</title><link rel="stylesheet" href="/static/portal.css">'
-            '<script src="/static/portal.js"></script>%s%s</head>'
+            '<script src="/static/portal.js"></script>%s</head>'
             % (esc(title), "".join('<script src="/static/%s" defer></script>' % esc(name)
-                                   for name in scripts),
-               '<meta name="mig-refresh" content="%d">' % page.refresh
-               if page and page.refresh else ""))
+                                   for name in scripts)))
     skip = '<a class="skip-link" href="#content">Skip to content</a>'
     if not page or not page.user:
         return head + '<body>%s<main id="content">%s</main></body></html>' % (skip, body_html)

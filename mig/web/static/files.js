@@ -96,21 +96,14 @@ function fmShowOutcome(lines) {
 
 // Fetch the Files page again and swap its content in; the outcome stays on top.
 function fmRefresh() {
-  return fetch(window.location.href, { credentials: "same-origin" })
-    .then(function (r) { return r.text(); })
-    .then(function (html) {
-      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
-      var main = document.querySelector("main");
-      if (!fresh || !main) { return; }
-      var box = document.getElementById("fm-outcome");
-      main.innerHTML = fresh.innerHTML;
-      if (box) {
-        var heading = main.querySelector("h1");
-        if (heading) { heading.insertAdjacentElement("afterend", box); } else { main.prepend(box); }
-      }
-      if (typeof bindPage === "function") { bindPage(main); }
-      bindFiles(main);
-    });
+  var box = document.getElementById("fm-outcome");
+  return swapMain().then(function (main) {
+    if (box) {
+      var heading = main.querySelector("h1");
+      if (heading) { heading.insertAdjacentElement("afterend", box); } else { main.prepend(box); }
+    }
+    bindFiles(main);
+  }, function () {});  // the listing stays as it was; the outcome has been said
 }
 
 // POST params as JSON; show the outcome; on the Files page refresh the listing.

@@ -51,6 +51,21 @@ function bindTails(root) {
   });
 }
 
+// Fetch this page again and swap its <main> in place (no reload); resolves
+// to the new <main>, rejects when the page could not be had.
+function swapMain() {
+  return fetch(window.location.href, { credentials: "same-origin" })
+    .then(function (r) { return r.text(); })
+    .then(function (html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
+      var main = document.querySelector("main");
+      if (!fresh || !main) { throw new Error("no page content"); }
+      main.innerHTML = fresh.innerHTML;
+      bindPage(main);
+      return main;
+    });
+}
+
 function bindLive(root) {
   var marker = root.querySelector("[data-live]");
   if (!marker || marker.getAttribute("data-live") !== "1") { return; }
@@ -59,15 +74,7 @@ function bindLive(root) {
   var every = parseInt(marker.getAttribute("data-every") || "0", 10);
   var delay = 1000;
   function swap() {
-    fetch(window.location.href, { credentials: "same-origin" })
-      .then(function (r) { return r.text(); })
-      .then(function (html) {
-        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("main");
-        var main = document.querySelector("main");
-        if (!fresh || !main) { setTimeout(swap, 5000); return; }
-        main.innerHTML = fresh.innerHTML;
-        bindPage(main);
-      }).catch(function () { setTimeout(swap, 5000); });
+    swapMain().catch(function () { setTimeout(swap, 5000); });
   }
   function poll() {
     if (!document.body.contains(marker)) { return; }
