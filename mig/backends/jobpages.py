@@ -4,9 +4,9 @@ the job kept; the live output of a running job."""
 
 import os
 import time
-import urllib.parse
 
 from mig.backends import Field, backend
+from mig.backends.fileshared import download_href
 from mig.backends.jobs import (INLINE_OUTPUT_BYTES, asctime, exit_badge, failed_exit, job_object,
                                live, output_tail, pending, retries_text, status_cell)
 from mig.core import jobspec
@@ -234,10 +234,6 @@ def jobview(ctx, args):
     return O.Result(objects)
 
 
-def _home_link(rel):
-    return "/cert_redirect/" + urllib.parse.quote(rel.lstrip("/"))
-
-
 def _job_results(ctx, record):
     """A job's stdout and stderr inline (their end, bounded), the files it
     declared in OUTPUTFILES linked where they landed in the home, and the
@@ -259,7 +255,7 @@ def _job_results(ctx, record):
                                                           human_size(size))))
         objects.append({"object_type": "verbatim", "text": text, "id": "job-%s" % stream})
         objects.append({"object_type": "links", "links": [
-            (_home_link(rel), "The whole file: %s.%s (%s)" % (job_id, stream,
+            (download_href(rel), "The whole file: %s.%s (%s)" % (job_id, stream,
                                                                human_size(size)))]})
     declared = _declared_outputs(ctx, record)
     if declared and record["STATUS"] in J.FINAL_STATES:
@@ -278,7 +274,7 @@ def _job_results(ctx, record):
                 size = human_size(os.path.getsize(ctx.home.resolve("%s/%s" % (out_dir, name))))
             except (OSError, MigError):
                 size = "-"
-            rows.append(({"text": name, "href": _home_link("%s/%s" % (out_dir, name))}, size))
+            rows.append(({"text": name, "href": download_href("%s/%s" % (out_dir, name))}, size))
         objects.append(O.table("joboutput", ("In %s" % out_dir, "Size"), rows))
     return objects
 
@@ -302,7 +298,7 @@ def _declared_outputs(ctx, record):
         if size is None:
             rows.append(({"text": dst}, "not there: see the job's io-status", src))
         else:
-            rows.append(({"text": dst, "href": _home_link(dst)}, human_size(size), src))
+            rows.append(({"text": dst, "href": download_href(dst)}, human_size(size), src))
     return rows
 
 
