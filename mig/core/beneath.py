@@ -4,14 +4,12 @@ are opened with O_NOFOLLOW, and a copy is a new file renamed into place,
 so nothing planted there (a symlink, a hard link) is followed or written
 through."""
 
-import contextlib
 import os
 import shutil
 import stat
-import time
 
 from mig.errors import MigError, NotCopied
-from mig.store.atomic import write_atomic
+from mig.store.atomic import replacing, write_atomic
 
 COPY_BLOCK = 1024 * 1024
 
@@ -124,21 +122,13 @@ def copy_into_beneath(home, src_rel, root, dst_rel, protected=()):
             fd, name = parent_beneath(root, "/".join(parts))
             try:
                 # A new file renamed over the name: never written through a
-                # link (hard or soft) that the job may have put there.
-                part = ".%s.mig-part-%d" % (name[:200], time.time_ns())
-                out = os.fdopen(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                                        | os.O_NOFOLLOW, 0o644, dir_fd=fd), "wb")
-                try:
-                    with out:
-                        if os.geteuid() == 0:  # the job's own account must be able to use it
-                            folder = os.fstat(fd)
-                            os.fchown(out.fileno(), folder.st_uid, folder.st_gid)
-                        shutil.copyfileobj(source, out, 1024 * 1024)
-                    os.rename(part, name, src_dir_fd=fd, dst_dir_fd=fd)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        os.unlink(part, dir_fd=fd)
-                    raise
+                # link (hard or soft) that the job may have put there.  Not
+                # synced: a job folder is made again when the host crashes.
+                with replacing(name, durable=False, mode=0o644, dir_fd=fd) as out:
+                    if os.geteuid() == 0:  # the job's own account must be able to use it
+                        folder = os.fstat(fd)
+                        os.fchown(out.fileno(), folder.st_uid, folder.st_gid)
+                    shutil.copyfileobj(source, out, 1024 * 1024)
             finally:
                 os.close(fd)
         except OSError as exc:

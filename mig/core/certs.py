@@ -20,6 +20,7 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 
 from mig.errors import SystemFailure
+from mig.store.atomic import write_atomic
 
 try:
     from cryptography import x509
@@ -99,9 +100,7 @@ def create_ca(dirpath: str, common_name: str = "MiG Appliance CA",
     _check_days(days)
     crt, key = os.path.join(dirpath, "ca.crt"), os.path.join(dirpath, "ca.key")
     with _workdir(dirpath) as work:
-        tmp_key, tmp_crt = _make(backend_name(), work, subject, "ca", [], days, None)
-        os.replace(tmp_key, key)
-        os.replace(tmp_crt, crt)
+        _install(_make(backend_name(), work, subject, "ca", [], days, None), key, crt)
     return crt, key
 
 
@@ -114,10 +113,8 @@ def create_server_cert(ca_crt: str, ca_key: str, out_dir: str, hostnames: list[s
     _check_days(days)
     crt, key = os.path.join(out_dir, "server.crt"), os.path.join(out_dir, "server.key")
     with _workdir(out_dir) as work:
-        tmp_key, tmp_crt = _make(backend_name(), work, subject, "server", sans, days,
-                                 (ca_crt, ca_key))
-        os.replace(tmp_key, key)
-        os.replace(tmp_crt, crt)
+        _install(_make(backend_name(), work, subject, "server", sans, days,
+                       (ca_crt, ca_key)), key, crt)
     return crt, key
 
 
@@ -133,13 +130,10 @@ def create_client_cert(ca_crt: str, ca_key: str, out_dir: str, subject: dict[str
     paths = {n: os.path.join(out_dir, f"user.{n}") for n in ("crt", "key", "p12")}
     backend = backend_name()
     with _workdir(out_dir) as work:
-        tmp_key, tmp_crt = _make(backend, work, subject, "client", [], days,
-                                 (ca_crt, ca_key))
-        p12 = _p12(backend, tmp_crt, tmp_key, ca_crt, subject["CN"], p12_password)
-        tmp_p12 = os.path.join(work, "user.p12")
-        _write(tmp_p12, p12, 0o600)
-        for name, tmp in (("key", tmp_key), ("crt", tmp_crt), ("p12", tmp_p12)):
-            os.replace(tmp, paths[name])
+        made = _make(backend, work, subject, "client", [], days, (ca_crt, ca_key))
+        p12 = _p12(backend, made[2], made[3], ca_crt, subject["CN"], p12_password)
+        _install(made, paths["key"], paths["crt"])
+        write_atomic(paths["p12"], p12, mode=0o600)
     return {"cert": paths["crt"], "key": paths["key"], "p12": paths["p12"],
             "dn": dn_string(subject), "not_after": cert_not_after(paths["crt"])}
 
@@ -233,14 +227,22 @@ def _write(path: str, data: bytes, mode: int) -> None:
         fh.write(data)
 
 
-def _make(backend, work, subject, profile, sans, days, issuer) -> tuple[str, str]:
-    """Issue into the scratch dir and check it there, before touching real files."""
+def _install(made, key, crt) -> None:
+    """Put a checked key and certificate in place, each whole and synced."""
+    key_pem, crt_pem = made[:2]
+    write_atomic(key, key_pem, mode=0o600)
+    write_atomic(crt, crt_pem, mode=0o644)
+
+
+def _make(backend, work, subject, profile, sans, days, issuer):
+    """Issue into the scratch dir and check it there, before touching real
+    files: (key PEM, certificate PEM, scratch certificate, scratch key)."""
     key_pem, crt_pem = _issue(backend, work, subject, profile, sans, days, issuer)
     key, crt = os.path.join(work, "out.key"), os.path.join(work, "out.crt")
     _write(key, key_pem, 0o600)
     _write(crt, crt_pem, 0o644)
     _verify(crt, key, subject, sans if profile == "server" else None)
-    return key, crt
+    return key_pem, crt_pem, crt, key
 
 
 def _serial() -> int:

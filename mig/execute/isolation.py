@@ -178,9 +178,13 @@ def kill_uid_range(base, count):
 
 # -- the launcher -----------------------------------------------------------------------
 def launcher_source():
-    """launcher.py as text: it runs as its own program, also from the zipapp."""
+    """The launcher as one program's text (namespaces.py, then launcher.py): it
+    runs as its own program under -I, also from the zipapp, so nothing is
+    imported from beside it."""
     from importlib import resources
-    return resources.files("mig.execute").joinpath("launcher.py").read_text("utf-8")
+    folder = resources.files("mig.execute")
+    return "\n\n".join(folder.joinpath(name).read_text("utf-8")
+                       for name in ("namespaces.py", "launcher.py"))
 
 
 def install_launcher(folder):

@@ -20,6 +20,7 @@ from mig.execute.base import Outcome
 from mig.execute.jobscript import parse_status
 from mig.execute.urlfetch import UrlFetcher
 from mig.store import fileio
+from mig.store.atomic import replacing, write_atomic
 
 log = logging.getLogger("mig.staging")
 
@@ -27,13 +28,9 @@ LOST = "%s: missing, not a regular file, or behind a link"
 
 
 def write_small(path, text, mode=0o600, dir_fd=None):
-    """Write a small file with plain system calls (this runs several times per job)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 mode, dir_fd=dir_fd)
-    try:
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
+    """Write a small file whole (the atomic writer, not synced: the job's
+    files are synced together by make_durable)."""
+    write_atomic(path, text.encode("utf-8"), durable=False, mode=mode, dir_fd=dir_fd)
 
 
 def read_small(path, dir_fd=None):
@@ -111,8 +108,7 @@ def collect_outputs(home, job_id, spec, folder, io_status, owner=None, keep_outp
             # Not renamed: another disk (copy it), or not a plain file (leave it).
             if (owner is not None or name in skipped or not in_place(
                     move_confined, folder, name, home, os.path.join("job_output", job_id, name))):
-                write_small(name + ".part", "", 0o644, dir_fd=out_fd)
-                os.rename(name + ".part", name, src_dir_fd=out_fd, dst_dir_fd=out_fd)
+                write_atomic(name, b"", durable=False, mode=0o644, dir_fd=out_fd)
         write_small(job_id + ".io-status", "".join("%s %d\n" % item for item in io_status),
                     0o644, dir_fd=out_fd)
         status_text = read_small(job_id + ".status", dir_fd=out_fd)
@@ -181,21 +177,14 @@ def _copy_one(src_fd, name, dst_fd, owner):
         info = os.fstat(source)
         if not is_own_regular_file(info, owner):
             raise OSError("not the job's own regular file")
-        part = name + ".part"
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(part, dir_fd=dst_fd)
-        target = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o644, dir_fd=dst_fd)
-        try:
+        # Synced later, all files of the job at once (make_durable).
+        with replacing(name, durable=False, mode=0o644, dir_fd=dst_fd) as target:
             left = info.st_size
             while left > 0:
-                sent = os.sendfile(target, source, None, min(left, 1 << 30))
+                sent = os.sendfile(target.fileno(), source, None, min(left, 1 << 30))
                 if not sent:
                     break
                 left -= sent
-        finally:
-            os.close(target)
-        os.rename(part, name, src_dir_fd=dst_fd, dst_dir_fd=dst_fd)
     finally:
         os.close(source)
 
