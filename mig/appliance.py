@@ -17,9 +17,12 @@ from mig.core.jobs import JobService
 from mig.core.quota import Quota
 from mig.core.resourcedb import ResourceDB
 from mig.core.resources import ResourceRegistry, local_exe_unit
-from mig.core.scheduler import make_policy
+
+from mig.core.scheduler import job_vgrids, make_policy, vgrid_match
 from mig.core.sweeps import SweepService
 from mig.core.users import UserDB
+from mig.core.vgrids import VGridDB
+from mig.core.keywords import DEFAULT_VGRID
 from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
 from mig.daemon.keepalive import KeepAlive
@@ -101,13 +104,17 @@ class Grid:
         self.quota = Quota(config.user_quota_mb)
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
+        self.vgrids = VGridDB(self.store, self.users)
         local = None
         if config.local_resource:
             runtimeenvs = [r.strip().upper() for r in config.local_runtimeenvs.split(",")
                            if r.strip()]
+            vgrids = [v.strip() for v in config.local_vgrids.split(",") if v.strip()]
             local = local_exe_unit(config.state_dir, config.local_slots or None,
                                    config.local_cputime, runtimeenvs,
-                                   None if config.local_staging < 0 else config.local_staging)
+                                   None if config.local_staging < 0 else config.local_staging,
+                                   vgrids or [DEFAULT_VGRID])
+            self._vgrid_gate(local)
             self.registry.add(local)
         limits = Limits(processes=config.local_max_processes,
                         default_disk_mb=config.local_default_disk_mb,
@@ -122,18 +129,43 @@ class Grid:
         self.resources = ResourceDB(self.store, self.users, sshcontrol.scan_host_key,
                                     config.users_register_resources)
         self.resource_sync = ResourceSync(self.resources, self.registry, self._set_remotes,
-                                          tick_seconds=config.scheduler_tick)
+                                          tick_seconds=config.scheduler_tick,
+                                          vgrid_gate=self._vgrid_gate)
         self.resource_sync.sync()
         self.sweeps = SweepService(self.store, self.jobs)
         self.daemon = GridDaemon(self.jobs, self.registry, make_policy(config.scheduler_policy),
                                  self.executors, expire_after=config.expire_after,
                                  unfit_expire_after=config.unfit_expire_after,
                                  tick_seconds=config.scheduler_tick, sweeps=self.sweeps)
+        self.daemon.user_vgrids = self.vgrids.user_vgrids
+        self.daemon.may_start = self._owner_in_vgrid
         self.resource_sync.on_change = self.daemon.poke
         self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
                                    on_change=self.daemon.poke)
         self.checkpointer = CheckpointDaemon(self.jobs, retention_days=config.job_retention_days,
                                              archive=config.job_retention == "archive")
+
+    def _vgrid_gate(self, unit):
+        """Mark the VGrids a unit offers to serve that have not accepted its resource."""
+        unit.vgrids_waiting = tuple(v for v in unit.vgrids
+                                    if not self.vgrids.has_resource(v, unit.resource))
+
+    def _owner_in_vgrid(self, record, unit):
+        """Why a job may not start on unit any more: its owner has left every
+        VGrid of the job that meets the unit since submitting it; else None."""
+        meeting = [v for v in job_vgrids(record["SPEC"])
+                   if any(vgrid_match(v, u) for u in unit.vgrids if u not in unit.vgrids_waiting)]
+        if not meeting or any(self.vgrids.is_member(record["OWNER"], v) for v in meeting):
+            return None
+        return "%s is no longer a member of the VGrid %s" % (record["OWNER"],
+                                                             " or ".join(meeting))
+
+    def vgrids_changed(self):
+        """A VGrid's resources changed: the scheduler sees it at once."""
+        for unit in self.registry.all():
+            self._vgrid_gate(unit)
+        self.registry.touch()
+        self.daemon.poke()
 
     def _is_admin(self, name):
         try:

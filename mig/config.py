@@ -28,6 +28,7 @@ class Config:
     local_staging: int = -1  # jobs staged ahead of free slots; -1: one per slot
     local_cputime: int = 7 * 86400
     local_runtimeenvs: str = ""
+    local_vgrids: str = ""  # comma-separated VGrids the local resource serves; empty: Generic
     local_uid_base: int = 0  # as root, jobs run under uids from here on; 0: derived per state folder
     local_uid_count: int = 65536  # how many uids the range holds
     local_max_processes: int = 256  # processes and threads one job may have at once

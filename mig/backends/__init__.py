@@ -26,6 +26,8 @@ CHECKS = {
     "text": (lambda v: "\x00" not in v, "text"),
     "bool": (lambda v: v.lower() in ("true", "false", "1", "0", "on", "off", "yes", "no"),
              "true or false"),
+    "vgrid": (lambda v: re.match(r"^[A-Za-z0-9][A-Za-z0-9._ /-]{0,300}$", v) is not None,
+              "a VGrid name (letters, digits, '.', '_', '-', spaces; A/B for a sub-VGrid)"),
     "resource": (lambda v: re.match(r"^[A-Za-z0-9_.\-:\[\]]*$", v) is not None,
                  "a resource name (HOSTURL.N)"),
 }

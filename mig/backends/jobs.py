@@ -90,7 +90,8 @@ def pending(grid, user):
 def submit_text(ctx, text, idempotency_key=None, durable=True):
     """Parse, check rights and runtime environments, store: the one submit path."""
     grid = ctx.grid
-    spec = submission.prepare(ctx.user, text, grid.registry.known_runtimeenvs(),
+    spec = submission.prepare(grid.vgrids.user_vgrids(ctx.user), text,
+                              grid.registry.known_runtimeenvs(),
                               grid.config.job_retries)
     return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key,
                             durable=durable)
@@ -103,13 +104,14 @@ def _submit_rows(ctx, items):
     that parse are kept, or (the disk is full) none, each row saying so."""
     rows, code, good = [], 0, []
     grid = ctx.grid
+    vgrids = grid.vgrids.user_vgrids(ctx.user)
     for name, text in items:
         if isinstance(text, MigError):
             rows.append((name, 0, "", text.message))
             code = code or text.exit_code
             continue
         try:
-            spec = submission.prepare(ctx.user, text, grid.registry.known_runtimeenvs(),
+            spec = submission.prepare(vgrids, text, grid.registry.known_runtimeenvs(),
                                       grid.config.job_retries)
         except MigError as exc:
             rows.append((name, 0, "", "parse failed: %s" % exc.message))

@@ -9,7 +9,7 @@ from mig.backends.jobs import asctime, live
 from mig.backends.portal import page_url
 from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
-from mig.core import access, keywords
+from mig.core import keywords
 from mig.core import jobs as J
 from mig.errors import ClientError, InvalidArgument
 from mig.render import objects as O
@@ -250,13 +250,6 @@ def runtimeenvs(ctx, args):
     table["empty"] = "No runtime environments are offered yet."
     return O.Result([table, O.text("Jobs ask for them with RUNTIMEENVIRONMENT.")])
 
-
-@backend("vgrids", title="VGrids", header="VGrids")
-def vgrids(ctx, args):
-    """The VGrids you are a member of."""
-    rows = [(name, "member", "the default VGrid of every user" if name == "Generic" else "")
-            for name in access.user_vgrids(ctx.user)]
-    return O.Result([O.table("vgrids", ("VGrid", "Your role", "About"), rows)])
 
 
 @backend("people", title="People", header="People")

@@ -277,21 +277,11 @@ def stopexe(ctx, args):
 OWNER = dict(NAME, cert_id=Field("text", required=True, help="a user name or certificate DN"))
 
 
-def _user_name(ctx, who):
-    users = ctx.grid.users
-    if users.exists(who):
-        return who
-    name = users.by_dn(who)
-    if name is None:
-        raise ClientError("no such user: %s" % who)
-    return name
-
-
 @backend("addresowner", title="Resources", header="Resource", state_changing=True,
          fields=OWNER)
 def addresowner(ctx, args):
     """Make another user an owner of your resource: they may then manage it as you do."""
-    name, user = args["unique_resource_name"], _user_name(ctx, args["cert_id"])
+    name, user = args["unique_resource_name"], ctx.grid.users.named(args["cert_id"])
     ctx.grid.resources.add_owner(name, user, ctx.user)
     return _resource_page(ctx, name, _changed(ctx, "%s is an owner of %s." % (user, name)))
 
@@ -300,7 +290,7 @@ def addresowner(ctx, args):
          fields=OWNER)
 def rmresowner(ctx, args):
     """Remove an owner of your resource (never the last one)."""
-    name, user = args["unique_resource_name"], _user_name(ctx, args["cert_id"])
+    name, user = args["unique_resource_name"], ctx.grid.users.named(args["cert_id"])
     ctx.grid.resources.remove_owner(name, user, ctx.user)
     message = _changed(ctx, "%s no longer owns %s." % (user, name))
     if user == ctx.user and not ctx.grid.resources.is_admin(ctx.user):

@@ -5,7 +5,7 @@ form comes back with what was typed and every problem at its field."""
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import submit_text
 from mig.backends.portal import page_url
-from mig.core import access, jobspec, keywords, submission
+from mig.core import jobspec, keywords, submission
 from mig.errors import InvalidArgument, MigError, MrslError
 from mig.render import objects as O
 
@@ -33,7 +33,7 @@ def refused(objects, error, messages):
 def grid_choices(ctx):
     """What the grid has, offered as choices: the user's VGrids, the runtime
     environments and the architectures of the resources."""
-    vgrids = access.user_vgrids(ctx.user)
+    vgrids = ctx.grid.vgrids.user_vgrids(ctx.user)
     architectures = {u.architecture.upper() for u in ctx.grid.registry.all() if u.architecture}
     return {"VGRID": [(v, v) for v in vgrids] + ([("ANY", "ANY: every VGrid you are in")]
                                                  if len(vgrids) > 1 else []),
@@ -89,7 +89,7 @@ def _grid_problems(ctx, values, errors):
     probe = {name: values[name] for name in ("VGRID", "RUNTIMEENVIRONMENT", "MOUNT")
              if name not in errors}
     try:
-        submission.prepare(ctx.user, jobspec.fields_to_mrsl(dict(probe, EXECUTE="true")),
+        submission.prepare(ctx.grid.vgrids.user_vgrids(ctx.user), jobspec.fields_to_mrsl(dict(probe, EXECUTE="true")),
                            ctx.grid.registry.known_runtimeenvs(), ctx.grid.config.job_retries)
     except MrslError as exc:
         return {exc.keyword or "": exc}

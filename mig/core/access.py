@@ -1,24 +1,21 @@
-"""Access rights, checked in one place: which VGrids a user may use.
+"""Access rights for jobs: which VGrids a job may name.
 
-Until VGrids arrive every user is a member of Generic only; the functions
-here are the seam that the VGrid and access-right features fill in.
+The VGrid records (mig/core/vgrids.py) say who is in which VGrid; this is
+where a submitted job's VGRID list is checked against them, the same way
+for every entry point (portal, scripts, sweeps).
 """
 
 from mig.core.keywords import DEFAULT_VGRID
 from mig.errors import MrslError
 
 
-def user_vgrids(user):
-    """VGrids the user owns or is a member of, in the user's order."""
-    return [DEFAULT_VGRID]
-
-
-def resolve_job_vgrids(user, spec):
-    """Expand ANY, default to Generic, and refuse VGrids the user is not in."""
-    allowed = user_vgrids(user)
+def resolve_job_vgrids(allowed, spec):
+    """Expand ANY to the user's VGrids (allowed: Generic and the VGrids the
+    user owns or is a member of), default to Generic, and refuse VGrids the
+    user is not in."""
     wanted = []
     for name in spec.get("VGRID") or [DEFAULT_VGRID]:
-        for vgrid in (allowed if name.upper() == "ANY" else [name]):
+        for vgrid in (allowed if name.upper() in ("ANY", "ALL") else [name]):
             if vgrid not in wanted:
                 wanted.append(vgrid)
     refused = [v for v in wanted if v not in allowed]
@@ -27,4 +24,3 @@ def resolve_job_vgrids(user, spec):
                         % (", ".join(refused), ", ".join(allowed)), keyword="VGRID")
     spec["VGRID"] = wanted
     return spec
-

@@ -35,6 +35,7 @@ class ExeUnit:
     cputime: int = 86400
     runtimeenvs: tuple = ()
     vgrids: tuple = ("Generic",)
+    vgrids_waiting: tuple = ()  # of vgrids: those that have not accepted the resource (yet)
     platform: str = ""
     sandbox: bool = False
     jobtype: str = "all"
@@ -109,7 +110,7 @@ class ExeUnit:
 
 
 SPEC_FIELDS = tuple(f.name for f in fields(ExeUnit) if f.name not in (
-    "resource", "name", "online", "down_reason", "down_until", "failures", "running",
+    "resource", "name", "vgrids_waiting", "online", "down_reason", "down_until", "failures", "running",
     "last_seen", "last_request", "stopped"))
 
 
@@ -124,7 +125,8 @@ def machine_memory_mb():
         return 1024
 
 
-def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), staging=None):
+def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), staging=None,
+                   vgrids=("Generic",)):
     """The appliance host as a resource: its cores, memory, free disk.
 
     By default it takes one job per slot beyond its slots: that job's folder
@@ -136,7 +138,7 @@ def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), sta
     return ExeUnit(resource=LOCAL_RESOURCE, name=LOCAL_EXE, executor="local",
                    architecture=machine_architecture(), nodecount=1, cpucount=cores,
                    memory=machine_memory_mb(), disk=int(disk_gb), cputime=cputime,
-                   runtimeenvs=tuple(runtimeenvs), slots=slots,
+                   runtimeenvs=tuple(runtimeenvs), vgrids=tuple(vgrids), slots=slots,
                    staging=slots if staging is None else staging)
 
 

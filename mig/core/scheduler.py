@@ -41,6 +41,22 @@ def vgrid_match(job_vgrid, unit_vgrid):
     return unit_vgrid.startswith(job_vgrid + "/") or job_vgrid.startswith(unit_vgrid + "/")
 
 
+def vgrid_reasons(spec, unit):
+    """Why none of the job's VGrids meets one the unit serves: the unit does
+    not list it, or lists it but that VGrid has not accepted the resource."""
+    wanted = job_vgrids(spec)
+    serving = [u for u in unit.vgrids if u not in unit.vgrids_waiting]
+    if any(vgrid_match(j, u) for j in wanted for u in serving):
+        return []
+    waiting = [u for u in unit.vgrids_waiting if any(vgrid_match(j, u) for j in wanted)]
+    if waiting:
+        return ["VGRID: the resource offers to serve %s, but %s has not accepted it as a "
+                "resource (its owners add it with addvgridres)"
+                % (", ".join(waiting), " and ".join(waiting))]
+    return ["VGRID: the job runs in %s, the resource serves %s"
+            % (", ".join(wanted), ", ".join(serving) or "no VGrid that accepted it")]
+
+
 _PRICE_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.USub: operator.neg, ast.UAdd: operator.pos}
 
@@ -131,9 +147,7 @@ def reasons(spec, unit, now=None):
     missing = [re for re in spec.get("RUNTIMEENVIRONMENT", []) if re not in unit.runtimeenvs]
     if missing:
         why.append("RUNTIMEENVIRONMENT: the resource does not offer %s" % ", ".join(missing))
-    if not any(vgrid_match(j, u) for j in job_vgrids(spec) for u in unit.vgrids):
-        why.append("VGRID: the job runs in %s, the resource serves %s"
-                   % (", ".join(job_vgrids(spec)), ", ".join(unit.vgrids)))
+    why += vgrid_reasons(spec, unit)
     price = price_reason(spec, unit, now)
     if price:
         why.append(price)

@@ -71,6 +71,15 @@ class UserDB:
         self._refresh()
         return self._by_dn.get(dn)
 
+    def named(self, who):
+        """A user's name from their name or certificate DN (MiG's cert_id)."""
+        if self.exists(who):
+            return who
+        name = self.by_dn(who)
+        if name is None:
+            raise ClientError("no such user: %s" % who)
+        return name
+
     def by_token(self, token):
         self._refresh()
         return self._by_token.get(auth.token_digest(token))

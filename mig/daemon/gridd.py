@@ -12,6 +12,7 @@ import time
 
 from mig.core import jobs as J
 from mig.core import jobspec, scheduler, submission
+from mig.core.keywords import DEFAULT_VGRID
 from mig.errors import MigError, MrslError, StateError, SystemFailure
 
 log = logging.getLogger("mig.gridd")
@@ -37,6 +38,8 @@ class GridDaemon:
         self.registry = registry
         self.policy = policy
         self.executors = executors  # kind -> Executor
+        self.user_vgrids = lambda owner: [DEFAULT_VGRID]  # the grid sets VGridDB.user_vgrids
+        self.may_start = lambda record, unit: None  # or why not (the owner left its VGrid)
         self.expire_after = expire_after
         self.unfit_expire_after = unfit_expire_after
         self.tick_seconds = tick_seconds
@@ -117,7 +120,8 @@ class GridDaemon:
         """One job of a parameter sweep; a job that does not check out is recorded
         as FAILED with its reason, so the sweep's count stays right."""
         try:
-            spec = submission.prepare(owner, text, self.registry.known_runtimeenvs(),
+            spec = submission.prepare(self.user_vgrids(owner), text,
+                                      self.registry.known_runtimeenvs(),
                                       self.jobs.job_retries)
         except MrslError as exc:
             spec = dict(jobspec.default_spec(self.jobs.job_retries), EXECUTE=["false"])
@@ -159,6 +163,10 @@ class GridDaemon:
                     record = self.policy.choose(queue, unit, now, generation)
                 if record is None:
                     break
+                refused = self.may_start(record, unit)
+                if refused:
+                    self._expire(record["JOB_ID"], "EXPIRED: " + refused)
+                    continue
                 self._start(record, unit)
 
     def _start(self, record, unit):

@@ -33,8 +33,10 @@ class ResourceSync:
     (the composition root makes it when the first one arrives); on_change():
     called after a change (wakes the scheduler)."""
 
-    def __init__(self, resources, registry, set_remotes, on_change=None, tick_seconds=5.0):
+    def __init__(self, resources, registry, set_remotes, on_change=None, tick_seconds=5.0,
+                 vgrid_gate=None):
         self.resources = resources
+        self.vgrid_gate = vgrid_gate  # marks a unit's VGrids that have not accepted it
         self.registry = registry
         self.set_remotes = set_remotes
         self.on_change = on_change
@@ -84,6 +86,8 @@ class ResourceSync:
                 unit.stop(STOPPED_REASON)
             elif not stop and unit.stopped:
                 unit.start()
+            if self.vgrid_gate is not None:
+                self.vgrid_gate(unit)
             if unit_id not in current:
                 self.registry.add(unit)
         self.registry.touch()  # cached fits are redone with the new specs

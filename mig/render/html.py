@@ -33,6 +33,10 @@ MENU_PARENTS = {
     "shell": ("shellcmd",),
     "downloads": ("download", "scripts", "scriptsdownload"),
     "dashboard": ("samplejob",),
+    "vgrids": ("vgridman", "adminvgrid", "createvgrid", "rmvgrid", "addvgridowner",
+               "addvgridmember", "addvgridres", "rmvgridowner", "rmvgridmember", "rmvgridres",
+               "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",
+               "rejectvgridreq", "vgridsettings"),
 }
 MENU_ENTRY = {page: entry for entry, pages in MENU_PARENTS.items() for page in pages}
 

@@ -1,0 +1,269 @@
+"""VGrids: virtual organisations that users create and run themselves.
+
+A VGrid has owners, members and resources; a name with ``/`` is a
+sub-VGrid, and the owners, members and resources of every VGrid above it
+count for it too (``A`` and ``A/B`` for ``A/B/C``, root first).  Entries
+are fnmatch patterns as in MiG, so ``*`` admits every user.  ``Generic``
+holds everyone and every resource and is never stored.
+
+Who may change what is decided here, in ``_may_manage``: the owners of a
+VGrid (also inherited ones) and the grid's admins; a member may only take
+itself out.  Requests to join (a user as member or owner, a resource owner
+for a resource) wait in the VGrid's record until an owner accepts them (the
+add backends with ``request_name``) or rejects them.
+"""
+
+import fnmatch
+import re
+import secrets
+import time
+from urllib.parse import quote
+
+from mig.core.keywords import DEFAULT_VGRID
+from mig.errors import AccessDenied, ClientError, ConflictError, InvalidArgument
+
+RESERVED = {"generic", "any", "all"}
+_PART = r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}"
+NAME_PATTERN = re.compile(r"^%s(/%s){0,7}$" % (_PART, _PART))
+ROLES = ("OWNERS", "MEMBERS", "RESOURCES")
+REQUEST_TYPES = {"vgridmember": "MEMBERS", "vgridowner": "OWNERS", "vgridresource": "RESOURCES"}
+MAX_REQUESTS = 200  # waiting requests per VGrid; more are refused until owners answer
+SETTINGS = {"description": "", "write_shared_files": "MEMBERS", "hidden": False}
+
+
+def check_name(name):
+    """A VGrid name as MiG allows it, or InvalidArgument saying what is wrong."""
+    if not NAME_PATTERN.match(name or "") or name.endswith(" ") or "  " in name:
+        raise InvalidArgument(
+            "invalid VGrid name %r: use letters, digits, '.', '_', '-' and single spaces, "
+            "starting with a letter or digit; '/' separates a sub-VGrid from its parent" % name)
+    if name.split("/")[0].lower() in RESERVED:
+        raise InvalidArgument("%s is a reserved name: Generic, ANY and ALL cannot be created"
+                              % name.split("/")[0])
+    return name
+
+
+def parents(name):
+    """['A', 'A/B', 'A/B/C'] for 'A/B/C': the VGrid and those above it, root first."""
+    parts = name.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def _listed(who, entries):
+    return any(fnmatch.fnmatchcase(who, entry) for entry in entries)
+
+
+class VGridDB:
+    """The VGrid records in the store (``vgrids/<quoted name>``).  users: the
+    UserDB (who exists, who is admin)."""
+
+    def __init__(self, store, users):
+        self.store = store
+        self.users = users
+
+    # -- reading ---------------------------------------------------------------------
+    @staticmethod
+    def _path(name):
+        return "vgrids/%s" % quote(name, safe="")
+
+    def names(self):
+        found = []
+        for _key, path in self.store.records("vgrids"):
+            try:
+                found.append(self.store.read_file(path)["NAME"])
+            except (OSError, ValueError, KeyError):
+                continue  # removed meanwhile, or damaged: never shown as a VGrid
+        return sorted(found)
+
+    def exists(self, name):
+        return name == DEFAULT_VGRID or self.store.exists(self._path(name))
+
+    def get(self, name):
+        record = self.store.read(self._path(name), None) if name != DEFAULT_VGRID else None
+        if record is None:
+            raise ClientError("no such VGrid: %s" % name)
+        return record
+
+    def chain(self, name):
+        """The records of the VGrid and of those above it, root first."""
+        return [self.get(n) for n in parents(name) if self.store.exists(self._path(n))]
+
+    def entries(self, name, role):
+        """Everyone in role (OWNERS, MEMBERS, RESOURCES), inherited ones first."""
+        found = []
+        for record in self.chain(name):
+            found += [e for e in record[role] if e not in found]
+        return found
+
+    def is_owner(self, user, name):
+        if name == DEFAULT_VGRID:
+            return False
+        return _listed(user, self.entries(name, "OWNERS"))
+
+    def is_member(self, user, name):
+        """Owners and members (also inherited ones); everyone is in Generic."""
+        if name == DEFAULT_VGRID:
+            return True
+        return self.is_owner(user, name) or _listed(user, self.entries(name, "MEMBERS"))
+
+    def role(self, user, name):
+        if self.is_owner(user, name):
+            return "owner"
+        return "member" if self.is_member(user, name) else ""
+
+    def has_resource(self, name, resource):
+        """Whether the VGrid (or one above it) accepted the resource; Generic takes all."""
+        if name == DEFAULT_VGRID:
+            return True
+        try:
+            return _listed(resource, self.entries(name, "RESOURCES"))
+        except ClientError:
+            return False  # the VGrid was removed
+
+    def user_vgrids(self, user):
+        """Generic, then every VGrid the user owns or is a member of (what ANY means)."""
+        return [DEFAULT_VGRID] + [n for n in self.names() if self.is_member(user, n)]
+
+    def settings(self, name):
+        """The VGrid's settings, those of the VGrids above it filling what it leaves unset."""
+        merged = dict(SETTINGS)
+        for record in self.chain(name):
+            merged.update(record.get("SETTINGS", {}))
+        return merged
+
+    # -- rights ----------------------------------------------------------------------
+    def _may_manage(self, name, by_user):
+        """Owners (also inherited ones) and admins; None is the host's operator."""
+        if by_user is None or self.users.get(by_user).get("admin"):
+            return
+        if not self.is_owner(by_user, name):
+            raise AccessDenied("only the owners of %s may do that" % name)
+
+    def check_visible(self, name, user):
+        """Members see a VGrid's lists; others are told it is not theirs."""
+        self.get(name)
+        if not (self.is_member(user, name) or self.users.get(user).get("admin")):
+            raise AccessDenied("you are not a member of the VGrid %s" % name)
+
+    # -- changes ---------------------------------------------------------------------
+    def _change(self, name, change):
+        def apply(record):
+            if record is None:
+                raise ClientError("no such VGrid: %s" % name)
+            change(record)
+            return record
+        return self.store.update(self._path(name), apply)
+
+    def create(self, name, by_user):
+        """A new VGrid owned by its creator; a sub-VGrid only by an owner of its parent
+        (who is its owner already, through the parent)."""
+        check_name(name)
+        if "/" in name:
+            parent = name.rsplit("/", 1)[0]
+            if not self.exists(parent):
+                raise ClientError("no such VGrid: %s (create it before %s)" % (parent, name))
+            self._may_manage(parent, by_user)
+        record = {"NAME": name, "OWNERS": [] if "/" in name or not by_user else [by_user],
+                  "MEMBERS": [],
+                  "RESOURCES": [], "SETTINGS": {}, "REQUESTS": [], "CREATOR": by_user,
+                  "CREATED": time.time()}
+        with self.store.lock("vgrids-create"):
+            if any(n.lower() == name.lower() for n in self.names()):
+                raise ConflictError("a VGrid named %s exists already" % name)
+            self.store.write(self._path(name), record)
+        return record
+
+    def add(self, name, role, entry, by_user, request_name=""):
+        """Add an owner, member or resource (the caller checked that it exists);
+        an accepted request leaves the list of waiting ones."""
+        self._may_manage(name, by_user)
+        if role != "RESOURCES" and self.role(entry, name):
+            raise ConflictError("%s is already %s of %s" % (entry, "an " + self.role(entry, name)
+                                                            if self.role(entry, name) == "owner"
+                                                            else "a member", name))
+        if role == "RESOURCES" and self.has_resource(name, entry):
+            raise ConflictError("%s is already a resource of %s" % (entry, name))
+
+        def change(record):
+            record[role].append(entry)
+            if role == "OWNERS" and entry in record["MEMBERS"]:
+                record["MEMBERS"].remove(entry)  # promoted
+            record["REQUESTS"] = [r for r in record["REQUESTS"]
+                                  if r["id"] != request_name
+                                  and not (r["who"] == entry and REQUEST_TYPES[r["type"]] == role)]
+        return self._change(name, change)
+
+    def remove(self, name, role, entry, by_user, may_remove_resource=False):
+        """Take an owner, member or resource out.  Owners may; a user may take
+        itself out; may_remove_resource: the caller owns the resource."""
+        record = self.get(name)
+        itself = (role != "RESOURCES" and entry == by_user) or may_remove_resource
+        if not itself:
+            self._may_manage(name, by_user)
+        if entry not in record[role]:
+            inherited = [r["NAME"] for r in self.chain(name)[:-1] if entry in r[role]]
+            if inherited:
+                raise ClientError("%s is in %s through %s: remove it there" % (
+                    entry, name, inherited[-1]))
+            raise ClientError("%s is not among the %s of %s" % (entry, role.lower(), name))
+        if role == "OWNERS" and record["OWNERS"] == [entry] and "/" not in name:
+            raise ClientError("%s is the last owner of %s: add another owner first, or "
+                              "remove the VGrid" % (entry, name))
+        return self._change(name, lambda r: r[role].remove(entry))
+
+    def delete(self, name, by_user):
+        """Remove a VGrid without sub-VGrids (its owners or an admin)."""
+        self.get(name)
+        self._may_manage(name, by_user)
+        below = [n for n in self.names() if n.startswith(name + "/")]
+        if below:
+            raise ClientError("%s has sub-VGrids (%s): remove them first" % (name, ", ".join(below)))
+        self.store.delete(self._path(name))
+
+    def save_settings(self, name, values, by_user):
+        self._may_manage(name, by_user)
+        unknown = set(values) - set(SETTINGS)
+        if unknown:
+            raise InvalidArgument("unknown VGrid setting(s): %s" % ", ".join(sorted(unknown)))
+        if values.get("write_shared_files", "MEMBERS") not in ("MEMBERS", "OWNERS", "NONE"):
+            raise InvalidArgument("write_shared_files is MEMBERS, OWNERS or NONE")
+        return self._change(name, lambda r: r["SETTINGS"].update(values))
+
+    # -- requests --------------------------------------------------------------------
+    def request(self, name, request_type, who, text=""):
+        """Ask the owners of a VGrid to take who (a user or a resource) in."""
+        if request_type not in REQUEST_TYPES:
+            raise InvalidArgument("request_type is one of %s" % ", ".join(sorted(REQUEST_TYPES)))
+        if name == DEFAULT_VGRID:
+            raise ClientError("everyone is in Generic already")
+        role = REQUEST_TYPES[request_type]
+        if role != "RESOURCES" and (self.is_owner(who, name) or
+                                    (role == "MEMBERS" and self.is_member(who, name))):
+            raise ConflictError("%s is already %s of %s" % (who, self.role(who, name), name))
+        if role == "RESOURCES" and self.has_resource(name, who):
+            raise ConflictError("%s is already a resource of %s" % (who, name))
+        entry = {"id": secrets.token_hex(8), "type": request_type, "who": who,
+                 "text": (text or "")[:2000], "time": time.time()}
+
+        def change(record):
+            if any(r["who"] == who and r["type"] == request_type for r in record["REQUESTS"]):
+                raise ConflictError("%s asked to join %s already; its owners have not "
+                                    "answered yet" % (who, name))
+            if len(record["REQUESTS"]) >= MAX_REQUESTS:
+                raise ClientError("%s has too many requests waiting; try again later" % name)
+            record["REQUESTS"].append(entry)
+        self._change(name, change)
+        return entry
+
+    def requests(self, name, by_user):
+        self._may_manage(name, by_user)
+        return list(self.get(name)["REQUESTS"])
+
+    def reject(self, name, request_name, by_user):
+        self._may_manage(name, by_user)
+        found = [r for r in self.get(name)["REQUESTS"] if r["id"] == request_name]
+        if not found:
+            raise ClientError("no such request in %s: %s" % (name, request_name))
+        self._change(name, lambda r: r.__setitem__(
+            "REQUESTS", [q for q in r["REQUESTS"] if q["id"] != request_name]))
+        return found[0]

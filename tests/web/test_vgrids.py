@@ -1,0 +1,167 @@
+"""VGrids in a running appliance, over HTTPS with MiG's backend names: create,
+nest, owners and members, requests to join, resources accepted by a VGrid,
+and jobs with ::VGRID:: that run only where the VGrid reaches (the
+scheduler's explanation otherwise)."""
+
+import json
+import re
+
+import pytest
+
+from conftest import after_two_passes, exit_code, post_backend, set_config, wait_for
+
+
+@pytest.fixture
+def grid(appliance_factory):
+    app = appliance_factory()
+    users = {name: app.add_user(name) for name in ("alice", "bob", "carol", "dave")}
+    set_config(app.state, local_vgrids="Generic, Lab", scheduler_tick="0.5")
+    app.start()
+    return app, users
+
+
+def call(app, user, name, *fields):
+    return post_backend(app, user, name, list(fields))
+
+
+def listed(app, user, name, vgrid):
+    """What a ls backend lists, from its txt reply (after the title line)."""
+    reply = call(app, user, name, ("vgrid_name", vgrid))
+    assert exit_code(reply) == 0, reply
+    return reply.split("___\n\n", 1)[1].split()
+
+
+def submit(app, user, text):
+    reply = call(app, user, "textarea", ("mrsltextarea_0", text))
+    assert exit_code(reply) == 0, reply
+    return re.search(r"^(\S+) \| ", reply, re.M).group(1) if " | " in reply \
+        else re.findall(r"\b\d+_\d+_\d+_\d+__\S+", reply)[0]
+
+
+def verdict(feasible):
+    """(verdict, reasons) of the host's exe unit in a jobfeasible txt reply."""
+    return re.search(r"^\S+\s+localhost\.0_local\s+(\w+)\s+(.*)$", feasible, re.M).groups()
+
+
+def status(app, user, job_id):
+    return re.search(r"^Status: (\w+)", call(app, user, "jobstatus", ("job_id", job_id)),
+                     re.M).group(1)
+
+
+def test_owners_members_nesting_and_requests(grid):
+    app, u = grid
+    alice, bob, carol, dave = u["alice"], u["bob"], u["carol"], u["dave"]
+    reply = call(app, alice, "createvgrid", ("vgrid_name", "Lab"))
+    assert exit_code(reply) == 0 and "Created the VGrid Lab." in reply
+    assert exit_code(call(app, bob, "createvgrid", ("vgrid_name", "lab"))) == 100  # taken
+    assert "reserved" in call(app, bob, "createvgrid", ("vgrid_name", "Generic"))
+    assert exit_code(call(app, alice, "addvgridmember", ("vgrid_name", "Lab"),
+                          ("cert_id", bob["dn"]))) == 0  # by certificate DN, as MiG
+    # Only an owner of the parent creates a sub-VGrid; its owners are inherited.
+    assert exit_code(call(app, bob, "createvgrid", ("vgrid_name", "Lab/Sub"))) == 104
+    assert exit_code(call(app, alice, "createvgrid", ("vgrid_name", "Lab/Sub"))) == 0
+    assert listed(app, alice, "lsvgridowners", "Lab/Sub") == ["Owner", "alice"]
+    assert listed(app, bob, "lsvgridmembers", "Lab/Sub") == ["Member", "bob"]  # inherited
+
+    # carol asks to join the sub-VGrid; alice sees the request and accepts it.
+    assert exit_code(call(app, carol, "sendrequestaction", ("request_type", "vgridmember"),
+                          ("vgrid_name", "Lab/Sub"), ("request_text", "please"))) == 0
+    page = json.loads(app.curl(alice, "URL/cgi-bin/adminvgrid.py?vgrid_name=Lab%2FSub"
+                                      "&output_format=json"))
+    requests = [o for o in page if o.get("kind") == "vgridrequests"][0]["rows"]
+    assert [r[0] for r in requests] == ["carol"] and requests[0][2] == "please"
+    request_id = requests[0][4]["fields"]["request_name"]
+    assert exit_code(call(app, alice, "addvgridmember", ("vgrid_name", "Lab/Sub"),
+                          ("cert_id", "carol"), ("request_name", request_id))) == 0
+    assert listed(app, carol, "lsvgridmembers", "Lab/Sub") == ["Member", "bob", "carol"]
+    page = json.loads(app.curl(alice, "URL/cgi-bin/adminvgrid.py?vgrid_name=Lab%2FSub"
+                                      "&output_format=json"))
+    assert [o for o in page if o.get("kind") == "vgridrequests"][0]["rows"] == []
+
+    # carol is in Lab/Sub, not in Lab; dave in neither.
+    assert exit_code(call(app, carol, "lsvgridmembers", ("vgrid_name", "Lab"))) == 104
+    assert exit_code(call(app, dave, "lsvgridowners", ("vgrid_name", "Lab/Sub"))) == 104
+    # A member takes only itself out; an inherited member is removed where it is listed.
+    assert exit_code(call(app, carol, "rmvgridmember", ("vgrid_name", "Lab/Sub"),
+                          ("cert_id", "bob"))) == 104
+    reply = call(app, alice, "rmvgridmember", ("vgrid_name", "Lab/Sub"), ("cert_id", "bob"))
+    assert exit_code(reply) == 100 and "through Lab" in reply
+    assert exit_code(call(app, carol, "rmvgridmember", ("vgrid_name", "Lab/Sub"),
+                          ("cert_id", "carol"))) == 0
+    assert listed(app, alice, "lsvgridmembers", "Lab/Sub") == ["Member", "bob"]
+    # The last owner of a VGrid stays; a VGrid with sub-VGrids is not removed.
+    assert "last owner" in call(app, alice, "rmvgridowner", ("vgrid_name", "Lab"),
+                                ("cert_id", "alice"))
+    assert "sub-VGrids" in call(app, alice, "rmvgrid", ("vgrid_name", "Lab"))
+    # vgridman lists the caller's VGrids with the role in each.
+    rows = [o for o in json.loads(app.curl(bob, "URL/cgi-bin/vgridman.py?output_format=json"))
+            if o.get("kind") == "vgrids"][0]["rows"]
+    assert [(r[0] if isinstance(r[0], str) else r[0]["text"], r[1]) for r in rows] == [
+        ("Generic", "member"), ("Lab", "member"), ("Lab/Sub", "member")]
+
+
+def test_a_vgrid_job_runs_only_where_the_vgrid_reaches(grid):
+    app, u = grid
+    alice, bob, dave = u["alice"], u["bob"], u["dave"]
+    call(app, alice, "createvgrid", ("vgrid_name", "Lab"))
+    call(app, alice, "addvgridmember", ("vgrid_name", "Lab"), ("cert_id", "bob"))
+    call(app, alice, "createvgrid", ("vgrid_name", "Lab/Sub"))
+    job = "::EXECUTE::\necho in the lab\n\n::VGRID::\nLab/Sub\n"
+    # dave is not in Lab/Sub: refused at once, naming the keyword.
+    reply = call(app, dave, "textarea", ("mrsltextarea_0", job))
+    assert exit_code(reply) != 0 and "not a member of the VGrid(s) Lab/Sub" in reply
+    # The host's resource offers to serve Lab, but Lab has not accepted it yet.
+    job_id = submit(app, bob, job)
+    assert verdict(after_two_passes(app, bob, job_id)) == (
+        "RED", "VGRID: the resource offers to serve Lab, but Lab has not accepted it as a "
+        "resource (its owners add it with addvgridres)")
+    assert status(app, bob, job_id) == "QUEUED"
+    # A resource owner asks; for the appliance host that is an admin, which bob is not.
+    assert exit_code(call(app, bob, "sendrequestaction", ("request_type", "vgridresource"),
+                          ("vgrid_name", "Lab"),
+                          ("unique_resource_name", "localhost.0"))) == 104
+    assert exit_code(call(app, alice, "addvgridres", ("vgrid_name", "Lab"),
+                          ("unique_resource_name", "localhost.0"))) == 0
+    wait_for(lambda: status(app, bob, job_id) == "FINISHED", 60, what="the VGrid job")
+    out = app.curl(bob, "URL/cert_redirect/job_output/%s/%s.stdout" % (job_id, job_id))
+    assert out == "in the lab\n"
+    assert listed(app, bob, "lsvgridres", "Lab/Sub") == ["Resource", "localhost.0"]
+    # Taken out again, the next job of the VGrid waits and says why.
+    assert exit_code(call(app, alice, "rmvgridres", ("vgrid_name", "Lab"),
+                          ("unique_resource_name", "localhost.0"))) == 0
+    job_id = submit(app, bob, job)
+    assert verdict(after_two_passes(app, bob, job_id))[1].startswith(
+        "VGRID: the resource offers to serve Lab, but Lab has not accepted it")
+    # bob leaves Lab while his job waits: it never runs in the VGrid he left.
+    assert exit_code(call(app, bob, "rmvgridmember", ("vgrid_name", "Lab"),
+                          ("cert_id", "bob"))) == 0
+    call(app, alice, "addvgridres", ("vgrid_name", "Lab"), ("unique_resource_name", "localhost.0"))
+    wait_for(lambda: status(app, bob, job_id) == "EXPIRED", 30, what="the job to expire")
+    reply = call(app, bob, "jobstatus", ("job_id", job_id))
+    assert "bob is no longer a member of the VGrid Lab/Sub" in reply, reply
+
+
+def test_the_vgrid_guide_runs(grid, tmp_path):
+    """The curl lines of docs/vgrids.md, in order, with the users' own certificates."""
+    import os
+    import shutil
+    import subprocess
+    app, u = grid
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "vgrids.md")
+    with open(docs, encoding="utf-8") as handle:
+        block = re.findall(r"```sh\n(.*?)```", handle.read(), re.S)
+    assert len(block) == 1
+    shutil.copy(app.ca, tmp_path / "ca.crt")
+    for name, user in u.items():
+        shutil.copy(user["cert"], tmp_path / ("%s.crt" % name))
+        shutil.copy(user["key"], tmp_path / ("%s.key" % name))
+    replies = []
+    for line in block[0].strip().splitlines():
+        result = subprocess.run(["bash", "-c", line.replace("https://localhost:8443", app.url)],
+                                cwd=str(tmp_path), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (line, result.stderr)
+        assert exit_code(result.stdout) == 0, (line, result.stdout)
+        replies.append(result.stdout)
+    assert len(replies) == 6
+    assert re.search(r"^carol\s+member\s+I run the analysis\s", replies[4], re.M), replies[4]
+    assert replies[5].split("___\n\n", 1)[1].split() == ["Member", "bob"]
