@@ -16,7 +16,8 @@ from mig.core import jobs as J
 from mig.core.jobs import JobService
 from mig.core.quota import Quota
 from mig.core.resourcedb import ResourceDB
-from mig.core.resources import ResourceRegistry, local_exe_unit
+from mig.core.resources import LOCAL_EXE, LOCAL_RESOURCE, ResourceRegistry, local_exe_unit
+from mig.core.runtimeenvs import RuntimeEnvDB, provided
 
 from mig.core.scheduler import job_vgrids, make_policy, vgrid_match
 from mig.core.sweeps import SweepService
@@ -27,7 +28,7 @@ from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
 from mig.daemon.keepalive import KeepAlive
 from mig.daemon.resourcesync import ResourceSync
-from mig.errors import ClientError, MigError
+from mig.errors import AccessDenied, ClientError, MigError
 from mig.execute import sshcontrol
 from mig.execute.local import Limits, LocalExecutor
 from mig.execute.ssh import SshExecutor
@@ -91,6 +92,9 @@ def init_state(config):
         return credentials
 
 
+HOST_RUNTIMEENVS = "host/runtimeenvs"  # what the appliance host provides, set by admins
+
+
 class Grid:
     """Every service of one running appliance."""
 
@@ -105,10 +109,13 @@ class Grid:
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
         self.vgrids = VGridDB(self.store, self.users)
+        self.runtimeenvs = RuntimeEnvDB(self.store)
+        self.registry.defined_runtimeenvs = self.runtimeenvs.names
         local = None
         if config.local_resource:
-            runtimeenvs = [r.strip().upper() for r in config.local_runtimeenvs.split(",")
-                           if r.strip()]
+            runtimeenvs = {r.strip().upper(): {} for r in config.local_runtimeenvs.split(",")
+                           if r.strip()}
+            runtimeenvs.update(self.store.read(HOST_RUNTIMEENVS, {}))
             vgrids = [v.strip() for v in config.local_vgrids.split(",") if v.strip()]
             local = local_exe_unit(config.state_dir, config.local_slots or None,
                                    config.local_cputime, runtimeenvs,
@@ -159,6 +166,28 @@ class Grid:
             return None
         return "%s is no longer a member of the VGrid %s" % (record["OWNER"],
                                                              " or ".join(meeting))
+
+    def host_runtimeenvs(self):
+        """What the appliance host provides: {runtime environment: {VARIABLE: value}}."""
+        local = self.registry.get(LOCAL_RESOURCE + "_" + LOCAL_EXE)
+        return dict(local.re_values) if local else {}
+
+    def set_host_runtimeenvs(self, lines, by_user):
+        """The admins declare what the appliance host provides (MiG's format);
+        checked against the definitions, kept, and the scheduler follows."""
+        if not self._is_admin(by_user):
+            raise AccessDenied("only the grid's admins declare what the appliance host provides")
+        local = self.registry.get(LOCAL_RESOURCE + "_" + LOCAL_EXE)
+        if local is None:
+            raise ClientError("this grid runs no jobs on its own host (local_resource is off)")
+        values = provided(lines)
+        problems = self.runtimeenvs.check_provided(values)
+        if problems:
+            raise ClientError("; ".join(problems))
+        self.store.write(HOST_RUNTIMEENVS, values)
+        local.runtimeenvs, local.re_values = tuple(values), values
+        self.registry.touch()
+        self.daemon.poke()
 
     def vgrids_changed(self):
         """A VGrid's resources changed: the scheduler sees it at once."""

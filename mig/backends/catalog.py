@@ -7,12 +7,12 @@ so that the modules can import it without a cycle).
 
 from mig.backends import (REGISTRY, chunkedupload, fileactions, fileman, fileops, files,
                           filesearch, fileview, jobpages, jobs, mqueue, pages, portal, ranges,
-                          resadmin, scripts, shares, shell, submitpages, sweeps, upload,
-                          vgrids)
+                          resadmin, runtimeenvs, scripts, shares, shell, submitpages, sweeps,
+                          upload, vgrids)
 
 MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, jobpages,
-           jobs, mqueue, pages, portal, ranges, resadmin, scripts, shares, shell, submitpages,
-           sweeps, upload, vgrids)
+           jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
+           submitpages, sweeps, upload, vgrids)
 
 
 def load_all():

@@ -238,18 +238,6 @@ def monitor(ctx, args):
     return O.Result([live(ctx, busy, every=5), table])
 
 
-@backend("runtimeenvs", title="Runtime Envs", header="Runtime Environments")
-def runtimeenvs(ctx, args):
-    """Runtime environments (software) offered by the resources."""
-    offered = {}
-    for unit in ctx.grid.registry.all():
-        for name in unit.runtimeenvs:
-            offered.setdefault(name, []).append(unit.unit_id)
-    table = O.table("runtimeenvs", ("Name", "Offered by"),
-                    [(name, ", ".join(units)) for name, units in sorted(offered.items())])
-    table["empty"] = "No runtime environments are offered yet."
-    return O.Result([table, O.text("Jobs ask for them with RUNTIMEENVIRONMENT.")])
-
 
 
 @backend("people", title="People", header="People")

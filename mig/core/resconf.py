@@ -10,10 +10,11 @@ SSHPORT is a port number, and every error names the line and the keyword.
 
 import re
 
+from mig.core import runtimeenvs
 from mig.core.jobspec import read_blocks
 from mig.core.keywords import ARCHITECTURES
 from mig.core.resources import ExeUnit
-from mig.errors import MrslError
+from mig.errors import InvalidArgument, MrslError
 
 SAFE_PATH = re.compile(r"^[A-Za-z0-9/.,_+=\-]*$")  # MiG's valid_safe_path
 HOST = re.compile(r"^[A-Za-z0-9.\-]+$|^\[?[0-9A-Fa-f:.]+\]?$")
@@ -36,7 +37,8 @@ RESOURCE_KEYWORDS = {
     "MEMORY": ("int", 1024, False, "MB per node"),
     "DISK": ("int", 0, False, "GB per node"),
     "ARCHITECTURE": ("arch", "AMD64", False, "CPU architecture"),
-    "RUNTIMEENVIRONMENT": ("list", [], False, "runtime environments offered, one per line"),
+    "RUNTIMEENVIRONMENT": ("list", [], False, "runtime environments provided: 'name: NAME' "
+                           "then a VARIABLE=value line for each of its variables"),
     "PLATFORM": ("word", "", False, "platform name, if any"),
     "PUBLICNAME": ("word", "", False, "a name shown in monitors"),
     "MINPRICE": ("word", "0", False, "minimum price per CPU hour"),
@@ -155,6 +157,10 @@ def parse_resource(text):
     if conf["LRMSTYPE"] == "slurm" and not all(u["partition"] for u in conf["EXECONFIG"]):
         raise MrslError("with LRMSTYPE slurm every exe unit needs partition=...",
                         keyword="EXECONFIG")
+    try:
+        runtimeenvs.provided(conf["RUNTIMEENVIRONMENT"])
+    except InvalidArgument as exc:
+        raise MrslError(exc.message.split(": ", 1)[-1], keyword="RUNTIMEENVIRONMENT") from None
     conf["FRONTENDNODE"] = conf["FRONTENDNODE"] or conf["HOSTURL"]
     return conf
 
@@ -162,12 +168,13 @@ def parse_resource(text):
 def exe_units(name, conf, executor):
     """The scheduler's view of a resource's exe units."""
     units = []
+    offered = runtimeenvs.provided(conf["RUNTIMEENVIRONMENT"])
     for unit in conf["EXECONFIG"]:
         units.append(ExeUnit(resource=name, name=unit["name"], executor=executor,
                              architecture=conf["ARCHITECTURE"], nodecount=unit["nodecount"],
                              cpucount=conf["CPUCOUNT"], memory=conf["MEMORY"],
                              disk=conf["DISK"], cputime=unit["cputime"],
-                             runtimeenvs=tuple(r.upper() for r in conf["RUNTIMEENVIRONMENT"]),
+                             runtimeenvs=tuple(offered), re_values=offered,
                              vgrids=tuple(unit["vgrid"]), platform=conf["PLATFORM"],
                              sandbox=conf["SANDBOX"], jobtype=conf["JOBTYPE"],
                              minprice=conf["MINPRICE"], slots=unit["slots"]))

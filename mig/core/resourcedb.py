@@ -17,7 +17,8 @@ import os
 import time
 
 from mig.core.resconf import parse_resource, with_host_key
-from mig.errors import AccessDenied, ClientError, ConflictError
+from mig.core.runtimeenvs import RuntimeEnvDB, provided
+from mig.errors import AccessDenied, ClientError, ConflictError, MrslError
 
 ALL_UNITS = "*"  # in STOPPED: every exe unit, also ones added later
 
@@ -44,6 +45,7 @@ class ResourceDB:
         self.users = users
         self.scan_host_key = scan_host_key
         self.users_register = users_register
+        self.runtimeenvs = RuntimeEnvDB(store)  # what a resource may say it provides
 
     # -- reading ---------------------------------------------------------------------
     def names(self):
@@ -210,6 +212,9 @@ class ResourceDB:
         """(text, conf), with the host's key fetched and pinned when there is no
         HOSTKEY and the owner chose trust on first use."""
         conf = parse_resource(text)
+        problems = self.runtimeenvs.check_provided(provided(conf["RUNTIMEENVIRONMENT"]))
+        if problems:
+            raise MrslError("; ".join(problems), keyword="RUNTIMEENVIRONMENT")
         if conf["HOSTKEY"] or not trust_on_first_use:
             return text, conf
         if self.scan_host_key is None:

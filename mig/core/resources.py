@@ -34,6 +34,7 @@ class ExeUnit:
     disk: int = 0
     cputime: int = 86400
     runtimeenvs: tuple = ()
+    re_values: dict = field(default_factory=dict)  # runtime environment -> {VARIABLE: value}
     vgrids: tuple = ("Generic",)
     vgrids_waiting: tuple = ()  # of vgrids: those that have not accepted the resource (yet)
     platform: str = ""
@@ -125,7 +126,7 @@ def machine_memory_mb():
         return 1024
 
 
-def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), staging=None,
+def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=None, staging=None,
                    vgrids=("Generic",)):
     """The appliance host as a resource: its cores, memory, free disk.
 
@@ -138,7 +139,8 @@ def local_exe_unit(state_dir, slots=None, cputime=7 * 86400, runtimeenvs=(), sta
     return ExeUnit(resource=LOCAL_RESOURCE, name=LOCAL_EXE, executor="local",
                    architecture=machine_architecture(), nodecount=1, cpucount=cores,
                    memory=machine_memory_mb(), disk=int(disk_gb), cputime=cputime,
-                   runtimeenvs=tuple(runtimeenvs), vgrids=tuple(vgrids), slots=slots,
+                   runtimeenvs=tuple(runtimeenvs or {}), re_values=dict(runtimeenvs or {}),
+                   vgrids=tuple(vgrids), slots=slots,
                    staging=slots if staging is None else staging)
 
 
@@ -149,6 +151,7 @@ class ResourceRegistry:
         self.lock = threading.RLock()
         self.units = {}
         self.generation = 0  # changes whenever what the units offer changes
+        self.defined_runtimeenvs = lambda: ()  # the grid sets RuntimeEnvDB.names
 
     def add(self, unit):
         with self.lock:
@@ -172,8 +175,14 @@ class ResourceRegistry:
     def get(self, unit_id):
         return self.units.get(unit_id)
 
+    def providers(self, runtimeenv):
+        """The resources whose exe units provide a runtime environment."""
+        return sorted({u.resource for u in self.all() if runtimeenv in u.runtimeenvs})
+
     def known_runtimeenvs(self):
-        names = set()
+        """What a job may ask for: the defined runtime environments and any
+        that a resource provides (the appliance host's local_runtimeenvs)."""
+        names = set(self.defined_runtimeenvs())
         for unit in self.all():
             names.update(unit.runtimeenvs)
         return names

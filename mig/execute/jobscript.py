@@ -15,8 +15,11 @@ def _env_value(value):
     return '"%s"' % re.sub(r'(["\\`])', r"\\\1", value)
 
 
-def job_script(job_id, spec, exe_unit_id="", enforce_memory=True):
-    """Return the job script text for a spec whose +JOBID+/+JOBNAME+ are expanded."""
+def job_script(job_id, spec, exe_unit_id="", enforce_memory=True, re_values=None):
+    """Return the job script text for a spec whose +JOBID+/+JOBNAME+ are expanded.
+    re_values: the resource's {runtime environment: {VARIABLE: value}}; the
+    variables of each environment the job asks for are exported before the
+    job's own ENVIRONMENT (which may use them)."""
     name = spec.get("JOBNAME") or ""
     lines = [
         "#!/bin/bash",
@@ -36,6 +39,10 @@ def job_script(job_id, spec, exe_unit_id="", enforce_memory=True):
     if enforce_memory:
         lines.append("ulimit -v %d 2>/dev/null || echo \"system: ulimit 1\" >> \"$__mig_status\""
                      % ((int(spec["MEMORY"]) + 16) * 1024))
+    for runtimeenv in spec.get("RUNTIMEENVIRONMENT", []):
+        for key, value in sorted((re_values or {}).get(runtimeenv, {}).items()):
+            lines.append("export %s=%s || echo \"system: set runtime environments 1\" >> "
+                         "\"$__mig_status\"" % (key, _env_value(value)))
     for key, value in spec.get("ENVIRONMENT", []):
         lines.append("export %s=%s || echo \"system: set environments 1\" >> \"$__mig_status\""
                      % (key, _env_value(value)))

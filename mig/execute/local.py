@@ -284,7 +284,8 @@ class LocalExecutor(Executor):
             job.io_status = stage_inputs(job.home, spec, job.folder, fetcher=UrlFetcher(
                 self._disk_bytes(spec), allow_local=self.limits.fetch_local))
             write_in_place(job.folder, SCRIPT, job_script(job.job_id, spec, job.unit.unit_id,
-                                                          enforce_memory=False))
+                                                          enforce_memory=False,
+                                                          re_values=job.unit.re_values))
             if self.identities is not None:
                 job.uid = self.identities.take()
                 give_tree(job.folder, job.uid, job.uid,

@@ -253,8 +253,8 @@ class SshExecutor(Executor):
         os.makedirs(os.path.join(local, "in"), mode=0o700)
         staged = os.path.join(local, "in")
         io_status = stage_inputs(home, spec, staged)
-        write_small(os.path.join(staged, job_id + ".job"), job_script(job_id, spec, unit.unit_id),
-                    0o644)
+        script = job_script(job_id, spec, unit.unit_id, re_values=unit.re_values)
+        write_small(os.path.join(staged, job_id + ".job"), script, 0o644)
         if remote.name in self.unswept:  # after a crash: leftovers go first
             outcome = self._sweep(remote)
             if outcome is not None:

@@ -33,6 +33,8 @@ MENU_PARENTS = {
     "shell": ("shellcmd",),
     "downloads": ("download", "scripts", "scriptsdownload"),
     "dashboard": ("samplejob",),
+    "runtimeenvs": ("redb", "showre", "createre", "deletere", "hostruntimeenvs",
+                    "sethostruntimeenvs"),
     "vgrids": ("vgridman", "adminvgrid", "createvgrid", "rmvgrid", "addvgridowner",
                "addvgridmember", "addvgridres", "rmvgridowner", "rmvgridmember", "rmvgridres",
                "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",

@@ -55,7 +55,7 @@ def test_required_keywords():
 def test_resource_cli(tmp_path):
     state = str(tmp_path / "s")
     conf = tmp_path / "res.conf"
-    conf.write_text(GOOD)
+    conf.write_text(GOOD.replace("::RUNTIMEENVIRONMENT::\npython3\n", ""))  # none defined
 
     def run(*args):
         return subprocess.run([sys.executable, ENTRY] + list(args) + ["--state", state],
@@ -72,6 +72,9 @@ def test_resource_cli(tmp_path):
     assert run("resource", "show", "10.213.7.2.0").stdout.startswith("::HOSTURL::")
     bad = run("resource", "add", "--conf", str(conf), "--owner", "nobody-here")
     assert bad.returncode == 3 and "no such user" in bad.stderr
+    conf.write_text(GOOD)
+    bad = run("resource", "add", "--conf", str(conf), "--owner", "owner1")
+    assert bad.returncode == 3 and "PYTHON3 is not a runtime environment of this grid" in bad.stderr
     conf.write_text(GOOD.replace("gridu", "Grid User"))
     bad = run("resource", "add", "--conf", str(conf), "--owner", "owner1")
     assert bad.returncode == 3 and "MIGUSER" in bad.stderr and "Traceback" not in bad.stderr
