@@ -14,6 +14,7 @@ import time
 from mig.core import certs, saferegex
 from mig.core import jobs as J
 from mig.core.jobs import JobService
+from mig.core.inbox import Inbox
 from mig.core.quota import Quota
 from mig.core.resourcedb import ResourceDB
 from mig.core.resources import LOCAL_EXE, LOCAL_RESOURCE, ResourceRegistry, local_exe_unit
@@ -26,7 +27,9 @@ from mig.core.vgrids import VGridDB
 from mig.core.keywords import DEFAULT_VGRID
 from mig.daemon.checkpoint import CheckpointDaemon
 from mig.daemon.gridd import GridDaemon
+from mig.daemon.jobnotify import JobNotifier
 from mig.daemon.keepalive import KeepAlive
+from mig.daemon.mailer import Mailer
 from mig.daemon.resourcesync import ResourceSync
 from mig.errors import AccessDenied, ClientError, MigError
 from mig.execute import sshcontrol
@@ -149,6 +152,12 @@ class Grid:
         self.resource_sync.on_change = self.daemon.poke
         self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
                                    on_change=self.daemon.poke)
+        self.inbox = Inbox(self.store)
+        self.mailer = Mailer(config.smtp_server, config.smtp_from or "mig@%s" % config.hostname,
+                             self.inbox.deliver)
+        self.public_url = config.url  # the portal's address, as serve bound it
+        self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
+                                           lambda: self.public_url))
         self.checkpointer = CheckpointDaemon(self.jobs, retention_days=config.job_retention_days,
                                              archive=config.job_retention == "archive")
 
@@ -188,6 +197,15 @@ class Grid:
         local.runtimeenvs, local.re_values = tuple(values), values
         self.registry.touch()
         self.daemon.poke()
+
+    def deliver_message(self, user, subject, text, sender=""):
+        """A message to a user's inbox, e-mailed too when they saved an address
+        and the grid has a mail server."""
+        self.inbox.deliver(user, subject, text, sender)
+        address = self.users.settings(user).get("email", "")
+        if address and self.mailer.enabled:
+            self.mailer.send(address, subject, "%s\n\n-- from %s on %s\n"
+                             % (text, sender or "the grid", self.public_url))
 
     def vgrids_changed(self):
         """A VGrid's resources changed: the scheduler sees it at once."""
@@ -300,6 +318,7 @@ class Grid:
             return handle.read().strip()
 
     def start(self):
+        self.mailer.start()
         self.daemon.start()
         self.checkpointer.start()
         self.resource_sync.start()
@@ -310,6 +329,7 @@ class Grid:
         self.resource_sync.stop()
         self.daemon.stop()
         self.checkpointer.stop()
+        self.mailer.stop()
         saferegex.shutdown()
 
     @property

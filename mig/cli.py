@@ -264,14 +264,15 @@ def cmd_serve(args):
     grid = Grid(config)
     server = GridHTTPServer((config.bind, config.port), grid, tls_context(*grid.tls_files),
                             config.handshake_timeout, config.idle_timeout)
+    port = server.server_address[1]
+    url = config.url.rsplit(":", 1)[0] + ":%d" % port
+    grid.public_url = url  # what notifications link to (the port may have been 0)
     grid.start()
 
     def stop(_signum, _frame):
         threading.Thread(target=server.shutdown, daemon=True).start()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    port = server.server_address[1]
-    url = config.url.rsplit(":", 1)[0] + ":%d" % port
     print("MiG appliance %s serving %s" % (__version__, url), flush=True)
     print("state folder: %s" % config.state_dir)
     print("admin credentials: %s" % config.path("admin-credentials.txt"))

@@ -8,7 +8,7 @@ need=()
 for tool in curl:curl openssl:openssl bash:bash setpriv:util-linux \
             /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver \
             /usr/sbin/sshd:openssh-server ssh:openssh-client \
-            /usr/sbin/slurmctld:slurm-wlm; do
+            /usr/sbin/slurmctld:slurm-wlm /usr/sbin/smtpd:opensmtpd; do
   cmd=${tool%%:*}; pkg=${tool##*:}
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done

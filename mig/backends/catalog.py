@@ -6,13 +6,13 @@ so that the modules can import it without a cycle).
 """
 
 from mig.backends import (REGISTRY, chunkedupload, fileactions, fileman, fileops, files,
-                          filesearch, fileview, jobpages, jobs, mqueue, pages, portal, ranges,
-                          resadmin, runtimeenvs, scripts, shares, shell, submitpages, sweeps,
-                          upload, vgrids)
+                          filesearch, fileview, inbox, jobpages, jobs, mqueue, pages, portal,
+                          ranges, resadmin, runtimeenvs, scripts, shares, shell, submitpages,
+                          sweeps, upload, vgrids)
 
-MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, jobpages,
-           jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
-           submitpages, sweeps, upload, vgrids)
+MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, inbox,
+           jobpages, jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts, shares,
+           shell, submitpages, sweeps, upload, vgrids)
 
 
 def load_all():

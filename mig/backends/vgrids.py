@@ -47,6 +47,14 @@ def _owns_resource(ctx, name):
         return False
 
 
+def _tell_owners(ctx, name, subject, text):
+    """A notice to every owner of a VGrid (inbox, and mail where set up)."""
+    users = ctx.grid.users
+    for owner in ctx.grid.vgrids.entries(name, "OWNERS"):
+        if users.exists(owner):
+            ctx.grid.deliver_message(owner, subject, text)
+
+
 def _success(text):
     return {"object_type": "success", "text": text}
 
@@ -317,7 +325,14 @@ def sendrequestaction(ctx, args):
             raise AccessDenied("only the owners of a resource ask for it to join a VGrid")
     else:
         who = ctx.user
-    ctx.grid.vgrids.request(name, kind, who, args["request_text"])
+    request = ctx.grid.vgrids.request(name, kind, who, args["request_text"])
+    asking = ("%s asks for the resource %s to be a resource of %s." % (ctx.user, who, name)
+              if kind == "vgridresource" else
+              "%s asks to be %s of %s." % (who, ROLE_WORDS[REQUEST_TYPES[kind]], name))
+    _tell_owners(ctx, name, "Request to join %s" % name, "%s%s\n\nAnswer on %s/cgi-bin/"
+                 "adminvgrid.py?vgrid_name=%s" % (asking, "\n\n" + request["text"]
+                                                  if request["text"] else "",
+                                                  ctx.grid.public_url, name))
     return _manage_page(ctx, _success("Asked the owners of %s to take %s in; they see the "
                                       "request on the VGrid's page." % (name, who)))
 
@@ -328,6 +343,9 @@ def rejectvgridreq(ctx, args):
     """Reject a request to join your VGrid."""
     name = args["vgrid_name"]
     request = ctx.grid.vgrids.reject(name, args["request_name"], ctx.user)
+    if ctx.grid.users.exists(request["who"]):
+        ctx.grid.deliver_message(request["who"], "Your request to join %s" % name,
+                                 "The owners of %s turned your request down." % name)
     return _vgrid_page(ctx, name, _success("Rejected the request of %s." % request["who"]))
 
 

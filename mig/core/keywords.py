@@ -131,8 +131,10 @@ KEYWORDS = (
             "Runtime environments (software) the resource must offer; names are "
             "upper-cased.", "PYTHON3", requirement=True),
     Keyword("NOTIFY", "multiplestrings", [], "plain_text", "Notify",
-            "E-mail addresses (or 'SETTINGS') to tell when the job ends. Recorded with the "
-            "job; this version sends no e-mail yet.", "you@example.org"),
+            "Where to tell when the job ends FINISHED, FAILED or EXPIRED: 'email: ADDRESS' "
+            "(or just the address), or 'SETTINGS' for the address on your Settings page. "
+            "Without a mail server (smtp_server), the message goes to your inbox.",
+            "email: you@example.org"),
     Keyword("VERIFYFILES", "multiplestrings", [], "path_lines", "Verify files",
             "Home files ending in .status, .stdout or .stderr whose lines are "
             "regular expressions matched against the job's output.", "expect.stdout"),

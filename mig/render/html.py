@@ -14,7 +14,7 @@ from mig.render import charts
 MENU = (("dashboard", "Dashboard"), ("submitjob", "Submit Job"), ("fileman", "Files"),
         ("jobman", "Jobs"), ("vgrids", "VGrids"), ("resources", "Resources"),
         ("downloads", "Downloads"), ("runtimeenvs", "Runtime Envs"), ("people", "People"),
-        ("settings", "Settings"), ("shell", "Shell"), ("docs", "Docs"))
+        ("inbox", "Inbox"), ("settings", "Settings"), ("shell", "Shell"), ("docs", "Docs"))
 
 # Pages reached from a menu entry (and their form posts' result pages) keep
 # that entry highlighted: backend name -> menu entry.  Others are their own.
@@ -33,6 +33,7 @@ MENU_PARENTS = {
     "shell": ("shellcmd",),
     "downloads": ("download", "scripts", "scriptsdownload"),
     "dashboard": ("samplejob",),
+    "inbox": ("sendmsg", "delmsg"),
     "runtimeenvs": ("redb", "showre", "createre", "deletere", "hostruntimeenvs",
                     "sethostruntimeenvs"),
     "vgrids": ("vgridman", "adminvgrid", "createvgrid", "rmvgrid", "addvgridowner",
@@ -88,6 +89,8 @@ def _cell(cell, page):
             text += ' <span class="badge %s" title="%s">%s</span>' % (
                 esc(cell["badge"]["class"]), esc(cell["badge"].get("title", "")),
                 esc(cell["badge"]["text"]))
+        if cell.get("pre"):  # several lines, kept as they are (a message)
+            text = '<pre class="cell-text">%s</pre>' % text
         if cell.get("href"):
             download = ' download="%s"' % esc(cell["download"]) if cell.get("download") else ""
             text = '<a href="%s"%s>%s</a>' % (esc(cell["href"]), download, text)

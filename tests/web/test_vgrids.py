@@ -74,6 +74,9 @@ def test_owners_members_nesting_and_requests(grid):
     assert exit_code(call(app, alice, "addvgridmember", ("vgrid_name", "Lab/Sub"),
                           ("cert_id", "carol"), ("request_name", request_id))) == 0
     assert listed(app, carol, "lsvgridmembers", "Lab/Sub") == ["Member", "bob", "carol"]
+    # The owners were told in their inbox (with the message).
+    inbox = call(app, alice, "inbox")
+    assert "Request to join Lab/Sub" in inbox and "carol asks to be a member of Lab/Sub." in inbox
     page = json.loads(app.curl(alice, "URL/cgi-bin/adminvgrid.py?vgrid_name=Lab%2FSub"
                                       "&output_format=json"))
     assert [o for o in page if o.get("kind") == "vgridrequests"][0]["rows"] == []
