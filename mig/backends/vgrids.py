@@ -150,6 +150,12 @@ def _vgrid_page(ctx, name, message=None, code=0):
                         "fields": [{"name": "vgrid_name", "type": "hidden", "value": name},
                                    {"name": "description", "label": "Description",
                                     "value": db.get(name)["SETTINGS"].get("description", "")},
+                                   {"name": "write_shared_files", "label": "Who writes",
+                                    "type": "select", "value": settings["write_shared_files"],
+                                    "options": [("MEMBERS", "owners and members"),
+                                                ("OWNERS", "owners only"),
+                                                ("NONE", "nobody (read only)")],
+                                    "help": "the shared folder and the repository"},
                                    {"name": "hidden", "label": "Hidden from the VGrid list",
                                     "type": "checkbox", "value": bool(settings["hidden"])}]})
     else:
@@ -352,10 +358,16 @@ def rejectvgridreq(ctx, args):
 @backend("vgridsettings", title="VGrids", header="VGrid", state_changing=True,
          fields=dict(VGRID, description=Field("text", help="what the VGrid is for"),
                      hidden=Field("bool", default=("false",),
-                                  help="hidden from the list of VGrids to join")))
+                                  help="hidden from the list of VGrids to join"),
+                     write_shared_files=Field("word", help="who writes the shared folder and "
+                                                           "pushes to the repository: MEMBERS,"
+                                                           " OWNERS or NONE (empty: as it is)")))
 def vgridsettings(ctx, args):
-    """Change a VGrid's description and whether it is listed for others to join."""
+    """Change a VGrid's description, whether it is listed for others to join, and who
+    writes its shared files and repository."""
     name = args["vgrid_name"]
-    ctx.grid.vgrids.save_settings(name, {"description": args["description"][:500],
-                                         "hidden": truthy(args["hidden"])}, ctx.user)
+    values = {"description": args["description"][:500], "hidden": truthy(args["hidden"])}
+    if args["write_shared_files"]:
+        values["write_shared_files"] = args["write_shared_files"].upper()
+    ctx.grid.vgrids.save_settings(name, values, ctx.user)
     return _vgrid_page(ctx, name, _success("Saved the settings of %s." % name))
