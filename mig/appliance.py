@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 
-from mig.core import certs, saferegex
+from mig.core import certs, saferegex, vgridrepo
 from mig.core import jobs as J
 from mig.core.jobs import JobService
 from mig.core.inbox import Inbox
@@ -206,6 +206,18 @@ class Grid:
         if address and self.mailer.enabled:
             self.mailer.send(address, subject, "%s\n\n-- from %s on %s\n"
                              % (text, sender or "the grid", self.public_url))
+
+    @property
+    def vgrid_repos(self):
+        return self.config.path("vgrid_repos")
+
+    def git_env(self):
+        return vgridrepo.git_env(self.vgrid_repos)
+
+    def vgrid_repository(self, user, name, write):
+        """The folder name (below vgrid_repos) of a VGrid's git repository, if
+        user may read it (push, with write); else AccessDenied."""
+        return vgridrepo.open_repository(self.vgrid_repos, self.vgrids, user, name, write)
 
     def vgrids_changed(self):
         """A VGrid's resources changed: the scheduler sees it at once."""

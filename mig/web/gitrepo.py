@@ -10,7 +10,8 @@ module only decides who may do what and passes the request through:
   says OWNERS (owners only) or NONE (nobody);
 * everyone else: 403, and no hint whether the repository exists.
 
-The bare repository is made on first use under the state folder.  The
+Who may do what, and making the bare repository on first use, is
+mig/core/vgridrepo.py's (through the grid's vgrid_repository).  The
 backend's reply is spooled to an unlinked file, so it goes out with a
 Content-Length (the server sends no chunked replies); request bodies must
 carry a Content-Length too (git does so below ``http.postBuffer``).
@@ -22,8 +23,7 @@ import subprocess
 import tempfile
 import urllib.parse
 
-from mig.core.vgrids import check_name
-from mig.errors import AuthError, MigError
+from mig.errors import AccessDenied, AuthError, MigError
 from mig.web.response import Response
 
 log = logging.getLogger("mig.gitrepo")
@@ -42,44 +42,10 @@ def split_address(rest):
     return name, tail
 
 
-def repo_root(grid):
-    return grid.config.path("vgrid_repos")
-
-
-def repo_folder(grid, name):
-    return os.path.join(repo_root(grid), urllib.parse.quote(name, safe="") + ".git")
-
-
-def ensure_repo(grid, name):
-    folder = repo_folder(grid, name)
-    if not os.path.isdir(folder):
-        os.makedirs(repo_root(grid), mode=0o700, exist_ok=True)
-        subprocess.run(["git", "init", "--bare", "--quiet", folder], check=True,
-                       capture_output=True, timeout=60, env=_git_env(grid))
-        subprocess.run(["git", "--git-dir", folder, "config", "http.receivepack", "true"],
-                       check=True, capture_output=True, timeout=60, env=_git_env(grid))
-    return folder
-
-
-def _git_env(grid):
-    return {"PATH": "/usr/bin:/bin", "HOME": repo_root(grid), "GIT_CONFIG_NOSYSTEM": "1",
-            "LANG": "C"}
-
-
 def _service(req, tail):
     if tail == "/info/refs":
         return urllib.parse.parse_qs(req.query).get("service", [READ_SERVICE])[0]
     return tail.lstrip("/")
-
-
-def _allowed(grid, user, name, service):
-    vgrids = grid.vgrids
-    if not vgrids.exists(name) or not vgrids.is_member(user, name):
-        return False
-    if service == WRITE_SERVICE:
-        setting = vgrids.settings(name)["write_shared_files"]
-        return setting == "MEMBERS" or (setting == "OWNERS" and vgrids.is_owner(user, name))
-    return service == READ_SERVICE
 
 
 def serve(dispatcher, req, rest):
@@ -89,26 +55,28 @@ def serve(dispatcher, req, rest):
         return Response(404, "not a repository address: /vgridgit/NAME.git\n")
     name, tail = found
     try:
-        check_name(name)
         user, how = dispatcher.authenticate(req)
         if how == "session":
             raise AuthError("git takes a client certificate or an API token, not a portal login")
     except AuthError as exc:
         return Response(401, "%s\n" % exc.message,
                         headers={"WWW-Authenticate": 'Bearer realm="MiG VGrid repositories"'})
+    service = _service(req, tail)
+    if service not in (READ_SERVICE, WRITE_SERVICE):
+        return Response(403, "not a git service: %s\n" % service)
+    try:
+        folder = grid.vgrid_repository(user, name, service == WRITE_SERVICE)
+    except AccessDenied as exc:
+        return Response(403, "%s\n" % exc.message)
     except MigError as exc:
         return Response(404, "%s\n" % exc.message)
-    service = _service(req, tail)
-    if service not in (READ_SERVICE, WRITE_SERVICE) or not _allowed(grid, user, name, service):
-        return Response(403, "%s may not %s the repository of %s\n"
-                        % (user, "push to" if service == WRITE_SERVICE else "read", name))
-    ensure_repo(grid, name)
-    return _run_backend(grid, req, user, name, tail)
+    return _run_backend(grid, req, user, folder, tail)
 
 
-def _run_backend(grid, req, user, name, tail):
-    env = dict(_git_env(grid), GIT_PROJECT_ROOT=repo_root(grid), GIT_HTTP_EXPORT_ALL="1",
-               PATH_INFO="/%s.git%s" % (urllib.parse.quote(name, safe=""), tail),
+def _run_backend(grid, req, user, folder, tail):
+    root = grid.vgrid_repos
+    env = dict(grid.git_env(), GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1",
+               PATH_INFO="/%s%s" % (folder, tail),
                REMOTE_USER=user, REQUEST_METHOD=req.method, QUERY_STRING=req.query,
                CONTENT_TYPE=req.header("Content-Type"), GATEWAY_INTERFACE="CGI/1.1",
                REMOTE_ADDR=req.peer, SERVER_PROTOCOL="HTTP/1.1")
@@ -124,7 +92,7 @@ def _run_backend(grid, req, user, name, tail):
     err = tempfile.TemporaryFile(dir=spool)
     try:
         proc = subprocess.Popen([BACKEND], stdin=subprocess.PIPE, stdout=out, stderr=err,
-                                env=env, cwd=repo_root(grid))
+                                env=env, cwd=root)
         try:
             left = length
             while left > 0:
@@ -140,7 +108,7 @@ def _run_backend(grid, req, user, name, tail):
         code = proc.wait(timeout=TIMEOUT)
         if code != 0:
             err.seek(0)
-            log.warning("git http-backend for %s failed (%d): %s", name, code,
+            log.warning("git http-backend for %s failed (%d): %s", folder, code,
                         err.read(2000).decode("utf-8", "replace"))
         return _cgi_response(out)
     except BaseException:
