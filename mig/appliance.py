@@ -111,7 +111,8 @@ class Grid:
         self.quota = Quota(config.user_quota_mb)
         self.jobs = JobService(self.store, config.server_id, config.job_retries)
         self.registry = ResourceRegistry()
-        self.vgrids = VGridDB(self.store, self.users)
+        self.vgrids = VGridDB(self.store, self.users, config.path("vgrid_files"))
+        self.users.shared_folders = self.shared_folders
         self.runtimeenvs = RuntimeEnvDB(self.store)
         self.registry.defined_runtimeenvs = self.runtimeenvs.names
         local = None
@@ -131,7 +132,7 @@ class Grid:
                         network=config.local_network, tmp_mb=config.local_job_tmp_mb,
                         fetch_local=config.local_fetch_local)
         self.executors = {"local": LocalExecutor(
-            config.work_root, self.users.home, slots=local.slots if local else 0, limits=limits,
+            config.work_root, self.users.home_folder, slots=local.slots if local else 0, limits=limits,
             uid_base=config.local_uid_base, uid_count=config.local_uid_count,
             hide=[config.state_dir], may_run=self._is_admin, quota=self.quota)}
         # Registered resources, reached over ssh (native or Slurm), join the
@@ -219,6 +220,24 @@ class Grid:
         user may read it (push, with write); else AccessDenied."""
         return vgridrepo.open_repository(self.vgrid_repos, self.vgrids, user, name, write)
 
+    def shared_folders(self, user):
+        """{VGrid name: (its shared folder, whether user may write there)} for every
+        VGrid user is in; the parents of a sub-VGrid's folder are made in the home."""
+        found = {}
+        for name in self.vgrids.user_vgrids(user)[1:]:
+            folder = self.vgrids.shared_folder(name)
+            if not os.path.isdir(folder):
+                continue
+            setting = self.vgrids.settings(name)["write_shared_files"]
+            found[name] = (folder, setting == "MEMBERS" or (
+                setting == "OWNERS" and self.vgrids.is_owner(user, name)))
+        for name in found:
+            parent = name.rpartition("/")[0]
+            if parent and parent not in found:
+                os.makedirs(os.path.join(self.users.home(user), *parent.split("/")),
+                            exist_ok=True)
+        return found
+
     def vgrids_changed(self):
         """A VGrid's resources changed: the scheduler sees it at once."""
         for unit in self.registry.all():
@@ -239,7 +258,7 @@ class Grid:
             if not confs:
                 return
             ensure_grid_key(self.config.path("ssh"))
-            executor = SshExecutor(self.config.path("work-ssh"), self.users.home,
+            executor = SshExecutor(self.config.path("work-ssh"), self.users.home_folder,
                                    self.config.path("ssh"), {})
             self.executors["ssh"] = executor
         executor.set_resources(confs)

@@ -138,7 +138,7 @@ def _move_cached(home, name, dest_dir):
     """Move a cached file into dest_dir; never replaces on a write-only link."""
     _rel, src = _cached(home, name)
     home.mkdir(dest_dir, parents=True)
-    dst = home.resolve(os.path.join(dest_dir, name))
+    dst = home.check_write(home.resolve(os.path.join(dest_dir, name)))
     if os.path.isdir(dst) and not os.path.islink(dst):
         raise ClientError("cannot move %s: a folder is in the way" % name)
     if home.add_only:

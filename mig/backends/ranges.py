@@ -59,7 +59,7 @@ def _range_put(ctx, rel, start, end):
     if start + count > limit:
         raise InvalidArgument("writing bytes %d-%d would make %s larger than the %d MB files "
                               "may have" % (start, start + count - 1, rel, limit // 1024 ** 2))
-    path = ctx.home.resolve(rel)
+    path = ctx.home.check_write(ctx.home.resolve(rel), rel)
     if os.path.isdir(path):
         raise ClientError("%s: is a directory" % rel)
     if not os.path.isdir(os.path.dirname(path)):

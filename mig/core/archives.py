@@ -107,7 +107,7 @@ def unpack_archive(home, archive_rel, dest_rel, skipped=None,
     archive = home.resolve(archive_rel, must_exist=True)
     if not os.path.isfile(archive):
         raise ClientError("%s: not a file" % archive_rel)
-    dest = home.resolve(dest_rel, must_exist=True)
+    dest = home.check_write(home.resolve(dest_rel, must_exist=True), dest_rel)
     if not os.path.isdir(dest):
         raise ClientError("%s: not a folder" % dest_rel)
     lower = archive.lower()
@@ -264,7 +264,7 @@ def pack_archive(home, sources, dst_rel, skipped=None, max_bytes=MAX_ARCHIVE_BYT
     """
     skipped = [] if skipped is None else skipped
     mode = _pack_mode(dst_rel)
-    dst = home.resolve(dst_rel)
+    dst = home.check_write(home.resolve(dst_rel), dst_rel)
     if not os.path.isdir(os.path.dirname(dst)):
         raise ClientError("No such destination directory: %s"
                           % home.relative(os.path.dirname(dst)))

@@ -3,6 +3,13 @@
 Every user-given path goes through ``Home.resolve``: NUL bytes, absolute
 and ``..`` paths are refused, and the real path (symlinks followed) must
 stay inside the home, so a link planted in the home cannot lead out of it.
+
+The shared folders of the user's VGrids appear inside the home under the
+VGrid's name (``Lab/``, ``Lab/Sub/``): ``shared`` maps each name to its
+real folder and whether the user may write there.  A path below such a
+name resolves into that folder and is confined to it the same way; writes
+there are checked with ``check_write``, and the shared folder itself can be
+neither removed nor moved.
 """
 
 import glob
@@ -11,7 +18,7 @@ import shutil
 import stat
 import time
 
-from mig.errors import ClientError, FileNotFound, InvalidArgument, NoFilePath
+from mig.errors import AccessDenied, ClientError, FileNotFound, InvalidArgument, NoFilePath
 
 MAX_PATH = 4096
 INVISIBLE = {".htaccess"}
@@ -24,8 +31,40 @@ class Home:
     url_prefix = "/cert_redirect/"  # where a file of this home is downloaded
     add_only = False  # a drop box (only ShareHome can be one)
 
-    def __init__(self, root):
+    def __init__(self, root, shared=None):
         self.root = os.path.realpath(root)
+        self.shared = dict(shared or {})  # VGrid name -> (real shared folder, writable)
+
+    def _mount(self, parts):
+        """(number of leading parts that name a shared folder, its real folder), or
+        (0, None); the deepest name wins (Lab/Sub before Lab)."""
+        for n in range(len(parts), 0, -1):
+            found = self.shared.get("/".join(parts[:n]))
+            if found is not None:
+                return n, os.path.realpath(found[0])
+        return 0, None
+
+    def shared_folder_of(self, path):
+        """(VGrid name, real folder, writable) of the shared folder path lies in, or None."""
+        best = None
+        for name, (folder, writable) in self.shared.items():
+            real = os.path.realpath(folder)
+            if (path == real or path.startswith(real + os.sep)) and \
+                    (best is None or len(real) > len(best[1])):
+                best = (name, real, writable)
+        return best
+
+    def check_write(self, path, relpath=None):
+        """Refuse a write into a shared folder the user may only read."""
+        found = self.shared_folder_of(path)
+        if found is not None and not found[2]:
+            raise AccessDenied("%s: the shared folder of %s is read-only for you"
+                               % (relpath or self.relative(path), found[0]))
+        return path
+
+    def is_shared_root(self, path):
+        found = self.shared_folder_of(path)
+        return found is not None and found[1] == path
 
     def need(self, read=False, write=False, what="this"):
         """A home's owner may read and write all of it (a share link may not:
@@ -44,18 +83,22 @@ class Home:
             raise InvalidArgument("%s: not allowed" % relpath)
         if any(len(p.encode()) > 255 for p in parts):
             raise InvalidArgument("%s: a file name is too long" % relpath[:80])
-        full = os.path.join(self.root, *parts) if parts else self.root
-        exists = self._check_links(parts, full, relpath)
+        taken, base = self._mount(parts)
+        if base is None:
+            base = self.root
+        rest = parts[taken:]
+        full = os.path.join(base, *rest) if rest else base
+        exists = self._check_links(rest, full, relpath, base)
         if must_exist and not exists:
             raise FileNotFound("%s: No such file or directory" % relpath)
         return full
 
-    def _check_links(self, parts, full, relpath):
-        """Walk below the (already real) root; only a symlink costs a realpath.
+    def _check_links(self, parts, full, relpath, base):
+        """Walk below the (already real) base; only a symlink costs a realpath.
 
         Returns whether the whole path exists.
         """
-        current = self.root
+        current = base
         for part in parts:
             current = os.path.join(current, part)
             try:
@@ -66,12 +109,16 @@ class Home:
                 return False
             if stat.S_ISLNK(mode):
                 real = os.path.realpath(full)
-                if real != self.root and not real.startswith(self.root + os.sep):
+                if real != base and not real.startswith(base + os.sep):
                     raise InvalidArgument("%s: outside your home" % relpath)
                 return os.path.lexists(full)
         return True
 
     def relative(self, path):
+        found = self.shared_folder_of(path) if self.shared else None
+        if found is not None:
+            rel = os.path.relpath(path, found[1])
+            return found[0] if rel == "." else found[0] + "/" + rel
         rel = os.path.relpath(path, self.root)
         return "." if rel == "." else rel
 
@@ -99,7 +146,9 @@ class Home:
         result = []
         names = sorted(os.listdir(path))
         entries = [self._entry(os.path.join(path, n)) for n in names
-                   if (show_all or not n.startswith(".")) and n not in INVISIBLE]
+                   if (show_all or not n.startswith(".")) and n not in INVISIBLE
+                   and not self._shadowed(path, n)]
+        entries = sorted(entries + self._shared_entries(path), key=lambda e: e["name"])
         result.append((path, entries))
         if recursive:
             for entry in entries:
@@ -107,6 +156,26 @@ class Home:
                     result.extend(self.listing(os.path.join(path, entry["name"]),
                                                show_all, recursive))
         return result
+
+    def _shared_entries(self, path):
+        """The shared folders that appear in the folder at path (real path)."""
+        found = []
+        for name, (folder, _writable) in self.shared.items():
+            parent, _sep, leaf = name.rpartition("/")
+            where = os.path.join(self.root, *parent.split("/")) if parent else self.root
+            if where == path and os.path.isdir(folder):
+                entry = self._entry(folder)
+                entry["name"] = leaf
+                entry["shared"] = name
+                found.append(entry)
+        return found
+
+    def _shadowed(self, path, name):
+        """A name of the home hidden by a shared folder of the same name."""
+        if not self.shared:
+            return False
+        rel = os.path.relpath(os.path.join(path, name), self.root)
+        return rel in self.shared
 
     @staticmethod
     def _entry(path):
@@ -123,7 +192,7 @@ class Home:
             return handle.read(limit) if limit else handle.read()
 
     def mkdir(self, relpath, parents=False):
-        path = self.resolve(relpath)
+        path = self.check_write(self.resolve(relpath), relpath)
         if os.path.lexists(path):
             if parents and os.path.isdir(path):
                 return path
@@ -143,6 +212,10 @@ class Home:
         path = self.resolve(relpath, must_exist=True)
         if path == self.root:
             raise ClientError("cannot remove %s" % itself)
+        if self.is_shared_root(path):
+            raise ClientError("cannot remove %s: it is the shared folder of a VGrid (leave the "
+                              "VGrid instead)" % relpath)
+        self.check_write(path, relpath)
         is_dir = os.path.isdir(path) and not os.path.islink(path)
         if is_dir and not recursive:
             raise ClientError("cannot remove '%s': is a directory" % relpath)
@@ -167,7 +240,7 @@ class Home:
 
     def open_for_upload(self, relpath):
         """A temporary file beside the destination; call finish_upload to commit."""
-        path = self.resolve(relpath)
+        path = self.check_write(self.resolve(relpath), relpath)
         if os.path.isdir(path):
             raise ClientError("Cannot write file %s: directory in the way!: please end the "
                               "destination in a slash if it is a directory!" % relpath)

@@ -30,7 +30,7 @@ def _target_path(home, src, dst_rel):
         dst = home.resolve(os.path.join(home.relative(dst), os.path.basename(src)))
     if not os.path.isdir(os.path.dirname(dst)):
         raise ClientError("%s: the destination folder does not exist" % dst_rel)
-    return dst
+    return home.check_write(dst, dst_rel)
 
 
 def _inside(path, folder):
@@ -127,6 +127,9 @@ def move_path(home, src_rel, dst_rel):
     src = home.resolve(src_rel, must_exist=True)
     if src == home.root:
         raise ClientError("cannot move your home")
+    if home.is_shared_root(src):
+        raise ClientError("cannot move %s: it is the shared folder of a VGrid" % src_rel)
+    home.check_write(src, src_rel)
     dst = _target_path(home, src, dst_rel)
     src_is_dir = os.path.isdir(src) and not os.path.islink(src)
     if os.path.lexists(dst):
@@ -329,7 +332,7 @@ def grep_lines(home, rel, pattern, limit=MAX_LINES_BYTES):
 
 def touch_file(home, rel):
     """Create an empty file, or set a file's or folder's times to now (MiG's touch)."""
-    path = home.resolve(rel)
+    path = home.check_write(home.resolve(rel), rel)
     if not os.path.isdir(os.path.dirname(path)):
         raise FileNotFound("%s: No such file or directory" % rel)
     try:
@@ -345,7 +348,7 @@ def truncate_file(home, rel, size=0):
     if size > MAX_TRUNCATE_BYTES:
         raise InvalidArgument("size %d is larger than the %d bytes allowed"
                               % (size, MAX_TRUNCATE_BYTES))
-    path = _text_file(home, rel)
+    path = home.check_write(_text_file(home, rel), rel)
     try:
         os.truncate(path, size)
     except OSError as exc:
@@ -356,8 +359,10 @@ def remove_dir(home, rel, parents=False):
     """Remove an empty folder (MiG's rmdir); with parents also each parent that is
     then empty, stopping quietly at the first that is not (never the home)."""
     path = home.resolve(rel, must_exist=True)
-    if path == home.root:
-        raise ClientError("cannot remove your home")
+    if path == home.root or home.is_shared_root(path):
+        raise ClientError("cannot remove %s" % ("your home" if path == home.root else
+                                                "the shared folder of a VGrid"))
+    home.check_write(path, rel)
     if os.path.islink(path) or not os.path.isdir(path):
         raise ClientError("rmdir '%s' failed: not a directory" % rel)
     try:
@@ -366,7 +371,7 @@ def remove_dir(home, rel, parents=False):
         raise SystemFailure("rmdir '%s' failed!" % rel) from None
     while parents:
         path = os.path.dirname(path)
-        if not _inside(path, home.root) or path == home.root:
+        if not _inside(path, home.root) or path == home.root or home.is_shared_root(path):
             break
         try:
             os.rmdir(path)

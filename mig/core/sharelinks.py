@@ -197,7 +197,7 @@ class ShareLinks:
     def target(self, link):
         """The shared path now, confined to the owner's home; FileNotFound when it is
         gone or changed kind (a folder became a file, or the reverse)."""
-        home = Home(self.home_of(link["owner"]))
+        home = self.users.home_folder(link["owner"])  # with the owner's VGrid folders now
         try:
             path = home.resolve(link["path"], must_exist=True)
         except (FileNotFound, InvalidArgument):
@@ -266,8 +266,10 @@ class ShareLinks:
             raise InvalidArgument("No access set: give read_access and/or write_access")
         if not path or not path.strip():
             raise NoFilePath("No path provided!")
-        home = Home(self.home_of(owner))
+        home = self.users.home_folder(owner)
         full = home.resolve(path, must_exist=True)
+        if write:
+            home.check_write(full, path)  # no writing through a link where the owner may not
         rel = home.relative(full)
         if rel == ".":
             raise ClientError("Illegal path %r: you can only share your own data, and not "

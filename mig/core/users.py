@@ -36,6 +36,7 @@ class UserDB:
         self._by_dn = {}
         self._by_token = {}
         self._homes = {}
+        self.shared_folders = lambda name: {}  # the grid sets: a user's VGrid shared folders
 
     # -- cross-process cache ----------------------------------------------------
     def _refresh(self):
@@ -103,10 +104,12 @@ class UserDB:
         return os.path.join(self.config.home_root, name)
 
     def home_folder(self, name):
-        """The user's Home (path confinement), its real path looked up once."""
+        """The user's Home (path confinement), its real path looked up once, with
+        the shared folders of the user's VGrids as they are now."""
         home = self._homes.get(name)
         if home is None:
             home = self._homes[name] = Home(self.home(name))
+        home.shared = self.shared_folders(name)
         return home
 
     def cert_dir(self, name):

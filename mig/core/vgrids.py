@@ -14,6 +14,7 @@ add backends with ``request_name``) or rejects them.
 """
 
 import fnmatch
+import os
 import re
 import secrets
 import time
@@ -57,9 +58,14 @@ class VGridDB:
     """The VGrid records in the store (``vgrids/<quoted name>``).  users: the
     UserDB (who exists, who is admin)."""
 
-    def __init__(self, store, users):
+    def __init__(self, store, users, files_root=None):
         self.store = store
         self.users = users
+        self.files_root = files_root  # the VGrids' shared folders (A/B below A)
+
+    def shared_folder(self, name):
+        """The real folder the members of name share (a sub-VGrid's lies in its parent's)."""
+        return os.path.join(self.files_root, *name.split("/"))
 
     # -- reading ---------------------------------------------------------------------
     @staticmethod
@@ -170,6 +176,11 @@ class VGridDB:
         with self.store.lock("vgrids-create"):
             if any(n.lower() == name.lower() for n in self.names()):
                 raise ConflictError("a VGrid named %s exists already" % name)
+            if self.files_root:
+                folder = self.shared_folder(name)
+                if os.path.lexists(folder) and not os.path.isdir(folder):
+                    raise ConflictError("a file is in the way of %s's shared folder" % name)
+                os.makedirs(folder, mode=0o755, exist_ok=True)
             self.store.write(self._path(name), record)
         return record
 
@@ -218,6 +229,12 @@ class VGridDB:
         below = [n for n in self.names() if n.startswith(name + "/")]
         if below:
             raise ClientError("%s has sub-VGrids (%s): remove them first" % (name, ", ".join(below)))
+        if self.files_root and os.path.isdir(self.shared_folder(name)):
+            try:
+                os.rmdir(self.shared_folder(name))
+            except OSError:
+                raise ClientError("the shared folder of %s still holds files: remove them "
+                                  "first" % name) from None
         self.store.delete(self._path(name))
 
     def save_settings(self, name, values, by_user):

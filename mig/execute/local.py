@@ -88,7 +88,7 @@ class LocalExecutor(Executor):
     def __init__(self, work_root, home_of, slots=0, limits=None, uid_base=0, uid_count=65536,
                  hide=(), may_run=None, quota=None):
         self.work_root = work_root
-        self.home_of = home_of  # owner -> home folder path
+        self.home_of = home_of  # owner -> Home, or the home folder's path
         # Without root, jobs share our uid and so could reach each other: the
         # appliance then passes a check that lets only the admins' jobs run.
         self.may_run = may_run
@@ -261,9 +261,14 @@ class LocalExecutor(Executor):
         shutil.rmtree(os.path.join(self.work_root, job_id), ignore_errors=True)
 
     def _home(self, owner):
+        """The owner's Home: home_of gives one (with its VGrid shared folders), or
+        the home's path."""
         found = self.homes.get(owner)
         if found is None:
-            found = self.homes[owner] = Home(self.home_of(owner))
+            given = self.home_of(owner)
+            if isinstance(given, Home):
+                return given  # the grid keeps it (its shared folders change)
+            found = self.homes[owner] = Home(given)
         return found
 
     def _lost(self, request):

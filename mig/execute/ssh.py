@@ -248,7 +248,8 @@ class SshExecutor(Executor):
     def _execute(self, record, unit, remote, state, local):
         job_id = record["JOB_ID"]
         spec = expand_variables(record["SPEC"], job_id, record["SPEC"].get("JOBNAME") or "")
-        home = Home(self.home_of(record["OWNER"]))
+        given = self.home_of(record["OWNER"])
+        home = given if isinstance(given, Home) else Home(given)
         shutil.rmtree(local, ignore_errors=True)
         os.makedirs(os.path.join(local, "in"), mode=0o700)
         staged = os.path.join(local, "in")
