@@ -11,7 +11,8 @@ import os
 import secrets
 import time
 
-from mig.core import certs, saferegex, vgridrepo
+from mig.core import certs, saferegex, submission, vgridrepo
+from mig.core.triggers import TriggerRules
 from mig.core import jobs as J
 from mig.core.jobs import JobService
 from mig.core.inbox import Inbox
@@ -30,6 +31,7 @@ from mig.daemon.gridd import GridDaemon
 from mig.daemon.jobnotify import JobNotifier
 from mig.daemon.keepalive import KeepAlive
 from mig.daemon.mailer import Mailer
+from mig.daemon.triggerd import TriggerDaemon
 from mig.daemon.resourcesync import ResourceSync
 from mig.errors import AccessDenied, ClientError, MigError
 from mig.execute import sshcontrol
@@ -159,6 +161,9 @@ class Grid:
         self.public_url = config.url  # the portal's address, as serve bound it
         self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
                                            lambda: self.public_url))
+        self.trigger_rules = TriggerRules(self.vgrids)
+        self.triggers = TriggerDaemon(self.vgrids, self.trigger_rules, self.submit_as,
+                                      self.deliver_message, interval=config.trigger_seconds)
         self.checkpointer = CheckpointDaemon(self.jobs, retention_days=config.job_retention_days,
                                              archive=config.job_retention == "archive")
 
@@ -198,6 +203,17 @@ class Grid:
         local.runtimeenvs, local.re_values = tuple(values), values
         self.registry.touch()
         self.daemon.poke()
+
+    def trigger_checks(self, name):
+        """(how often the VGrid's shared folder was listed for its triggers, when
+        last): a rule watches from the first listing after it was added."""
+        return self.triggers.checked.get(name, (0, 0.0))
+
+    def submit_as(self, owner, text):
+        """Submit a job for owner (a trigger's): checked as any submission; the job id."""
+        spec = submission.prepare(self.vgrids.user_vgrids(owner), text,
+                                  self.registry.known_runtimeenvs(), self.config.job_retries)
+        return self.jobs.submit(owner, spec, text)["JOB_ID"]
 
     def deliver_message(self, user, subject, text, sender=""):
         """A message to a user's inbox, e-mailed too when they saved an address
@@ -354,8 +370,10 @@ class Grid:
         self.checkpointer.start()
         self.resource_sync.start()
         self.keepalive.start()
+        self.triggers.start()
 
     def stop(self):
+        self.triggers.stop()
         self.keepalive.stop()
         self.resource_sync.stop()
         self.daemon.stop()

@@ -51,6 +51,7 @@ class Config:
     scheduler_tick: float = 5.0
     resource_keepalive: float = 60.0  # seconds between probes of remote resources; 0: none
     users_register_resources: bool = False  # else only admins register resources in the portal
+    trigger_seconds: float = 2.0  # how often the VGrids' shared folders are checked for triggers
     smtp_server: str = ""  # host:port of the mail server for notifications; empty: the inbox only
     smtp_from: str = ""  # the From address; empty: mig@HOSTNAME
     regex_seconds: float = 2.0  # a user's pattern (grep, VERIFYFILES) is stopped after this

@@ -120,7 +120,10 @@ def _vgrid_page(ctx, name, message=None, code=0):
                                          if settings["description"] else "",
                                          db.role(ctx.user, name) or "admin")),
         O.text("Jobs run in it with ::VGRID:: %s; resources serve it when their exe units "
-               "list it and its owners have accepted them." % name)]
+               "list it and its owners have accepted them." % name),
+        {"object_type": "links", "links": [
+            ("/cgi-bin/fileman.py?path=" + name, "Shared folder"),
+            ("/cgi-bin/lsvgridtriggers.py?vgrid_name=" + name, "Triggers")]}]
     for role, title in (("OWNERS", "Owners"), ("MEMBERS", "Members"), ("RESOURCES", "Resources")):
         objects.append(O.header(title))
         table = O.table("vgrid" + role.lower(), (title[:-1], "Action"),

@@ -39,7 +39,8 @@ MENU_PARENTS = {
     "vgrids": ("vgridman", "adminvgrid", "createvgrid", "rmvgrid", "addvgridowner",
                "addvgridmember", "addvgridres", "rmvgridowner", "rmvgridmember", "rmvgridres",
                "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",
-               "rejectvgridreq", "vgridsettings"),
+               "rejectvgridreq", "vgridsettings", "lsvgridtriggers", "addvgridtrigger",
+               "rmvgridtrigger"),
 }
 MENU_ENTRY = {page: entry for entry, pages in MENU_PARENTS.items() for page in pages}
 
