@@ -13,6 +13,7 @@ import time
 
 from mig.core import certs, saferegex, submission, vgridrepo
 from mig.core.triggers import TriggerRules
+from mig.core.vgridcontent import VGridContent
 from mig.core import jobs as J
 from mig.core.jobs import JobService
 from mig.core.inbox import Inbox
@@ -161,6 +162,7 @@ class Grid:
         self.public_url = config.url  # the portal's address, as serve bound it
         self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
                                            lambda: self.public_url))
+        self.vgrid_content = VGridContent(self.store, self.vgrids)
         self.trigger_rules = TriggerRules(self.vgrids)
         self.triggers = TriggerDaemon(self.vgrids, self.trigger_rules, self.submit_as,
                                       self.deliver_message, interval=config.trigger_seconds)

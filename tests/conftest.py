@@ -339,3 +339,23 @@ def resource_conf(host, *units, port=None, key=BOGUS_HOSTKEY, identifier=True, n
         mark = "::HOSTKEY::" if key is not None else "::HOSTURL::"
         text = text.replace(mark, "# %s\n%s" % (note, mark), 1)
     return text
+
+
+def grid_with_vgrid(appliance_factory, names, members, **settings):
+    """A running appliance with users names (the first creates the VGrid Lab and
+    owns it); members: {user: VGrid} added by the owner (Lab/Sub is created
+    first when named); settings: config.ini values.  Returns (app, users)."""
+    app = appliance_factory()
+    users = {name: app.add_user(name) for name in names}
+    if settings:
+        set_config(app.state, **settings)
+    app.start()
+    owner = users[names[0]]
+    for vgrid in ["Lab"] + sorted({v for v in members.values() if v != "Lab"}):
+        reply = post_backend(app, owner, "createvgrid", [("vgrid_name", vgrid)])
+        assert exit_code(reply) == 0, reply
+    for who, vgrid in members.items():
+        reply = post_backend(app, owner, "addvgridmember", [("vgrid_name", vgrid),
+                                                            ("cert_id", who)])
+        assert exit_code(reply) == 0, reply
+    return app, users

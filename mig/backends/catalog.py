@@ -8,11 +8,11 @@ so that the modules can import it without a cycle).
 from mig.backends import (REGISTRY, chunkedupload, fileactions, fileman, fileops, files,
                           filesearch, fileview, inbox, jobpages, jobs, mqueue, pages, portal,
                           ranges, resadmin, runtimeenvs, scripts, shares, shell, submitpages,
-                          sweeps, upload, vgrids, vgridtriggers)
+                          sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
 MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, inbox,
            jobpages, jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts, shares,
-           shell, submitpages, sweeps, upload, vgrids, vgridtriggers)
+           shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
 
 def load_all():

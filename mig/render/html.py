@@ -9,7 +9,7 @@ import html
 import secrets
 import urllib.parse
 
-from mig.render import charts
+from mig.render import charts, markup
 
 MENU = (("dashboard", "Dashboard"), ("submitjob", "Submit Job"), ("fileman", "Files"),
         ("jobman", "Jobs"), ("vgrids", "VGrids"), ("resources", "Resources"),
@@ -40,7 +40,8 @@ MENU_PARENTS = {
                "addvgridmember", "addvgridres", "rmvgridowner", "rmvgridmember", "rmvgridres",
                "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",
                "rejectvgridreq", "vgridsettings", "lsvgridtriggers", "addvgridtrigger",
-               "rmvgridtrigger"),
+               "rmvgridtrigger", "vgridpage", "showvgridprivatefile", "editvgridpage",
+               "vgridwiki", "editvgridwiki", "vgridforum", "vgridforumaction"),
 }
 MENU_ENTRY = {page: entry for entry, pages in MENU_PARENTS.items() for page in pages}
 
@@ -330,6 +331,10 @@ def render_object(obj, page=None):
         return _job_list(obj, page)
     if kind == "link":
         return '<p><a href="%s">%s</a></p>' % (esc(obj["destination"]), esc(obj["text"]))
+    if kind == "markup":  # VGrid pages, wiki pages, forum posts: escaped, then a few marks
+        wiki = obj.get("wiki")
+        link = (lambda title: url("vgridwiki", vgrid_name=wiki, page=title)) if wiki else None
+        return '<div class="markup">%s</div>' % markup.to_html(obj["text"], link)
     if kind == "links":
         return '<div class="actions">%s</div>' % "".join(
             '<a href="%s">%s</a>' % (esc(href), esc(text)) for href, text in obj["links"])

@@ -68,6 +68,8 @@ def render_object(obj):
         return "** %s **\n" % obj["text"]
     if kind == "warning":
         return "! %s !\n" % obj["text"]
+    if kind == "markup":
+        return obj["text"] + ("\n" if obj["text"] and not obj["text"].endswith("\n") else "")
     if kind in ("text", "verbatim", "success"):
         return obj["text"] + "\n"
     if kind == "file_not_found":

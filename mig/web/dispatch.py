@@ -29,7 +29,7 @@ from mig.render.objects import error as error_object
 from mig.render.objects import header as header_object
 from mig.web import disposition
 from mig.web import sessions as S
-from mig.web import gitrepo, homefiles, login, rpc
+from mig.web import gitrepo, homefiles, login, publicpages, rpc
 from mig.web.failures import failed_objects
 from mig.web.request import (ANONYMOUS_FORM_BYTES, BACKEND_PREFIXES, close_files, merge,
                              parse_form, parse_json_fields, parse_multipart)
@@ -359,6 +359,7 @@ ROUTES = (
     (below("/api/"), lambda d, req, name: d._backend(req, name.strip("/"), "json")),
     (below("/share_redirect/"), homefiles.share_file),
     (below(gitrepo.PREFIX), gitrepo.serve),
+    (publicpages.match, publicpages.serve),
     (home_address, homefiles.home_file),
     (exactly("/", "/index.html"), lambda d, req, _path: login.landing(d, req)),
     (exactly("/login"), lambda d, req, _path: login.login(d, req)),

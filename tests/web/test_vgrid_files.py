@@ -8,22 +8,13 @@ import re
 
 import pytest
 
-from conftest import exit_code, post_backend, set_config, wait_for
+from conftest import exit_code, grid_with_vgrid, post_backend, wait_for
 
 
 @pytest.fixture
 def grid(appliance_factory):
-    app = appliance_factory()
-    users = {name: app.add_user(name) for name in ("alice", "bob", "carol", "dave")}
-    set_config(app.state, scheduler_tick="0.5")
-    app.start()
-    a = users["alice"]
-    assert exit_code(post_backend(app, a, "createvgrid", [("vgrid_name", "Lab")])) == 0
-    assert exit_code(post_backend(app, a, "createvgrid", [("vgrid_name", "Lab/Sub")])) == 0
-    for who, where in (("bob", "Lab"), ("carol", "Lab/Sub")):
-        assert exit_code(post_backend(app, a, "addvgridmember",
-                                      [("vgrid_name", where), ("cert_id", who)])) == 0
-    return app, users
+    return grid_with_vgrid(appliance_factory, ("alice", "bob", "carol", "dave"),
+                           {"bob": "Lab", "carol": "Lab/Sub"}, scheduler_tick="0.5")
 
 
 def put(app, user, rel, data):

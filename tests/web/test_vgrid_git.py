@@ -6,21 +6,14 @@ import subprocess
 
 import pytest
 
-from conftest import exit_code, post_backend, require_tool, set_config
+from conftest import exit_code, grid_with_vgrid, post_backend, require_tool
 
 
 @pytest.fixture
 def grid(appliance_factory):
     require_tool("/usr/lib/git-core/git-http-backend", "apt-get install git")
-    app = appliance_factory()
-    users = {name: app.add_user(name) for name in ("alice", "bob", "dave")}
-    set_config(app.state, resource_keepalive="0")
-    app.start()
-    assert exit_code(post_backend(app, users["alice"], "createvgrid",
-                                  [("vgrid_name", "Lab")])) == 0
-    assert exit_code(post_backend(app, users["alice"], "addvgridmember",
-                                  [("vgrid_name", "Lab"), ("cert_id", "bob")])) == 0
-    return app, users
+    return grid_with_vgrid(appliance_factory, ("alice", "bob", "dave"), {"bob": "Lab"},
+                           resource_keepalive="0")
 
 
 def git(app, user, tmp_path, *args, cwd=None, check=True):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import exit_code, post_backend, set_config, wait_for
+from conftest import exit_code, grid_with_vgrid, post_backend, wait_for
 
 TEMPLATE = """::EXECUTE::
 echo "got +TRIGGERPATH+ (+TRIGGERCHANGE+)"
@@ -20,15 +20,8 @@ wc -c < input.dat
 
 @pytest.fixture
 def grid(appliance_factory):
-    app = appliance_factory()
-    users = {name: app.add_user(name) for name in ("alice", "bob", "dave")}
-    set_config(app.state, scheduler_tick="0.5", trigger_seconds="0.3")
-    app.start()
-    a = users["alice"]
-    assert exit_code(post_backend(app, a, "createvgrid", [("vgrid_name", "Lab")])) == 0
-    assert exit_code(post_backend(app, a, "addvgridmember",
-                                  [("vgrid_name", "Lab"), ("cert_id", "bob")])) == 0
-    return app, users
+    return grid_with_vgrid(appliance_factory, ("alice", "bob", "dave"), {"bob": "Lab"},
+                           scheduler_tick="0.5", trigger_seconds="0.3")
 
 
 def put(app, user, rel, data):
