@@ -6,10 +6,10 @@ import importlib.resources
 
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime, live
-from mig.backends.portal import page_url
+from mig.backends.portal import page_url, reach_summary
 from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
-from mig.core import keywords
+from mig.core import keywords, scheduler
 from mig.core import jobs as J
 from mig.errors import ClientError, InvalidArgument
 from mig.render import objects as O
@@ -159,15 +159,24 @@ def savesettings(ctx, args):
 
 @backend("resources", title="Resources", header="Resources")
 def resources(ctx, args):
-    """The resources of this grid and their execution units."""
+    """The resources of this grid and their execution units; which of them your
+    VGrids reach, their free slots and how many of your jobs wait."""
+    mine = ctx.grid.vgrids.user_vgrids(ctx.user)
+    units = ctx.grid.registry.all()
+    yours = [u for u in units if scheduler.reaches(u, mine)]
     rows = [(u.resource, u.name, u.architecture, u.cpucount, u.nodecount, u.memory, u.disk,
-             u.cputime, ", ".join(u.runtimeenvs) or "-", ", ".join(u.vgrids),
-             "%d of %d" % (len(u.running), u.slots), "online" if u.online else "offline")
-            for u in ctx.grid.registry.all()]
+             u.cputime, ", ".join(u.runtimeenvs) or "-",
+             ", ".join(v + (" (not accepted)" if v in u.vgrids_waiting else "")
+                       for v in u.vgrids),
+             "%d of %d" % (len(u.running), u.slots), "online" if u.online else "offline",
+             "yes" if u in yours else "no")
+            for u in units]
     table = O.table("resources", ("Resource", "Exe unit", "Arch", "Cores", "Nodes", "MB", "GB",
-                                  "Max s", "Runtime envs", "VGrids", "Busy", "State"), rows)
+                                  "Max s", "Runtime envs", "VGrids", "Busy", "State",
+                                  "For you"), rows)
     table["empty"] = "No resources."
-    return O.Result([table, {"object_type": "links", "links": [
+    summary = reach_summary(yours, ctx.grid.jobs.state_counts(ctx.user), mine)
+    return O.Result([O.text(summary), table, {"object_type": "links", "links": [
         ("/cgi-bin/monitor.py", "Monitor: who is up, what runs where"),
         ("/cgi-bin/resman.py", "Manage: your resources' configuration, start and stop, "
                                "owners; register one")]},
@@ -213,7 +222,8 @@ def _jobs_left(ctx, unit, sees_all, now):
     return shown
 
 
-@backend("monitor", title="Monitor", header="Resource Monitor")
+@backend("monitor", title="Monitor", header="Resource Monitor",
+         fields={"vgrid_name": Field("vgrid", help="only the exe units that serve this VGrid")})
 def monitor(ctx, args):
     """Every exe unit: state, last seen, last job request, VGrids, specs, jobs, time left.
     Job ids only of your own jobs, the others counted (admins and owners see every id)."""
@@ -222,6 +232,8 @@ def monitor(ctx, args):
     admin = bool(ctx.grid.users.get(ctx.user).get("admin"))
     rows, sees = [], {}
     for unit in ctx.grid.registry.all():
+        if args["vgrid_name"] and not scheduler.reaches(unit, [args["vgrid_name"]]):
+            continue
         if unit.resource not in sees:
             sees[unit.resource] = _sees_all_jobs(ctx, unit.resource, admin)
         left = _jobs_left(ctx, unit, sees[unit.resource], now)

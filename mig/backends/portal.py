@@ -11,6 +11,7 @@ import urllib.parse
 from mig.backends import backend
 from mig.backends.jobs import asctime, live
 from mig.core import jobs as J
+from mig.core import scheduler
 from mig.render import objects as O
 
 PER_PAGE = 50
@@ -32,8 +33,10 @@ def dashboard(ctx, args):
                O.text("Welcome, %s. You have %d job%s." % (user, total,
                                                           "" if total == 1 else "s"))]
     objects += _job_charts(grid, user, counts) if total else _first_steps()
-    units = grid.registry.all()
+    mine = grid.vgrids.user_vgrids(user)
+    units = [u for u in grid.registry.all() if scheduler.reaches(u, mine)]
     objects.append(O.header("Resources"))
+    objects.append(O.text(reach_summary(units, counts, mine)))
     objects.append(O.table("resources", ("Exe unit", "Specs", "Busy slots", "State"),
                            [(u.unit_id, u.specs_text(), "%d of %d" % (len(u.running), u.slots),
                              "online" if u.online else "offline: %s" % u.down_reason)
@@ -55,6 +58,15 @@ def dashboard(ctx, args):
         ("Certificate expires", "%s (in %d days)" % (asctime(account.get("not_after")), left)),
     ]))
     return O.Result(objects)
+
+
+def reach_summary(units, counts, vgrids):
+    """What this user can use now: exe units, free slots, own jobs waiting."""
+    free = sum(max(0, u.slots - len(u.running)) for u in units if u.online and not u.stopped)
+    waiting = sum(counts.get(s, 0) for s in ("QUEUED", "RETRY"))
+    return ("Your VGrids (%s) reach %d exe unit%s with %d free slot%s now; %d of your jobs "
+            "wait." % (", ".join(vgrids), len(units), "" if len(units) == 1 else "s", free,
+                       "" if free == 1 else "s", waiting))
 
 
 def _job_charts(grid, user, counts):

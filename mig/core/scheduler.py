@@ -41,6 +41,13 @@ def vgrid_match(job_vgrid, unit_vgrid):
     return unit_vgrid.startswith(job_vgrid + "/") or job_vgrid.startswith(unit_vgrid + "/")
 
 
+def reaches(unit, vgrids):
+    """Whether the unit serves (and was accepted by) one of vgrids: what a user
+    whose VGrids these are can use (NorduGrid's per-user view)."""
+    serving = [u for u in unit.vgrids if u not in unit.vgrids_waiting]
+    return any(vgrid_match(v, u) for v in vgrids for u in serving)
+
+
 def vgrid_reasons(spec, unit):
     """Why none of the job's VGrids meets one the unit serves: the unit does
     not list it, or lists it but that VGrid has not accepted the resource."""

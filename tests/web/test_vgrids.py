@@ -168,3 +168,39 @@ def test_the_vgrid_guide_runs(grid, tmp_path):
     assert len(replies) == 6
     assert re.search(r"^carol\s+member\s+I run the analysis\s", replies[4], re.M), replies[4]
     assert replies[5].split("___\n\n", 1)[1].split() == ["Member", "bob"]
+
+
+def test_each_user_sees_what_their_vgrids_reach(appliance_factory):
+    """NorduGrid's per-user view: the Resources page marks the exe units this user's
+    VGrids reach, with their free slots; the Dashboard lists only those; the
+    monitor filters by VGrid."""
+    from conftest import grid_with_vgrid, resource_conf
+    app, u = grid_with_vgrid(appliance_factory, ("alice", "bob", "dave"), {"bob": "Lab"},
+                             resource_keepalive="0")
+    conf = resource_conf("127.0.0.1", ["name=exe0", "vgrid=Lab", "slots=3"], port=9)
+    path = app.state + "/lab.conf"  # registered by the operator, owned by alice
+    with open(path, "w") as handle:
+        handle.write(conf)
+    app.cli("resource", "add", "--conf", path, "--owner", "alice")
+
+    def resources(user):
+        objects = json.loads(app.curl(user, "URL/api/resources"))
+        rows = [o for o in objects if o.get("kind") == "resources"][0]["rows"]
+        summary = [o["text"] for o in objects if o.get("object_type") == "text"][0]
+        return {"%s_%s" % (r[0], r[1]): r[-1] for r in rows}, summary
+    unit = "127.0.0.1.0_exe0"
+    seen, summary = wait_for(lambda: (lambda r: unit in r[0] and r)(resources(u["bob"])), 30,
+                             what="the resource")
+    assert seen[unit] == "no" and unit not in app.curl(u["bob"], "URL/api/dashboard")
+    assert exit_code(call(app, u["alice"], "addvgridres", ("vgrid_name", "Lab"),
+                          ("unique_resource_name", "127.0.0.1.0"))) == 0
+    seen, summary = resources(u["bob"])
+    assert seen[unit] == "yes" and seen["localhost.0_local"] == "yes"
+    assert summary.startswith("Your VGrids (Generic, Lab) reach 2 exe units with")
+    seen, summary = resources(u["dave"])
+    assert seen[unit] == "no" and summary.startswith("Your VGrids (Generic) reach 1 exe unit ")
+    dashboard = app.curl(u["dave"], "URL/api/dashboard")
+    assert "localhost.0_local" in dashboard and unit not in dashboard
+    monitor = json.loads(app.curl(u["bob"], "URL/api/monitor?vgrid_name=Lab"))
+    rows = [o for o in monitor if o.get("kind") == "monitor"][0]["rows"]
+    assert ["%s_%s" % (r[0], r[1]) for r in rows] == [unit]
