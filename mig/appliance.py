@@ -12,6 +12,7 @@ import secrets
 import time
 
 from mig.core import certs, saferegex, submission, vgridrepo
+from mig.core.accounting import Accounting
 from mig.core.triggers import TriggerRules
 from mig.core.vgridcontent import VGridContent
 from mig.core import jobs as J
@@ -32,6 +33,7 @@ from mig.daemon.gridd import GridDaemon
 from mig.daemon.jobnotify import JobNotifier
 from mig.daemon.keepalive import KeepAlive
 from mig.daemon.mailer import Mailer
+from mig.daemon.periodic import Periodic
 from mig.daemon.triggerd import TriggerDaemon
 from mig.daemon.resourcesync import ResourceSync
 from mig.errors import AccessDenied, ClientError, MigError
@@ -163,6 +165,10 @@ class Grid:
         self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
                                            lambda: self.public_url))
         self.vgrid_content = VGridContent(self.store, self.vgrids)
+        self.accounting = Accounting(self.store, self._resource_owners)
+        self.jobs.add_listener(self.accounting)
+        self.accounting_flush = Periodic("accounting", 5.0, self.accounting.flush,
+                                         "accounting flush")
         self.trigger_rules = TriggerRules(self.vgrids)
         self.triggers = TriggerDaemon(self.vgrids, self.trigger_rules, self.submit_as,
                                       self.deliver_message, interval=config.trigger_seconds)
@@ -205,6 +211,13 @@ class Grid:
         local.runtimeenvs, local.re_values = tuple(values), values
         self.registry.touch()
         self.daemon.poke()
+
+    def _resource_owners(self, resource):
+        """Who contributed a resource: its owners (the appliance host: the admins)."""
+        try:
+            return list(self.resources.get(resource)["OWNERS"])
+        except ClientError:
+            return [u for u in self.users.names() if self._is_admin(u)]
 
     def trigger_checks(self, name):
         """(how often the VGrid's shared folder was listed for its triggers, when
@@ -373,8 +386,11 @@ class Grid:
         self.resource_sync.start()
         self.keepalive.start()
         self.triggers.start()
+        self.accounting_flush.start()
 
     def stop(self):
+        self.accounting_flush.stop()
+        self.accounting.flush()
         self.triggers.stop()
         self.keepalive.stop()
         self.resource_sync.stop()

@@ -5,14 +5,14 @@ imported; this module imports them all (the package itself imports none,
 so that the modules can import it without a cycle).
 """
 
-from mig.backends import (REGISTRY, chunkedupload, fileactions, fileman, fileops, files,
-                          filesearch, fileview, inbox, jobpages, jobs, mqueue, pages, portal,
-                          ranges, resadmin, runtimeenvs, scripts, shares, shell, submitpages,
-                          sweeps, upload, vgridcollab, vgrids, vgridtriggers)
+from mig.backends import (REGISTRY, accountpages, chunkedupload, fileactions, fileman, fileops,
+                          files, filesearch, fileview, inbox, jobpages, jobs, mqueue, pages,
+                          portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
+                          submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
-MODULES = (chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview, inbox,
-           jobpages, jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts, shares,
-           shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
+MODULES = (accountpages, chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview,
+           inbox, jobpages, jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts,
+           shares, shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
 
 def load_all():

@@ -14,7 +14,7 @@ from mig.render import charts, markup
 MENU = (("dashboard", "Dashboard"), ("submitjob", "Submit Job"), ("fileman", "Files"),
         ("jobman", "Jobs"), ("vgrids", "VGrids"), ("resources", "Resources"),
         ("downloads", "Downloads"), ("runtimeenvs", "Runtime Envs"), ("people", "People"),
-        ("inbox", "Inbox"), ("settings", "Settings"), ("shell", "Shell"), ("docs", "Docs"))
+        ("inbox", "Inbox"), ("accounting", "Accounting"), ("settings", "Settings"), ("shell", "Shell"), ("docs", "Docs"))
 
 # Pages reached from a menu entry (and their form posts' result pages) keep
 # that entry highlighted: backend name -> menu entry.  Others are their own.
