@@ -19,6 +19,14 @@ KINDS = ("user", "vgrid", "resource", "owner")
 ENDS = (J.FINISHED, J.FAILED, J.CANCELED, J.RETRY)
 
 
+def _add(target, kinds):
+    """Add {kind: {name: seconds}} into target (the same shape)."""
+    for kind, counts in kinds.items():
+        into = target.setdefault(kind, {})
+        for key, seconds in counts.items():
+            into[key] = into.get(key, 0.0) + seconds
+
+
 def _day(when):
     return time.strftime("%Y-%m-%d", time.gmtime(when))
 
@@ -68,11 +76,7 @@ class Accounting:
                 record = {d: {k: dict(v) for k, v in kinds.items()}
                           for d, kinds in (old or {}).items()}
                 for day, kinds in days.items():
-                    target = record.setdefault(day, {})
-                    for kind, counts in kinds.items():
-                        into = target.setdefault(kind, {})
-                        for key, seconds in counts.items():
-                            into[key] = into.get(key, 0.0) + seconds
+                    _add(record.setdefault(day, {}), kinds)
                 return record
             self.store.update("accounting/%s" % month, change, {})
 
@@ -91,9 +95,5 @@ class Accounting:
         with self.lock:
             for day, kinds in self.pending.items():
                 if first <= day <= last:
-                    target = found.setdefault(day, {})
-                    for kind, counts in kinds.items():
-                        into = target.setdefault(kind, {})
-                        for key, seconds in counts.items():
-                            into[key] = into.get(key, 0.0) + seconds
+                    _add(found.setdefault(day, {}), kinds)
         return found
