@@ -138,6 +138,7 @@ def _vgrid_page(ctx, name, message=None, code=0):
                             "submit": "Add %s" % title[:-1].lower(),
                             "fields": [{"name": "vgrid_name", "type": "hidden", "value": name},
                                        {"name": field, "label": title[:-1],
+                                        "id": "%s-%s" % (field, role.lower()),
                                         "help": "a resource (HOSTURL.N)" if role == "RESOURCES"
                                         else "a user (name or certificate DN)"}]})
     if manages:

@@ -60,6 +60,14 @@ PAGES = [("dashboard", "dashboard.py"),
          ("downloads", "downloads.py"),
          ("runtime envs", "runtimeenvs.py"),
          ("people", "people.py"),
+         ("inbox", "inbox.py"),
+         ("accounting", "accounting.py"),
+         ("a VGrid", "adminvgrid.py?vgrid_name=Demo"),
+         ("a VGrid's wiki", "vgridwiki.py?vgrid_name=Demo"),
+         ("a VGrid's forum", "vgridforum.py?vgrid_name=Demo"),
+         ("a VGrid's triggers", "lsvgridtriggers.py?vgrid_name=Demo"),
+         ("a VGrid's private page", "vgridpage.py?vgrid_name=Demo"),
+         ("a runtime environment", "showre.py?re_name=DEMO-1"),
          ("settings", "settings.py"),
          ("shell", "shell.py"),
          ("sweeps", "sweepstatus.py"),
@@ -93,6 +101,20 @@ def demo_content(app, user):
              "params": "x=1:3"}))
         sweep = reply.split("Sweep ", 1)[1].split()[0]
         assert len(ids) == 2, ids
+        for backend, fields in (
+                ("createvgrid", {"vgrid_name": "Demo"}),
+                ("editvgridwiki", {"vgrid_name": "Demo", "page": "Home",
+                                   "text": "# Demo\n- a list, **bold** and [[Other page]]"}),
+                ("vgridforumaction", {"vgrid_name": "Demo", "action": "post",
+                                      "msg_subject": "A first thread",
+                                      "msg_body": "with a message"}),
+                ("editvgridpage", {"vgrid_name": "Demo", "page": "private",
+                                   "text": "Members only."}),
+                ("createre", {"re_name": "DEMO-1", "redescription": "a demo environment",
+                              "environment": "name=DEMO_HOME;example=/opt/demo"})):
+            status, reply = post(conn, "/cgi-bin/%s.py" % backend, urllib.parse.urlencode(
+                dict(fields, output_format="txt")))
+            assert reply.startswith("Exit code: 0 "), reply
         return {"finished": ids[0], "queued": ids[1], "sweep": sweep}
     finally:
         conn.close()

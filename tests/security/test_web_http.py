@@ -41,6 +41,8 @@ def read_reply(tls):
     while True:
         try:
             chunk = tls.recv(65536)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            return data, True  # closed (without a TLS goodbye)
         except (socket.timeout, ssl.SSLError, ConnectionError):
             return data, False
         if not chunk:
@@ -98,8 +100,11 @@ def test_strangers_are_answered_before_they_send_a_big_body(grid, target, header
     app, _alice = grid
     tls = raw_tls(app, timeout=10)
     with tls:
-        tls.sendall(head(target, headers, BIG) + first + b"x" * (256 * 1024))
         started = time.monotonic()
+        try:
+            tls.sendall(head(target, headers, BIG) + first + b"x" * (256 * 1024))
+        except (ssl.SSLError, OSError):
+            pass  # the server answered and closed before all of this was sent: so much the better
         reply, closed = read_reply(tls)
     assert reply.startswith(b"HTTP/1.1 "), reply[:200]
     assert closed and time.monotonic() - started < 8
