@@ -13,6 +13,7 @@ import time
 
 from mig.core import certs, saferegex, submission, vgridrepo
 from mig.core.accounting import Accounting
+from mig.core.accounts import Accounts
 from mig.core.triggers import TriggerRules
 from mig.core.vgridcontent import VGridContent
 from mig.core import jobs as J
@@ -165,6 +166,7 @@ class Grid:
         self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
                                            lambda: self.public_url))
         self.vgrid_content = VGridContent(self.store, self.vgrids)
+        self.accounts = Accounts(self.store, self.users)
         self.accounting = Accounting(self.store, self._resource_owners)
         self.jobs.add_listener(self.accounting)
         self.accounting_flush = Periodic("accounting", 5.0, self.accounting.flush,

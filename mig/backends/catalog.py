@@ -7,12 +7,12 @@ so that the modules can import it without a cycle).
 
 from mig.backends import (REGISTRY, accountpages, chunkedupload, fileactions, fileman, fileops,
                           files, filesearch, fileview, inbox, jobpages, jobs, mqueue, pages,
-                          portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
+                          people, portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
                           submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
 MODULES = (accountpages, chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview,
-           inbox, jobpages, jobs, mqueue, pages, portal, ranges, resadmin, runtimeenvs, scripts,
-           shares, shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
+           inbox, jobpages, jobs, mqueue, pages, people, portal, ranges, resadmin, runtimeenvs,
+           scripts, shares, shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
 
 
 def load_all():

@@ -251,16 +251,6 @@ def monitor(ctx, args):
 
 
 
-
-@backend("people", title="People", header="People")
-def people(ctx, args):
-    """The users of this grid."""
-    users = ctx.grid.users
-    rows = [(name, "admin" if users.get(name).get("admin") else "user",
-             asctime(users.get(name).get("created"))) for name in users.names()]
-    return O.Result([O.table("people", ("User", "Role", "Since (UTC)"), rows)])
-
-
 DOWNLOADS = (("ca", "The grid's CA certificate (PEM): let curl and browsers trust this grid",
               "ca.crt", "application/x-pem-file"),
              ("cert", "Your certificate (PEM)", "user.crt", "application/x-pem-file"),
@@ -280,6 +270,10 @@ def downloads(ctx, args):
             for what, text, filename, _ctype in DOWNLOADS]
     objects = [O.table("downloads", ("File", "What"), rows),
                O.text("The password of your PKCS#12 file: %s" % account.get("p12_password", "")),
+               O.text("Your certificate is valid until %s UTC." % asctime(account.get("not_after"))),
+               {"object_type": "post_button", "backend": "renewcert", "fields": {},
+                "text": "Renew my certificate", "style": "secondary",
+                "confirm": "Make a new certificate and key for you?"},
                O.text("The MiG user scripts and a Python client are described in Docs.")]
     return O.Result(objects + script_download_objects())
 

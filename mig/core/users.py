@@ -91,7 +91,7 @@ class UserDB:
         user = self._refresh().get(name)
         stored = user["password"] if user else auth.DUMMY_HASH
         matches = auth.check_password(password or "", stored)
-        return bool(user and password and matches)
+        return bool(user and password and matches and not user.get("disabled"))
 
     def session_epoch(self, name):
         """Moves on with every password change, ending older browser sessions;
@@ -188,6 +188,55 @@ class UserDB:
                 raise ClientError("no such token: %s" % token_id)
             del tokens[matches[0]]
         self._change(change)
+
+    def set_password_hash(self, name, hashed):
+        """Take a password already hashed (an accepted account request's)."""
+        self.get(name)
+
+        def change(users):
+            users[name]["password"] = hashed
+        self._change(change)
+
+    def set_disabled(self, name, disabled):
+        """A disabled account logs in no way (certificate, token, password); its
+        browser sessions end.  Its jobs and files stay."""
+        self.get(name)
+
+        def change(users):
+            users[name]["disabled"] = bool(disabled)
+            users[name]["epoch"] = users[name].get("epoch", 0) + 1
+        self._change(change)
+
+    def remove(self, name):
+        """Forget the account (its certificate and tokens no longer log in); the
+        caller deals with its home, jobs and VGrid roles first."""
+        self.get(name)
+
+        def change(users):
+            del users[name]
+        self._change(change)
+        self._homes.pop(name, None)
+
+    def renew_cert(self, name):
+        """A new certificate (same DN, a new key and expiry) and PKCS#12 file."""
+        user = self.get(name)
+        p12_password = auth.new_password()
+        ca = self.config.path("ca")
+        try:
+            issued = certs.create_client_cert(
+                os.path.join(ca, "ca.crt"), os.path.join(ca, "ca.key"), self.cert_dir(name),
+                user_subject(name, self.config.hostname), p12_password)
+        except certs.CertError as exc:
+            raise SystemFailure("could not renew the certificate of %s: %s" % (name, exc)) \
+                from None
+        if issued["dn"] != user["dn"]:
+            raise SystemFailure("the renewed certificate of %s has another DN" % name)
+
+        def change(users):
+            users[name].update(cert=issued["cert"], key=issued["key"], p12=issued["p12"],
+                               p12_password=p12_password, not_after=issued["not_after"])
+        self._change(change)
+        return issued["not_after"]
 
     def revoke_all_tokens(self, name):
         """Revoke every API token of the user; returns how many there were."""

@@ -31,7 +31,9 @@ MENU_PARENTS = {
                   "stopexe", "addresowner", "rmresowner", "delres", "resstatus", "resclean"),
     "settings": ("changepassword", "newtoken", "revoketoken", "savesettings"),
     "shell": ("shellcmd",),
-    "downloads": ("download", "scripts", "scriptsdownload"),
+    "downloads": ("download", "scripts", "scriptsdownload", "renewcert"),
+    "people": ("saveprofile", "acceptaccount", "rejectaccount", "disableuser", "enableuser",
+               "removeuser"),
     "dashboard": ("samplejob",),
     "inbox": ("sendmsg", "delmsg"),
     "runtimeenvs": ("redb", "showre", "createre", "deletere", "hostruntimeenvs",
@@ -425,6 +427,8 @@ def login_panel(message, csrf, next_path, user, credentials_path):
         '<label for="f-password">Password</label>'
         '<input id="f-password" type="password" name="password" autocomplete="current-password">'
         '<div class="actions"><button type="submit">Log in</button></div></form>'
+        '<p><a href="/signup">Ask for an account</a> · <a href="/pwreset">Forgot your '
+        'password?</a></p>'
         '<p class="muted">First time here? Log in as <strong>admin</strong> with the password '
         'in <code>%s</code> on the appliance host, then add users with '
         '<code>python3 migappliance.py user add NAME</code>. A browser with a certificate '

@@ -29,7 +29,7 @@ from mig.render.objects import error as error_object
 from mig.render.objects import header as header_object
 from mig.web import disposition
 from mig.web import sessions as S
-from mig.web import gitrepo, homefiles, login, publicpages, rpc
+from mig.web import gitrepo, homefiles, login, publicpages, rpc, signup
 from mig.web.failures import failed_objects
 from mig.web.request import (ANONYMOUS_FORM_BYTES, BACKEND_PREFIXES, close_files, merge,
                              parse_form, parse_json_fields, parse_multipart)
@@ -92,19 +92,24 @@ class Dispatcher:
         if req.client_dn:
             name = users.by_dn(req.client_dn)
             if name:
-                return name, "cert"
+                return self._enabled(name), "cert"
             raise AuthError("your certificate (%s) is not registered on this grid"
                             % req.client_dn)
         authz = req.header("Authorization")
         if authz.lower().startswith("bearer "):
             name = users.by_token(authz[7:].strip())
             if name:
-                return name, "token"
+                return self._enabled(name), "token"
             raise AuthError("the API token is not valid")
         name = self.sessions.user(req.session_id)
         if name and users.exists(name):
             return name, "session"
         raise AuthError(AUTH_REQUIRED)
+
+    def _enabled(self, name):
+        if self.grid.users.get(name).get("disabled"):
+            raise AuthError("the account %s is disabled: ask the grid's admins" % name)
+        return name
 
     def context(self, user, method):
         return B.Context(user, self.grid, self.grid.users.home_folder(user), method)
@@ -364,5 +369,7 @@ ROUTES = (
     (exactly("/", "/index.html"), lambda d, req, _path: login.landing(d, req)),
     (exactly("/login"), lambda d, req, _path: login.login(d, req)),
     (exactly("/logout"), lambda d, req, _path: login.logout(d, req)),
+    (exactly("/signup"), lambda d, req, _path: signup.signup(d, req)),
+    (exactly("/pwreset"), lambda d, req, _path: signup.pwreset(d, req)),
     (below("/static/"), lambda d, req, name: d._static(name)),
 )

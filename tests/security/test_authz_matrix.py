@@ -109,6 +109,9 @@ OWN = {
     "stopexe", "submit", "submitfields", "submitjob", "submitmrsltext", "sweep", "sweepaction",
     "sweepstatus", "textarea", "truncate", "unpack", "unzip", "upload", "uploadchunked",
     "vgridman", "vgrids", "viewfile", "wc", "zip",
+    # accounts: the caller's own profile and certificate, or admins only (test_accounts.py)
+    "saveprofile", "renewcert", "acceptaccount", "rejectaccount", "disableuser", "enableuser",
+    "removeuser",
 }
 # Run last, in this order: they remove what the others use.
 LAST = ("rejectvgridreq", "rmvgridmember", "rmvgridowner", "rmvgridres", "rmvgrid",

@@ -7,50 +7,9 @@ import email
 import email.policy
 import os
 import re
-import socket
-import subprocess
-
-import pytest
-
-from conftest import exit_code, post_backend, require_tool, set_config, stop_pid, wait_for
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(tmp_path):
-    """OpenSMTPD on 127.0.0.1:PORT that takes mail for anyone into a maildir of
-    this test (delivered as nobody: smtpd delivers to no maildir as root)."""
-    import pwd
-    import shutil
-    import tempfile
-    require_tool("/usr/sbin/smtpd", "apt-get install opensmtpd")
-    nobody = pwd.getpwnam("nobody")
-    mailroot = tempfile.mkdtemp(prefix="mig-smtp-")
-    os.chown(mailroot, nobody.pw_uid, nobody.pw_gid)
-    port, maildir = free_port(), tmp_path.__class__(mailroot) / "Maildir"
-    conf = tmp_path / "smtpd.conf"
-    conf.write_text('table catchall { "@" = "nobody" }\n'
-                    "listen on 127.0.0.1 port %d\n"
-                    'action "store" maildir "%s" virtual <catchall>\n'
-                    'match from any for any action "store"\n' % (port, maildir))
-    os.chmod(conf, 0o600)
-    proc = subprocess.Popen(["/usr/sbin/smtpd", "-d", "-f", str(conf)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        def listening():
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", port)) == 0
-        wait_for(listening, 20, what="smtpd to listen")
-        yield port, maildir
-    finally:
-        stop_pid(proc)
-        proc.stdout.close()
-        shutil.rmtree(mailroot, ignore_errors=True)
+from conftest import exit_code, post_backend, set_config, wait_for
 
 
 def received(maildir):

@@ -1,0 +1,143 @@
+"""People and accounts over HTTPS: asking for an account on the public page
+and an admin accepting it; a password reset through a link mailed by a real
+SMTP server; disabling, enabling and removing accounts; renewing a
+certificate; the directory's opt-in profiles."""
+
+import json
+import os
+import re
+import subprocess
+import urllib.parse
+
+from conftest import (exit_code, https_connection, portal_login, post_backend, set_config,
+                      wait_for)
+
+
+def public_form(app, path, fields):
+    """GET a public form (its cookie and token), then POST fields with them:
+    (status, page text)."""
+    conn = https_connection(app)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        page = response.read().decode()
+        cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+        token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+        conn.request("POST", path.split("?")[0], body=urllib.parse.urlencode(
+            dict(fields, _csrf=token)), headers={
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        response = conn.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        conn.close()
+
+
+def logs_in(app, user, password):
+    conn = https_connection(app)
+    try:
+        return bool(portal_login(conn, user, password)[2])  # a session cookie
+    finally:
+        conn.close()
+
+
+def grid(appliance_factory, **settings):
+    app = appliance_factory()
+    users = {n: app.add_user(n) for n in ("alice", "bob")}
+    users["root"] = json.loads(app.cli("user", "add", "root", "--admin", "--json").stdout)
+    set_config(app.state, scheduler_tick="0.5", **settings)
+    app.start()
+    return app, users
+
+
+def test_asking_for_an_account_and_an_admin_accepting_it(appliance_factory):
+    app, u = grid(appliance_factory)
+    status, page = public_form(app, "/signup", {"name": "alice", "email": "a@example.org",
+                                                "password": "long enough pw"})
+    assert status == 400 and "the user name alice is taken" in page
+    status, page = public_form(app, "/signup", {
+        "name": "newbie", "full_name": "New Person", "email": "newbie@example.org",
+        "organization": "Lab", "comment": "<b>please</b>", "password": "correct horse"})
+    assert status == 200 and "Your request for newbie was sent" in page
+    assert "<b>please</b>" not in page
+    assert "Account request: newbie" in post_backend(app, u["root"], "inbox", [])
+    people = json.loads(app.curl(u["root"], "URL/api/people"))
+    rows = [o for o in people if o.get("kind") == "accountrequests"][0]["rows"]
+    assert [(r[0], r[2], r[4]) for r in rows] == [("newbie", "newbie@example.org",
+                                                   "<b>please</b>")]
+    request_id = rows[0][6]["fields"]["request_id"]
+    assert exit_code(post_backend(app, u["alice"], "acceptaccount",
+                                  [("request_id", request_id)])) == 104
+    assert exit_code(post_backend(app, u["root"], "acceptaccount",
+                                  [("request_id", request_id)])) == 0
+    assert logs_in(app, "newbie", "correct horse")
+    assert not logs_in(app, "newbie", "wrong password")
+
+
+def test_password_reset_by_mail(appliance_factory, smtp_server):
+    from web.test_notify import received
+    port, maildir = smtp_server
+    app, u = grid(appliance_factory, smtp_server="127.0.0.1:%d" % port)
+    assert exit_code(post_backend(app, u["bob"], "savesettings",
+                                  [("email", "bob@example.org")])) == 0
+    for name in ("bob", "nobody"):  # the same answer, whether the name exists or not
+        status, page = public_form(app, "/pwreset", {"name": name})
+        assert status == 200 and "If %s has an account with a saved e-mail address" % name in page
+    mail = wait_for(lambda: received(maildir), 30, what="the reset mail")
+    assert len(mail) == 1 and mail[0]["To"] == "bob@example.org"
+    link = re.search(r"(/pwreset\?token=\S+)", mail[0].get_content()).group(1)
+    status, page = public_form(app, link, {"token": link.split("=", 1)[1],
+                                           "password": "a brand new one"})
+    assert status == 200 and "The password of bob was changed" in page
+    assert logs_in(app, "bob", "a brand new one")
+    status, page = public_form(app, link, {"token": link.split("=", 1)[1],
+                                           "password": "yet another one"})
+    assert status == 400 and "not valid" in page  # once only
+
+
+def test_disable_enable_remove_and_renew(appliance_factory):
+    app, u = grid(appliance_factory)
+    bob, root = u["bob"], u["root"]
+
+    def works(user):
+        reply = subprocess.run(["curl", "-sS", "--cacert", app.ca, "--cert", user["cert"],
+                                "--key", user["key"], "-d", "output_format=txt",
+                                app.url + "/cgi-bin/ls.py"], capture_output=True, text=True,
+                               timeout=60).stdout
+        return reply.startswith("Exit code: 0 ")
+    assert exit_code(post_backend(app, u["alice"], "disableuser", [("cert_id", "bob")])) == 104
+    assert exit_code(post_backend(app, root, "disableuser", [("cert_id", "bob")])) == 0
+    assert not works(bob)
+    assert exit_code(post_backend(app, root, "enableuser", [("cert_id", "bob")])) == 0
+    assert works(bob)
+    # renewal: a new key and certificate that work
+    before = open(bob["cert"]).read()
+    assert exit_code(post_backend(app, bob, "renewcert", [])) == 0
+    assert open(bob["cert"]).read() != before and works(bob)
+    # removal: not while bob has a job waiting; then his home is kept aside
+    post_backend(app, bob, "textarea", [("mrsltextarea_0",
+                                         "::EXECUTE::\ntrue\n\n::ARCHITECTURE::\nSPARC\n")])
+    reply = post_backend(app, root, "removeuser", [("cert_id", "bob")])
+    assert exit_code(reply) == 100 and "job(s) waiting or running" in reply
+    post_backend(app, bob, "canceljob", [("job_id", "*")])
+    reply = post_backend(app, root, "removeuser", [("cert_id", "bob")])
+    assert exit_code(reply) == 0
+    assert not works(bob)
+    kept = os.listdir(os.path.join(app.state, "removed-users"))
+    assert len(kept) == 1 and kept[0].startswith("bob-")
+
+
+def test_profiles_are_shown_only_when_their_owner_says_so(appliance_factory):
+    app, u = grid(appliance_factory)
+
+    def row(viewer, name):
+        objects = json.loads(app.curl(viewer, "URL/api/people"))
+        return [r for r in [o for o in objects if o.get("kind") == "people"][0]["rows"]
+                if r[0] == name][0]
+    assert exit_code(post_backend(app, u["bob"], "saveprofile", [
+        ("full_name", "Bob B"), ("organization", "Physics"), ("about", "beams")])) == 0
+    assert row(u["alice"], "bob")[3:6] == ["", "", ""]
+    assert row(u["bob"], "bob")[3:6] == ["Bob B", "Physics", "beams"]
+    assert exit_code(post_backend(app, u["bob"], "saveprofile", [
+        ("full_name", "Bob B"), ("organization", "Physics"), ("about", "beams"),
+        ("profile_visible", "true")])) == 0
+    assert row(u["alice"], "bob")[3:6] == ["Bob B", "Physics", "beams"]
