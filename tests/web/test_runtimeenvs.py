@@ -175,3 +175,32 @@ def test_the_runtime_environment_guide_runs(grid, tmp_path):
     wait_for(lambda: status(app, u["bob"], job_id) == "FINISHED", 60, what="the job")
     out = app.curl(u["bob"], "URL/cert_redirect/job_output/%s/%s.stdout" % (job_id, job_id))
     assert out == "/usr/bin/python3\n42\n"
+
+
+def test_a_job_needs_both_its_vgrid_and_its_runtime_environment(appliance_factory):
+    """::VGRID:: and ::RUNTIMEENVIRONMENT:: together: the job waits, with jobfeasible
+    naming the one condition still missing, until the host both serves the VGrid
+    (listed and accepted) and provides the environment; then it runs with the
+    variable set."""
+    from conftest import grid_with_vgrid
+    app, u = grid_with_vgrid(appliance_factory, ("alice", "bob"), {"bob": "Lab"},
+                             local_vgrids="Generic, Lab", scheduler_tick="0.5")
+    root = json.loads(app.cli("user", "add", "root", "--admin", "--json").stdout)
+    assert exit_code(call(app, u["alice"], "createre", ("re_name", "PYTHON3"), (
+        "environment", "name=PYTHON3;example=/usr/bin/python3"))) == 0
+    job_id = submitted(call(app, u["bob"], "textarea", (
+        "mrsltextarea_0", JOB + "\n::VGRID::\nLab\n")))
+    assert host_reason(after_two_passes(app, u["bob"], job_id)) == (
+        "RUNTIMEENVIRONMENT: the resource does not offer PYTHON3; VGRID: the resource offers "
+        "to serve Lab, but Lab has not accepted it as a resource (its owners add it with "
+        "addvgridres)")
+    assert exit_code(call(app, root, "sethostruntimeenvs",
+                          ("runtimeenvironment", "name: PYTHON3\nPYTHON3=/usr/bin/python3"))) == 0
+    assert host_reason(after_two_passes(app, u["bob"], job_id)).startswith(
+        "VGRID: the resource offers to serve Lab")
+    assert status(app, u["bob"], job_id) == "QUEUED"
+    assert exit_code(call(app, u["alice"], "addvgridres", ("vgrid_name", "Lab"),
+                          ("unique_resource_name", "localhost.0"))) == 0
+    wait_for(lambda: status(app, u["bob"], job_id) == "FINISHED", 60, what="the job")
+    out = app.curl(u["bob"], "URL/cert_redirect/job_output/%s/%s.stdout" % (job_id, job_id))
+    assert out == "/usr/bin/python3\n42\n"
