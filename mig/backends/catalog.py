@@ -8,11 +8,13 @@ so that the modules can import it without a cycle).
 from mig.backends import (REGISTRY, accountpages, chunkedupload, fileactions, fileman, fileops,
                           files, filesearch, fileview, inbox, jobpages, jobs, mqueue, pages,
                           people, portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
-                          submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
+                          submitpages, sweeps, upload, vgridcollab, vgridinvites, vgrids,
+                          vgridtriggers)
 
 MODULES = (accountpages, chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview,
            inbox, jobpages, jobs, mqueue, pages, people, portal, ranges, resadmin, runtimeenvs,
-           scripts, shares, shell, submitpages, sweeps, upload, vgridcollab, vgrids, vgridtriggers)
+           scripts, shares, shell, submitpages, sweeps, upload, vgridcollab, vgridinvites, vgrids,
+           vgridtriggers)
 
 
 def load_all():

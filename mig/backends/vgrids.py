@@ -12,7 +12,7 @@ resources changed (the scheduler follows at once).
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime
 from mig.core.keywords import DEFAULT_VGRID
-from mig.core.vgrids import REQUEST_TYPES
+from mig.core.vgrids import INVITE, REQUEST_TYPES
 from mig.errors import AccessDenied, ClientError
 from mig.render import objects as O
 
@@ -72,7 +72,7 @@ def _my_rows(ctx):
     return rows
 
 
-def _manage_page(ctx, message=None, code=0):
+def manage_page(ctx, message=None, code=0):
     db = ctx.grid.vgrids
     mine = O.table("vgrids", ("VGrid", "Your role", "About"), _my_rows(ctx))
     others = [(name, db.settings(name)["description"],
@@ -81,6 +81,17 @@ def _manage_page(ctx, message=None, code=0):
               for name in db.names()
               if not db.role(ctx.user, name) and not db.settings(name)["hidden"]]
     objects = ([message] if message else []) + [mine]
+    invited = db.invitations(ctx.user)
+    if invited:
+        table = O.table("vgridinvitations", ("VGrid", "Invited by", "When (UTC)", "Accept",
+                                             "Decline"),
+                        [(vgrid, r["by"], asctime(r["time"]),
+                          {"post": "acceptvgridinvite", "text": "Accept",
+                           "fields": {"vgrid_name": vgrid, "request_name": r["id"]}},
+                          {"post": "declinevgridinvite", "text": "Decline",
+                           "fields": {"vgrid_name": vgrid, "request_name": r["id"]}})
+                         for vgrid, r in invited])
+        objects += [O.header("Invitations"), table]
     objects += [O.header("Create a VGrid"),
                 {"object_type": "form", "action": "createvgrid", "submit": "Create",
                  "fields": [{"name": "vgrid_name", "label": "Name",
@@ -110,7 +121,7 @@ def _member_rows(db, name, role, may_manage):
     return rows
 
 
-def _vgrid_page(ctx, name, message=None, code=0):
+def vgrid_page(ctx, name, message=None, code=0):
     db = ctx.grid.vgrids
     db.check_visible(name, ctx.user)
     manages = db.is_owner(ctx.user, name) or bool(ctx.grid.users.get(ctx.user).get("admin"))
@@ -149,6 +160,12 @@ def _vgrid_page(ctx, name, message=None, code=0):
                         [_request_row(name, r) for r in requests])
         table["empty"] = "No requests wait."
         objects.append(table)
+        objects.append({"object_type": "form", "action": "invitevgridmember",
+                        "submit": "Invite",
+                        "fields": [{"name": "vgrid_name", "type": "hidden", "value": name},
+                                   {"name": "cert_id", "label": "Invite a user",
+                                    "id": "cert_id-invite",
+                                    "help": "they become a member when they accept"}]})
         objects.append(O.header("Settings"))
         objects.append({"object_type": "form", "action": "vgridsettings", "submit": "Save",
                         "fields": [{"name": "vgrid_name", "type": "hidden", "value": name},
@@ -171,6 +188,11 @@ def _vgrid_page(ctx, name, message=None, code=0):
 
 
 def _request_row(name, request):
+    if request["type"] == INVITE:
+        return (request["who"], "member (invited by %s)" % request["by"], "-",
+                asctime(request["time"]), "waits for their answer",
+                {"post": "rejectvgridreq", "text": "Withdraw",
+                 "fields": {"vgrid_name": name, "request_name": request["id"]}})
     role = REQUEST_TYPES[request["type"]]
     field = "unique_resource_name" if role == "RESOURCES" else "cert_id"
     action = "addvgrid" + {"OWNERS": "owner", "MEMBERS": "member", "RESOURCES": "res"}[role]
@@ -186,7 +208,7 @@ def _request_row(name, request):
 @backend("vgrids", title="VGrids", header="VGrids")
 def vgrids(ctx, args):
     """Your VGrids and your role in each; create one; ask to join others."""
-    return _manage_page(ctx)
+    return manage_page(ctx)
 
 
 @backend("vgridman", title="VGrids", header="VGrids",
@@ -194,14 +216,14 @@ def vgrids(ctx, args):
                  "caching": Field("bool", default=("false",), help="ignored")})
 def vgridman(ctx, args):
     """Your VGrids and your role in each (MiG's VGrid manager)."""
-    return _manage_page(ctx)
+    return manage_page(ctx)
 
 
 @backend("adminvgrid", title="VGrids", header="VGrid", fields=VGRID)
 def adminvgrid(ctx, args):
     """One VGrid: owners, members and resources (inherited ones marked); owners also
     add and remove them, answer requests and change the settings."""
-    return _vgrid_page(ctx, args["vgrid_name"])
+    return vgrid_page(ctx, args["vgrid_name"])
 
 
 @backend("createvgrid", title="VGrids", header="VGrid", state_changing=True, fields=VGRID)
@@ -209,7 +231,7 @@ def createvgrid(ctx, args):
     """Create a VGrid and become its owner; NAME/SUB creates a sub-VGrid of one you own."""
     name = args["vgrid_name"]
     ctx.grid.vgrids.create(name, ctx.user)
-    return _vgrid_page(ctx, name, _success("Created the VGrid %s." % name))
+    return vgrid_page(ctx, name, _success("Created the VGrid %s." % name))
 
 
 @backend("rmvgrid", title="VGrids", header="VGrids", state_changing=True, fields=VGRID)
@@ -218,7 +240,7 @@ def rmvgrid(ctx, args):
     name = args["vgrid_name"]
     ctx.grid.vgrids.delete(name, ctx.user)
     ctx.grid.vgrids_changed()
-    return _manage_page(ctx, _success("Removed the VGrid %s." % name))
+    return manage_page(ctx, _success("Removed the VGrid %s." % name))
 
 
 def _add(ctx, args, role):
@@ -228,7 +250,7 @@ def _add(ctx, args, role):
     ctx.grid.vgrids.add(name, role, who, ctx.user, args["request_name"])
     if role == "RESOURCES":
         ctx.grid.vgrids_changed()
-    return _vgrid_page(ctx, name, _success("%s is %s of %s." % (who, ROLE_WORDS[role], name)))
+    return vgrid_page(ctx, name, _success("%s is %s of %s." % (who, ROLE_WORDS[role], name)))
 
 
 @backend("addvgridowner", title="VGrids", header="VGrid", state_changing=True, fields=WHO)
@@ -262,8 +284,8 @@ def _remove(ctx, args, role):
     message = _success("%s is no longer %s of %s." % (who, ROLE_WORDS[role], name))
     if who == ctx.user and not ctx.grid.vgrids.is_member(ctx.user, name) \
             and not ctx.grid.users.get(ctx.user).get("admin"):
-        return _manage_page(ctx, message)
-    return _vgrid_page(ctx, name, message)
+        return manage_page(ctx, message)
+    return vgrid_page(ctx, name, message)
 
 
 @backend("rmvgridowner", title="VGrids", header="VGrid", state_changing=True,
@@ -343,7 +365,7 @@ def sendrequestaction(ctx, args):
                  "adminvgrid.py?vgrid_name=%s" % (asking, "\n\n" + request["text"]
                                                   if request["text"] else "",
                                                   ctx.grid.public_url, name))
-    return _manage_page(ctx, _success("Asked the owners of %s to take %s in; they see the "
+    return manage_page(ctx, _success("Asked the owners of %s to take %s in; they see the "
                                       "request on the VGrid's page." % (name, who)))
 
 
@@ -356,7 +378,7 @@ def rejectvgridreq(ctx, args):
     if ctx.grid.users.exists(request["who"]):
         ctx.grid.deliver_message(request["who"], "Your request to join %s" % name,
                                  "The owners of %s turned your request down." % name)
-    return _vgrid_page(ctx, name, _success("Rejected the request of %s." % request["who"]))
+    return vgrid_page(ctx, name, _success("Rejected the request of %s." % request["who"]))
 
 
 @backend("vgridsettings", title="VGrids", header="VGrid", state_changing=True,
@@ -374,4 +396,4 @@ def vgridsettings(ctx, args):
     if args["write_shared_files"]:
         values["write_shared_files"] = args["write_shared_files"].upper()
     ctx.grid.vgrids.save_settings(name, values, ctx.user)
-    return _vgrid_page(ctx, name, _success("Saved the settings of %s." % name))
+    return vgrid_page(ctx, name, _success("Saved the settings of %s." % name))

@@ -27,6 +27,7 @@ RESERVED = {"generic", "any", "all"}
 _PART = r"[A-Za-z0-9][A-Za-z0-9._ -]{0,63}"
 NAME_PATTERN = re.compile(r"^%s(/%s){0,7}$" % (_PART, _PART))
 ROLES = ("OWNERS", "MEMBERS", "RESOURCES")
+INVITE = "vgridinvite"  # an owner's invitation, answered by the invited user
 REQUEST_TYPES = {"vgridmember": "MEMBERS", "vgridowner": "OWNERS", "vgridresource": "RESOURCES"}
 MAX_REQUESTS = 200  # waiting requests per VGrid; more are refused until owners answer
 SETTINGS = {"description": "", "write_shared_files": "MEMBERS", "hidden": False}
@@ -271,6 +272,47 @@ class VGridDB:
             record["REQUESTS"].append(entry)
         self._change(name, change)
         return entry
+
+    def invite(self, name, who, by_user):
+        """An owner invites a user to be a member; the user accepts or declines."""
+        self._may_manage(name, by_user)
+        if self.role(who, name):
+            raise ConflictError("%s is already %s of %s" % (who, self.role(who, name), name))
+        entry = {"id": secrets.token_hex(8), "type": INVITE, "who": who, "by": by_user,
+                 "text": "", "time": time.time()}
+
+        def change(record):
+            if any(r["who"] == who and r["type"] == INVITE for r in record["REQUESTS"]):
+                raise ConflictError("%s is invited to %s already" % (who, name))
+            if len(record["REQUESTS"]) >= MAX_REQUESTS:
+                raise ClientError("%s has too many requests waiting" % name)
+            record["REQUESTS"].append(entry)
+        self._change(name, change)
+        return entry
+
+    def invitations(self, user):
+        """[(VGrid, invitation)] waiting for user's answer."""
+        return [(name, r) for name in self.names() for r in self.get(name)["REQUESTS"]
+                if r["type"] == INVITE and r["who"] == user]
+
+    def answer_invitation(self, name, request_id, user, accept):
+        """The invited user takes the invitation (becomes a member) or declines it."""
+        found = {}
+
+        def change(record):
+            kept = []
+            for r in record["REQUESTS"]:
+                if r["id"] == request_id and r["type"] == INVITE and r["who"] == user:
+                    found["invite"] = r
+                else:
+                    kept.append(r)
+            if not found:
+                raise ClientError("no invitation of yours to %s: %s" % (name, request_id))
+            record["REQUESTS"] = kept
+            if accept and not _listed(user, record["MEMBERS"]):
+                record["MEMBERS"].append(user)
+        self._change(name, change)
+        return found["invite"]
 
     def requests(self, name, by_user):
         self._may_manage(name, by_user)

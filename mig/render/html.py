@@ -43,7 +43,8 @@ MENU_PARENTS = {
                "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",
                "rejectvgridreq", "vgridsettings", "lsvgridtriggers", "addvgridtrigger",
                "rmvgridtrigger", "vgridpage", "showvgridprivatefile", "editvgridpage",
-               "vgridwiki", "editvgridwiki", "vgridforum", "vgridforumaction"),
+               "vgridwiki", "editvgridwiki", "vgridforum", "vgridforumaction",
+               "invitevgridmember", "acceptvgridinvite", "declinevgridinvite"),
 }
 MENU_ENTRY = {page: entry for entry, pages in MENU_PARENTS.items() for page in pages}
 

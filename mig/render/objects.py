@@ -22,6 +22,10 @@ def error(value):
     return {"object_type": "error_text", "text": str(value)}
 
 
+def success(value):
+    return {"object_type": "success", "text": value}
+
+
 def warning(value):
     return {"object_type": "warning", "text": str(value)}
 

@@ -61,6 +61,14 @@ MATRIX = {
     "vgridsettings": (vg(description="d"), OWNER, None),
     "addvgridmember": (vg(cert_id="erin"), OWNER, None),
     "addvgridowner": (vg(cert_id="frank"), OWNER, None),
+    "invitevgridmember": (vg(cert_id="ivan"), OWNER, None),
+    # only the invited user answers an invitation (erin is invited below)
+    "acceptvgridinvite": (per_role(lambda r, o: [("vgrid_name", VG),
+                                                 ("request_name", o["invite"])]),
+                          NOBODY, None),
+    "declinevgridinvite": (per_role(lambda r, o: [("vgrid_name", VG),
+                                                  ("request_name", o["invite"])]),
+                           NOBODY, None),
     "addvgridres": (vg(unique_resource_name="localhost.0"),  # already in: 100 for the owner
                     NOBODY, None),
     "rmvgridmember": (vg(cert_id="gina"), OWNER, None),
@@ -138,7 +146,8 @@ def world(tmp_path_factory):
     state = str(tmp_path_factory.mktemp("matrix") / "state")
     app = Appliance([sys.executable, ENTRY], state)
     users = {name: app.add_user(name)
-             for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry")}
+             for name in ("alice", "bob", "carol", "dave", "erin", "frank", "gina", "henry",
+                          "henry2", "ivan")}
     set_config(app.state, resource_keepalive="0", local_vgrids="Generic, Lab")
     app.start()
     try:
@@ -175,7 +184,12 @@ def world(tmp_path_factory):
         page = json.loads(app.curl(a, "URL/cgi-bin/adminvgrid.py?vgrid_name=Lab%2FSub"
                                       "&output_format=json"))
         request = [o for o in page if o.get("kind") == "vgridrequests"][0]["rows"][0]
-        objects = {"job": job, "request": request[4]["fields"]["request_name"]}
+        ok(a, "invitevgridmember", ("vgrid_name", VG), ("cert_id", "henry2"))
+        invite = [r for r in json.loads(app.curl(users["henry2"], "URL/cgi-bin/vgridman.py"
+                                                                  "?output_format=json"))
+                  if r.get("kind") == "vgridinvitations"][0]["rows"][0]
+        objects = {"job": job, "request": request[4]["fields"]["request_name"],
+                   "invite": invite[3]["fields"]["request_name"]}
         yield app, users, objects
     finally:
         app.stop()

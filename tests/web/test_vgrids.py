@@ -204,3 +204,28 @@ def test_each_user_sees_what_their_vgrids_reach(appliance_factory):
     monitor = json.loads(app.curl(u["bob"], "URL/api/monitor?vgrid_name=Lab"))
     rows = [o for o in monitor if o.get("kind") == "monitor"][0]["rows"]
     assert ["%s_%s" % (r[0], r[1]) for r in rows] == [unit]
+
+
+def test_an_invited_user_accepts_or_declines(grid):
+    app, u = grid
+    call(app, u["alice"], "createvgrid", ("vgrid_name", "Lab"))
+    for who in ("bob", "carol"):
+        assert exit_code(call(app, u["alice"], "invitevgridmember", ("vgrid_name", "Lab"),
+                              ("cert_id", who))) == 0
+    assert "Invitation to Lab" in call(app, u["bob"], "inbox")
+
+    def invitation(user):
+        objects = json.loads(app.curl(user, "URL/cgi-bin/vgridman.py?output_format=json"))
+        rows = [o for o in objects if o.get("kind") == "vgridinvitations"]
+        return rows[0]["rows"][0][3]["fields"]["request_name"] if rows else None
+    bob_invite, carol_invite = invitation(u["bob"]), invitation(u["carol"])
+    # nobody answers another's invitation
+    assert exit_code(call(app, u["carol"], "acceptvgridinvite", ("vgrid_name", "Lab"),
+                          ("request_name", bob_invite))) == 100
+    assert exit_code(call(app, u["bob"], "acceptvgridinvite", ("vgrid_name", "Lab"),
+                          ("request_name", bob_invite))) == 0
+    assert exit_code(call(app, u["carol"], "declinevgridinvite", ("vgrid_name", "Lab"),
+                          ("request_name", carol_invite))) == 0
+    assert listed(app, u["alice"], "lsvgridmembers", "Lab") == ["Member", "bob"]
+    assert invitation(u["bob"]) is None and invitation(u["carol"]) is None
+    assert "bob joined Lab" in call(app, u["alice"], "inbox")
