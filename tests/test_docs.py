@@ -155,12 +155,14 @@ def test_python_client_examples_run():
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_the_architecture_page_names_only_modules_that_exist():
-    """docs/architecture.md walks through the code; every module and folder
-    it names must be there (a renamed or removed one fails here)."""
+@pytest.mark.parametrize("doc,at_least", [("architecture.md", 40), ("access.md", 8)])
+def test_the_code_pages_name_only_modules_that_exist(doc, at_least):
+    """docs/architecture.md walks through the code and docs/access.md says where
+    each right is checked; every module and folder they name must be there (a
+    renamed or removed one fails here)."""
     import re
-    text = read_doc("architecture.md")
+    text = read_doc(doc)
     named = set(re.findall(r"`(mig/[\w/]+(?:\.py)?)`", text))
-    assert len(named) > 40
+    assert len(named) > at_least
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     assert sorted(n for n in named if not os.path.exists(os.path.join(root, n))) == []

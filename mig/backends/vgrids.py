@@ -9,6 +9,8 @@ or resource named, call it, and tell the running grid when a VGrid's
 resources changed (the scheduler follows at once).
 """
 
+import urllib.parse
+
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime
 from mig.core.keywords import DEFAULT_VGRID
@@ -24,6 +26,13 @@ RES = dict(VGRID, unique_resource_name=Field("resource", required=True,
                                              help="the resource (HOSTURL.N)"),
            request_name=Field("word", help="the request this accepts"),
            rank=Field("number", help="ignored"))
+VGRID_LINKS = (("/cgi-bin/fileman.py?path=%s", "Shared folder"),
+               ("/cgi-bin/lsvgridtriggers.py?vgrid_name=%s", "Triggers"),
+               ("/cgi-bin/vgridwiki.py?vgrid_name=%s", "Wiki"),
+               ("/cgi-bin/vgridforum.py?vgrid_name=%s", "Forum"),
+               ("/cgi-bin/vgridpage.py?page=private&vgrid_name=%s", "Private page"),
+               ("/vgrid/%s/", "Public page"),
+               ("/cgi-bin/monitor.py?vgrid_name=%s", "Monitor"))
 ROLE_WORDS = {"OWNERS": "an owner", "MEMBERS": "a member", "RESOURCES": "a resource"}
 
 
@@ -133,8 +142,7 @@ def vgrid_page(ctx, name, message=None, code=0):
         O.text("Jobs run in it with ::VGRID:: %s; resources serve it when their exe units "
                "list it and its owners have accepted them." % name),
         {"object_type": "links", "links": [
-            ("/cgi-bin/fileman.py?path=" + name, "Shared folder"),
-            ("/cgi-bin/lsvgridtriggers.py?vgrid_name=" + name, "Triggers")]}]
+            (target % urllib.parse.quote(name), label) for target, label in VGRID_LINKS]}]
     for role, title in (("OWNERS", "Owners"), ("MEMBERS", "Members"), ("RESOURCES", "Resources")):
         objects.append(O.header(title))
         table = O.table("vgrid" + role.lower(), (title[:-1], "Action"),
