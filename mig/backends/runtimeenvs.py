@@ -10,6 +10,7 @@ from mig.backends import Field, backend
 from mig.backends.jobs import asctime
 from mig.core.runtimeenvs import definition, provided_lines
 from mig.errors import AccessDenied, ClientError
+from mig.core.atomic import write_atomic
 from mig.render import objects as O
 
 NAME = {"re_name": Field("text", required=True, help="the runtime environment (upper-cased)")}
@@ -185,3 +186,39 @@ def sethostruntimeenvs(ctx, args):
         return _host_page(ctx, O.error(exc.message), text, exc.exit_code)
     return _host_page(ctx, _success("Saved: the appliance host provides %s."
                                     % (", ".join(ctx.grid.host_runtimeenvs()) or "nothing")))
+
+
+@backend("testresupport", title="Runtime Envs", header="Runtime Environment",
+         state_changing=True,
+         fields=dict(NAME, unique_resource_name=Field("resource", required=True,
+                                                      help="your resource that provides it")))
+def testresupport(ctx, args):
+    """(A resource's owners) run a runtime environment's test job on your resource: it
+    is submitted as yours, only for that resource, asking for the environment, with the
+    expected outputs as VERIFYFILES (kept in runtimeenv_tests/ in your home)."""
+    grid, resource = ctx.grid, args["unique_resource_name"]
+    record = grid.runtimeenvs.get(args["re_name"])
+    name = record["RENAME"]
+    if resource in grid.resources.names():
+        grid.resources.get_managed(resource, ctx.user)
+    elif not grid.users.get(ctx.user).get("admin"):  # the appliance host is the admins'
+        raise AccessDenied("only the owners of %s test it" % resource)
+    if resource not in grid.registry.providers(name):
+        raise ClientError("%s does not provide %s" % (resource, name))
+    if not record["TESTPROCEDURE"]:
+        raise ClientError("%s has no test job" % name)
+    verify = []
+    for suffix in ("stdout", "stderr", "status"):
+        lines = record["VERIFY"].get("verify" + suffix)
+        if lines:
+            rel = "runtimeenv_tests/verify_runtime_env_%s.%s" % (name, suffix)
+            ctx.home.mkdir("runtimeenv_tests", parents=True)
+            write_atomic(ctx.home.resolve(rel), ("\n".join(lines) + "\n").encode("utf-8"))
+            verify.append(rel)
+    text = "%s\n\n::RESOURCE::\n%s_*\n\n::RUNTIMEENVIRONMENT::\n%s\n" % (
+        record["TESTPROCEDURE"], resource, name)
+    if verify:
+        text += "\n::VERIFYFILES::\n%s\n" % "\n".join(verify)
+    job_id = grid.submit_as(ctx.user, text)
+    return O.Result([O.success("The test of %s on %s is the job %s." % (name, resource, job_id)),
+                     O.link("/cgi-bin/jobstatus.py?job_id=" + job_id, "Its status")])

@@ -37,7 +37,7 @@ MENU_PARENTS = {
     "dashboard": ("samplejob",),
     "inbox": ("sendmsg", "delmsg"),
     "runtimeenvs": ("redb", "showre", "createre", "deletere", "hostruntimeenvs",
-                    "sethostruntimeenvs"),
+                    "sethostruntimeenvs", "testresupport"),
     "vgrids": ("vgridman", "adminvgrid", "createvgrid", "rmvgrid", "addvgridowner",
                "addvgridmember", "addvgridres", "rmvgridowner", "rmvgridmember", "rmvgridres",
                "lsvgridowners", "lsvgridmembers", "lsvgridres", "sendrequestaction",

@@ -120,6 +120,8 @@ OWN = {
     # accounts: the caller's own profile and certificate, or admins only (test_accounts.py)
     "saveprofile", "renewcert", "acceptaccount", "rejectaccount", "disableuser", "enableuser",
     "removeuser",
+    # a resource's owners test a runtime environment there (test_runtimeenvs.py)
+    "testresupport",
 }
 # Run last, in this order: they remove what the others use.
 LAST = ("rejectvgridreq", "rmvgridmember", "rmvgridowner", "rmvgridres", "rmvgrid",

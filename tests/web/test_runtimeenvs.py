@@ -204,3 +204,23 @@ def test_a_job_needs_both_its_vgrid_and_its_runtime_environment(appliance_factor
     wait_for(lambda: status(app, u["bob"], job_id) == "FINISHED", 60, what="the job")
     out = app.curl(u["bob"], "URL/cert_redirect/job_output/%s/%s.stdout" % (job_id, job_id))
     assert out == "/usr/bin/python3\n42\n"
+
+
+def test_a_resource_owner_runs_the_environments_test_job(grid):
+    app, u = grid
+    assert exit_code(call(app, u["alice"], "createre", ("re_name", "PY-TEST"),
+                          ("environment", "name=PYTHON3;example=/usr/bin/python3"),
+                          ("testprocedure", "::EXECUTE::\n$PYTHON3 -c 'print(6 * 7)'\n"),
+                          ("verifystdout", "^42$"))) == 0
+    reply = call(app, u["root"], "testresupport", ("re_name", "PY-TEST"),
+                 ("unique_resource_name", "localhost.0"))
+    assert exit_code(reply) == 100 and "localhost.0 does not provide PY-TEST" in reply
+    assert exit_code(call(app, u["root"], "sethostruntimeenvs", (
+        "runtimeenvironment", "name: PY-TEST\nPYTHON3=/usr/bin/python3"))) == 0
+    assert exit_code(call(app, u["bob"], "testresupport", ("re_name", "PY-TEST"),
+                          ("unique_resource_name", "localhost.0"))) == 104
+    job_id = submitted(call(app, u["root"], "testresupport", ("re_name", "PY-TEST"),
+                            ("unique_resource_name", "localhost.0")))
+    wait_for(lambda: status(app, u["root"], job_id) == "FINISHED", 60, what="the test job")
+    reply = call(app, u["root"], "jobstatus", ("job_id", job_id))
+    assert re.search(r"^Verified: SUCCESS - stdout: OK$", reply, re.M), reply
