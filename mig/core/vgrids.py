@@ -17,6 +17,7 @@ import fnmatch
 import os
 import re
 import secrets
+import threading
 import time
 from urllib.parse import quote
 
@@ -63,6 +64,8 @@ class VGridDB:
         self.store = store
         self.users = users
         self.files_root = files_root  # the VGrids' shared folders (A/B below A)
+        self._lock = threading.Lock()
+        self._cache = {}  # record file name -> ((inode, size, mtime), record)
 
     def shared_folder(self, name):
         """The real folder the members of name share (a sub-VGrid's lies in its parent's)."""
@@ -73,45 +76,70 @@ class VGridDB:
     def _path(name):
         return "vgrids/%s" % quote(name, safe="")
 
+    def records(self):
+        """{name: record} of every VGrid (not to be changed).  A record file is
+        read again only when it changed: every write replaces it, so its
+        (inode, size, modification time) differ; unchanged ones come from memory."""
+        seen = {}
+        try:
+            with os.scandir(os.path.join(self.store.root, "vgrids")) as listing:
+                for entry in listing:
+                    if entry.name.endswith(".pickle") and not entry.name.startswith("."):
+                        info = entry.stat(follow_symlinks=False)
+                        seen[entry.name] = ((info.st_ino, info.st_size, info.st_mtime_ns),
+                                            entry.path)
+        except FileNotFoundError:
+            pass
+        with self._lock:
+            fresh = {}
+            for file_name, (key, path) in seen.items():
+                known = self._cache.get(file_name)
+                if known is not None and known[0] == key:
+                    fresh[file_name] = known
+                    continue
+                try:
+                    fresh[file_name] = (key, self.store.read_file(path))
+                except (OSError, ValueError):
+                    continue  # removed meanwhile, or damaged: never shown as a VGrid
+            self._cache = fresh
+        return {record["NAME"]: record for _key, record in fresh.values() if "NAME" in record}
+
     def names(self):
-        found = []
-        for _key, path in self.store.records("vgrids"):
-            try:
-                found.append(self.store.read_file(path)["NAME"])
-            except (OSError, ValueError, KeyError):
-                continue  # removed meanwhile, or damaged: never shown as a VGrid
-        return sorted(found)
+        return sorted(self.records())
 
     def exists(self, name):
         return name == DEFAULT_VGRID or self.store.exists(self._path(name))
 
-    def get(self, name):
-        record = self.store.read(self._path(name), None) if name != DEFAULT_VGRID else None
+    def get(self, name, records=None):
+        record = (records or self.records()).get(name) if name != DEFAULT_VGRID else None
         if record is None:
             raise ClientError("no such VGrid: %s" % name)
         return record
 
-    def chain(self, name):
+    def chain(self, name, records=None):
         """The records of the VGrid and of those above it, root first."""
-        return [self.get(n) for n in parents(name) if self.store.exists(self._path(n))]
+        records = records if records is not None else self.records()
+        return [records[n] for n in parents(name) if n in records]
 
-    def entries(self, name, role):
+    def entries(self, name, role, records=None):
         """Everyone in role (OWNERS, MEMBERS, RESOURCES), inherited ones first."""
         found = []
-        for record in self.chain(name):
+        for record in self.chain(name, records):
             found += [e for e in record[role] if e not in found]
         return found
 
-    def is_owner(self, user, name):
+    def is_owner(self, user, name, records=None):
         if name == DEFAULT_VGRID:
             return False
-        return _listed(user, self.entries(name, "OWNERS"))
+        return _listed(user, self.entries(name, "OWNERS", records))
 
-    def is_member(self, user, name):
+    def is_member(self, user, name, records=None):
         """Owners and members (also inherited ones); everyone is in Generic."""
         if name == DEFAULT_VGRID:
             return True
-        return self.is_owner(user, name) or _listed(user, self.entries(name, "MEMBERS"))
+        records = records if records is not None else self.records()
+        return self.is_owner(user, name, records) or \
+            _listed(user, self.entries(name, "MEMBERS", records))
 
     def role(self, user, name):
         if self.is_owner(user, name):
@@ -129,12 +157,13 @@ class VGridDB:
 
     def user_vgrids(self, user):
         """Generic, then every VGrid the user owns or is a member of (what ANY means)."""
-        return [DEFAULT_VGRID] + [n for n in self.names() if self.is_member(user, n)]
+        records = self.records()
+        return [DEFAULT_VGRID] + [n for n in sorted(records) if self.is_member(user, n, records)]
 
-    def settings(self, name):
+    def settings(self, name, records=None):
         """The VGrid's settings, those of the VGrids above it filling what it leaves unset."""
         merged = dict(SETTINGS)
-        for record in self.chain(name):
+        for record in self.chain(name, records):
             merged.update(record.get("SETTINGS", {}))
         return merged
 
