@@ -415,28 +415,6 @@ def layout(title, body_html, page=None, scripts=()):
             '</div></body></html>' % (skip, esc(url("dashboard")), menu, top, body_html))
 
 
-def login_panel(message, csrf, next_path, user, credentials_path):
-    """The login form (public page body); message: why the last try failed."""
-    error = '<p class="msg error" role="alert">%s</p>' % esc(message) if message else ""
-    return (
-        '<div class="login panel"><h1>MiG appliance</h1>%s'
-        '<form class="stacked" method="post" action="/login">'
-        '<input type="hidden" name="_csrf" value="%s">'
-        '<input type="hidden" name="next" value="%s">'
-        '<label for="f-user">User name</label>'
-        '<input id="f-user" type="text" name="user" value="%s" autocomplete="username" autofocus>'
-        '<label for="f-password">Password</label>'
-        '<input id="f-password" type="password" name="password" autocomplete="current-password">'
-        '<div class="actions"><button type="submit">Log in</button></div></form>'
-        '<p><a href="/signup">Ask for an account</a> · <a href="/pwreset">Forgot your '
-        'password?</a></p>'
-        '<p class="muted">First time here? Log in as <strong>admin</strong> with the password '
-        'in <code>%s</code> on the appliance host, then add users with '
-        '<code>python3 migappliance.py user add NAME</code>. A browser with a certificate '
-        'of this grid is logged in automatically.</p></div>'
-        % (error, esc(csrf), esc(next_path), esc(user), esc(credentials_path)))
-
-
 def public_page(title, body_html):
     """A public page (login, landing)."""
     return layout(title, body_html, None)

@@ -1,5 +1,5 @@
-"""The forms of the public pages besides the login (asking for an account,
-resetting a password): one plain form, its fields labelled, and a message."""
+"""The forms of the public pages: the login, asking for an account and
+resetting a password (one plain form, its fields labelled, and a message)."""
 
 from mig.render.html import esc, public_page
 
@@ -32,3 +32,25 @@ def public_form(title, action, csrf, fields, message="", error=False, intro="", 
             '</div>' % (esc(title), note, '<p>%s</p>' % esc(intro) if intro else "",
                         esc(action), esc(csrf), "".join(controls), esc(submit)))
     return public_page(title, body)
+
+
+def login_panel(message, csrf, next_path, user, credentials_path):
+    """The login form (public page body); message: why the last try failed."""
+    error = '<p class="msg error" role="alert">%s</p>' % esc(message) if message else ""
+    return (
+        '<div class="login panel"><h1>MiG appliance</h1>%s'
+        '<form class="stacked" method="post" action="/login">'
+        '<input type="hidden" name="_csrf" value="%s">'
+        '<input type="hidden" name="next" value="%s">'
+        '<label for="f-user">User name</label>'
+        '<input id="f-user" type="text" name="user" value="%s" autocomplete="username" autofocus>'
+        '<label for="f-password">Password</label>'
+        '<input id="f-password" type="password" name="password" autocomplete="current-password">'
+        '<div class="actions"><button type="submit">Log in</button></div></form>'
+        '<p><a href="/signup">Ask for an account</a> · <a href="/pwreset">Forgot your '
+        'password?</a></p>'
+        '<p class="muted">First time here? Log in as <strong>admin</strong> with the password '
+        'in <code>%s</code> on the appliance host, then add users with '
+        '<code>python3 migappliance.py user add NAME</code>. A browser with a certificate '
+        'of this grid is logged in automatically.</p></div>'
+        % (error, esc(csrf), esc(next_path), esc(user), esc(credentials_path)))

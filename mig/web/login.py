@@ -5,6 +5,7 @@ source and name, sessions, and the landing page."""
 from mig.core import auth
 from mig.errors import AuthError
 from mig.render import html as html_render
+from mig.render.publicforms import login_panel
 from mig.web import sessions as S
 from mig.web.request import ANONYMOUS_FORM_BYTES, parse_form, refuse_files
 from mig.web.response import Response, redirect
@@ -29,7 +30,7 @@ def login_page(dispatcher, req, message="", next_path="", user="", status=None,
     if not nonce:
         nonce = S.new_login_nonce()
         headers["Set-Cookie"] = S.set_login_cookie(nonce)
-    body = html_render.login_panel(message, S.login_csrf_token(dispatcher.grid.secret, nonce),
+    body = login_panel(message, S.login_csrf_token(dispatcher.grid.secret, nonce),
                                    next_path, user, config.path("admin-credentials.txt"))
     return Response(status or (401 if message else 200),
                     html_render.public_page("Log in", body), "text/html; charset=utf-8",
