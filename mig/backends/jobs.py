@@ -269,12 +269,17 @@ def jobstatus(ctx, args):
     return O.Result(objects)
 
 
+def none_matched(patterns):
+    """MiG's reply when no job of the caller matches the given ids or patterns."""
+    return O.Result([O.error("%s: You do not have any matching job IDs!" % ", ".join(patterns))],
+                    ClientError.exit_code)
+
+
 def _act_on(ctx, patterns, action):
     rows, code = [], 0
     ids = ctx.grid.jobs.match(ctx.user, patterns)
     if not ids:
-        return O.Result([O.error("%s: You do not have any matching job IDs!" % ", ".join(patterns))],
-                        ClientError.exit_code)
+        return none_matched(patterns)
     if len(ids) > J.MAX_ACTION_JOBS:
         raise ClientError("at most %d jobs per request (%d matched)" % (J.MAX_ACTION_JOBS, len(ids)))
     for job_id in ids:
@@ -313,8 +318,7 @@ def resubmit(ctx, args):
     """Submit copies of earlier jobs as new jobs."""
     ids = ctx.grid.jobs.match(ctx.user, args["job_id"])
     if not ids:
-        return O.Result([O.error("%s: You do not have any matching job IDs!"
-                                 % ", ".join(args["job_id"]))], ClientError.exit_code)
+        return none_matched(args["job_id"])
     if len(ids) > J.MAX_RESUBMIT_JOBS:
         raise ClientError("at most %d jobs per resubmit (%d matched)"
                           % (J.MAX_RESUBMIT_JOBS, len(ids)))
@@ -332,8 +336,7 @@ def jobfeasible(ctx, args):
     """For each resource: can it run the job, and if not, why not (plain words)."""
     ids = ctx.grid.jobs.match(ctx.user, args["job_id"])
     if not ids:
-        return O.Result([O.error("%s: You do not have any matching job IDs!"
-                                 % ", ".join(args["job_id"]))], ClientError.exit_code)
+        return none_matched(args["job_id"])
     rows = []
     for job_id in ids[:J.MAX_ACTION_JOBS]:
         record = ctx.grid.jobs.record(job_id)
