@@ -14,6 +14,7 @@ import time
 from mig.core import certs, saferegex, submission, vgridrepo
 from mig.core.accounting import Accounting
 from mig.core.accounts import Accounts
+from mig.core.visibility import Visibility
 from mig.core.triggers import TriggerRules
 from mig.core.vgridcontent import VGridContent
 from mig.core import jobs as J
@@ -155,6 +156,7 @@ class Grid:
                                  unfit_expire_after=config.unfit_expire_after,
                                  tick_seconds=config.scheduler_tick, sweeps=self.sweeps)
         self.daemon.user_vgrids = self.vgrids.user_vgrids
+        self.daemon.runtimeenvs_for = self.runtimeenvs_for
         self.daemon.may_start = self._owner_in_vgrid
         self.resource_sync.on_change = self.daemon.poke
         self.keepalive = KeepAlive(self.registry, self._probe, config.resource_keepalive,
@@ -167,6 +169,7 @@ class Grid:
                                            lambda: self.public_url))
         self.vgrid_content = VGridContent(self.store, self.vgrids)
         self.accounts = Accounts(self.store, self.users)
+        self.visibility = Visibility(self.store, self.vgrids, self._is_admin)
         self.accounting = Accounting(self.store, self._resource_owners)
         self.jobs.add_listener(self.accounting)
         self.accounting_flush = Periodic("accounting", 5.0, self.accounting.flush,
@@ -221,6 +224,31 @@ class Grid:
         except ClientError:
             return [u for u in self.users.names() if self._is_admin(u)]
 
+    def owners_of(self, kind, obj):
+        """Who owns a shared object: a job's owner, a runtime environment's
+        creator, a resource's owners (the appliance host's: the admins)."""
+        if kind == "job":
+            return [self.jobs.record(obj)["OWNER"]]
+        if kind == "runtimeenv":
+            return [self.runtimeenvs.get(obj)["CREATOR"]]
+        return self._resource_owners(obj)
+
+    def sees(self, user, kind, obj, levels=None):
+        """Whether user may see the object (core/visibility.py decides)."""
+        try:
+            owners = self.owners_of(kind, obj)
+        except ClientError:
+            owners = []  # offered by name only (local_runtimeenvs): nobody's
+        return self.visibility.may_see(user, kind, obj, owners, levels)
+
+    def runtimeenvs_for(self, user):
+        """The runtime environments user may see and ask for."""
+        levels = self.visibility.levels("runtimeenv")
+        known = self.registry.known_runtimeenvs()
+        if not levels:  # every one is public (the default): nothing to look up
+            return known
+        return {n for n in known if self.sees(user, "runtimeenv", n, levels)}
+
     def trigger_checks(self, name):
         """(how often the VGrid's shared folder was listed for its triggers, when
         last): a rule watches from the first listing after it was added."""
@@ -229,7 +257,7 @@ class Grid:
     def submit_as(self, owner, text):
         """Submit a job for owner (a trigger's): checked as any submission; the job id."""
         spec = submission.prepare(self.vgrids.user_vgrids(owner), text,
-                                  self.registry.known_runtimeenvs(), self.config.job_retries)
+                                  self.runtimeenvs_for(owner), self.config.job_retries)
         return self.jobs.submit(owner, spec, text)["JOB_ID"]
 
     def deliver_message(self, user, subject, text, sender=""):

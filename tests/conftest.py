@@ -398,3 +398,17 @@ def smtp_server(tmp_path):
         stop_pid(proc)
         proc.stdout.close()
         shutil.rmtree(mailroot, ignore_errors=True)
+
+
+def register_resource(app, conf, owner):
+    """Register a resource configuration as the operator does (the CLI), for owner."""
+    path = os.path.join(app.state, "resource-%d.conf" % time.time_ns())
+    with open(path, "w") as handle:
+        handle.write(conf)
+    app.cli("resource", "add", "--conf", path, "--owner", owner)
+
+
+def table_rows(app, user, page, kind):
+    """The rows of a page's table of that kind, read as JSON (/api/PAGE)."""
+    objects = json.loads(app.curl(user, "URL/api/%s" % page))
+    return [o for o in objects if o.get("kind") == kind][0]["rows"], objects

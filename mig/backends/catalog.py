@@ -9,12 +9,12 @@ from mig.backends import (REGISTRY, accountpages, chunkedupload, fileactions, fi
                           files, filesearch, fileview, inbox, jobpages, jobs, mqueue, pages,
                           people, portal, ranges, resadmin, runtimeenvs, scripts, shares, shell,
                           submitpages, sweeps, upload, vgridcollab, vgridinvites, vgrids,
-                          vgridtriggers)
+                          vgridtriggers, visibility)
 
 MODULES = (accountpages, chunkedupload, fileactions, fileman, fileops, files, filesearch, fileview,
            inbox, jobpages, jobs, mqueue, pages, people, portal, ranges, resadmin, runtimeenvs,
            scripts, shares, shell, submitpages, sweeps, upload, vgridcollab, vgridinvites, vgrids,
-           vgridtriggers)
+           vgridtriggers, visibility)
 
 
 def load_all():

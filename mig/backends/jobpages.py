@@ -15,6 +15,7 @@ from mig.core.jobindex import ORDERS, SEARCH_COUNT_LIMIT, SORT_WINDOW
 from mig.core.quota import human_size
 from mig.errors import ClientError, MigError
 from mig.backends.portal import PER_PAGE, page_url
+from mig.backends.visibility import visibility_form
 from mig.render import objects as O
 
 
@@ -231,6 +232,8 @@ def jobview(ctx, args):
     objects.append(O.table("history", ("State", "Time (UTC)", "Note"), job["history"]))
     objects.append(O.header("Job description"))
     objects.append(O.verbatim(record.get("MRSL") or jobspec.to_mrsl(record["SPEC"])))
+    objects.append(O.header("Sharing"))
+    objects += visibility_form(ctx, "job", job_id)
     return O.Result(objects)
 
 

@@ -91,7 +91,7 @@ def submit_text(ctx, text, idempotency_key=None, durable=True):
     """Parse, check rights and runtime environments, store: the one submit path."""
     grid = ctx.grid
     spec = submission.prepare(grid.vgrids.user_vgrids(ctx.user), text,
-                              grid.registry.known_runtimeenvs(),
+                              grid.runtimeenvs_for(ctx.user),
                               grid.config.job_retries)
     return grid.jobs.submit(ctx.user, spec, text, idempotency_key=idempotency_key,
                             durable=durable)
@@ -111,7 +111,7 @@ def _submit_rows(ctx, items):
             code = code or text.exit_code
             continue
         try:
-            spec = submission.prepare(vgrids, text, grid.registry.known_runtimeenvs(),
+            spec = submission.prepare(vgrids, text, grid.runtimeenvs_for(ctx.user),
                                       grid.config.job_retries)
         except MigError as exc:
             rows.append((name, 0, "", "parse failed: %s" % exc.message))
@@ -243,6 +243,8 @@ def jobstatus(ctx, args):
     offset = int(args["offset"] or 0)
     matched, ids = jobs.match(ctx.user, args["job_id"], args["project_name"] or None,
                               offset, limit)
+    shared = shared_jobs(ctx, args["job_id"], ids) if offset == 0 else []
+    matched, ids = matched + len(shared), ids + shared
     sort = "s" in args["flags"]
     header = "MiG %s  JOB STATUS" % ("SORTED" if sort else "UNSORTED")
     if not matched and args["job_id"] == ["*"]:
@@ -267,6 +269,21 @@ def jobstatus(ctx, args):
     listed = [job_object(ctx.grid, jobs.record(j), verbose) for j in ids]
     objects.append(O.job_list(listed))
     return O.Result(objects)
+
+
+def shared_jobs(ctx, patterns, own):
+    """Other users' jobs named by exact id (no wildcard) that they let the caller see."""
+    found = []
+    for job_id in patterns:
+        if job_id in own or any(c in job_id for c in "*?["):
+            continue
+        try:
+            owner = ctx.grid.jobs.record(job_id)["OWNER"]
+        except MigError:
+            continue
+        if owner != ctx.user and ctx.grid.visibility.may_see(ctx.user, "job", job_id, [owner]):
+            found.append(job_id)
+    return found
 
 
 def none_matched(patterns):

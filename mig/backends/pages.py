@@ -6,7 +6,7 @@ import importlib.resources
 
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime, live
-from mig.backends.portal import page_url, reach_summary
+from mig.backends.portal import page_url, reach_summary, visible_units
 from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import keywords, scheduler
@@ -162,7 +162,7 @@ def resources(ctx, args):
     """The resources of this grid and their execution units; which of them your
     VGrids reach, their free slots and how many of your jobs wait."""
     mine = ctx.grid.vgrids.user_vgrids(ctx.user)
-    units = ctx.grid.registry.all()
+    units = visible_units(ctx)
     yours = [u for u in units if scheduler.reaches(u, mine)]
     rows = [(u.resource, u.name, u.architecture, u.cpucount, u.nodecount, u.memory, u.disk,
              u.cputime, ", ".join(u.runtimeenvs) or "-",
@@ -231,7 +231,7 @@ def monitor(ctx, args):
     now = time.time()
     admin = bool(ctx.grid.users.get(ctx.user).get("admin"))
     rows, sees = [], {}
-    for unit in ctx.grid.registry.all():
+    for unit in visible_units(ctx):
         if args["vgrid_name"] and not scheduler.reaches(unit, [args["vgrid_name"]]):
             continue
         if unit.resource not in sees:

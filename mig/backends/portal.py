@@ -34,7 +34,7 @@ def dashboard(ctx, args):
                                                           "" if total == 1 else "s"))]
     objects += _job_charts(grid, user, counts) if total else _first_steps()
     mine = grid.vgrids.user_vgrids(user)
-    units = [u for u in grid.registry.all() if scheduler.reaches(u, mine)]
+    units = [u for u in visible_units(ctx) if scheduler.reaches(u, mine)]
     objects.append(O.header("Resources"))
     objects.append(O.text(reach_summary(units, counts, mine)))
     objects.append(O.table("resources", ("Exe unit", "Specs", "Busy slots", "State"),
@@ -58,6 +58,16 @@ def dashboard(ctx, args):
         ("Certificate expires", "%s (in %d days)" % (asctime(account.get("not_after")), left)),
     ]))
     return O.Result(objects)
+
+
+def visible_units(ctx):
+    """The exe units of the resources the caller may see (setvisibility)."""
+    grid, levels = ctx.grid, ctx.grid.visibility.levels("resource")
+    if not levels:  # all public (the default)
+        return grid.registry.all()
+    seen = {}
+    return [u for u in grid.registry.all()
+            if seen.setdefault(u.resource, grid.sees(ctx.user, "resource", u.resource, levels))]
 
 
 def reach_summary(units, counts, vgrids):

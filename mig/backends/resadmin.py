@@ -12,6 +12,7 @@ import time
 
 from mig.backends import Field, backend, truthy
 from mig.backends.jobs import asctime
+from mig.backends.visibility import visibility_form
 from mig.core.resconf import (ARCHITECTURES, EXE_KEYS, FORM_KEYWORDS, LRMS_TYPES,
                               RESOURCE_KEYWORDS, form_edit_text)
 from mig.core.resourcedb import stopped_units
@@ -118,6 +119,8 @@ def _resource_page(ctx, name, message=None, text=None, code=0, form=None):
                     "fields": [{"name": "unique_resource_name", "type": "hidden", "value": name},
                                {"name": "cert_id", "label": "User",
                                 "help": "a user of this grid (name or certificate DN)"}]})
+    objects.append(O.header("Who sees it"))
+    objects += visibility_form(ctx, "resource", name)
     objects.append(O.header("Configuration"))
     objects.append(O.verbatim(record["TEXT"]))
     objects.append(O.header("Edit as text"))

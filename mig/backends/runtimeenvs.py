@@ -8,6 +8,7 @@ configuration (``::RUNTIMEENVIRONMENT::``), checked by the resource records.
 
 from mig.backends import Field, backend
 from mig.backends.jobs import asctime
+from mig.backends.visibility import visibility_form
 from mig.core.runtimeenvs import definition, provided_lines
 from mig.errors import AccessDenied, ClientError
 from mig.core.atomic import write_atomic
@@ -23,7 +24,7 @@ def _success(text):
 def _list_page(ctx, message=None, code=0):
     grid = ctx.grid
     rows = []
-    for name in sorted(grid.registry.known_runtimeenvs()):
+    for name in sorted(grid.runtimeenvs_for(ctx.user)):
         try:
             record = grid.runtimeenvs.get(name)
             about, creator = record["DESCRIPTION"], record["CREATOR"]
@@ -101,6 +102,8 @@ def createre(ctx, args):
 def _show_page(ctx, name, message=None):
     grid = ctx.grid
     record = grid.runtimeenvs.get(name)
+    if not grid.sees(ctx.user, "runtimeenv", record["RENAME"]):
+        raise ClientError("no such runtime environment: %s" % record["RENAME"])
     objects = ([message] if message else []) + [
         O.text("%s: %s" % (record["RENAME"], record["DESCRIPTION"])),
         O.text("Created by %s on %s UTC." % (record["CREATOR"],
@@ -125,6 +128,7 @@ def _show_page(ctx, name, message=None):
     if record["TESTPROCEDURE"]:
         objects += [O.header("Test job"), O.verbatim(record["TESTPROCEDURE"])]
     if record["CREATOR"] == ctx.user:
+        objects += visibility_form(ctx, "runtimeenv", record["RENAME"])
         objects.append({"object_type": "post_button", "backend": "deletere",
                         "fields": {"re_name": record["RENAME"]}, "text": "Delete",
                         "confirm": "Delete %s?" % record["RENAME"], "style": "danger"})

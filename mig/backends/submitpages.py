@@ -38,7 +38,7 @@ def grid_choices(ctx):
     return {"VGRID": [(v, v) for v in vgrids] + ([("ANY", "ANY: every VGrid you are in")]
                                                  if len(vgrids) > 1 else []),
             "RUNTIMEENVIRONMENT": [(n, n) for n in
-                                   sorted(ctx.grid.registry.known_runtimeenvs())],
+                                   sorted(ctx.grid.runtimeenvs_for(ctx.user))],
             "MAXFILL": [(c, c) for c in keywords.KEYWORD_BY_NAME["MAXFILL"].choices],
             "ARCHITECTURE": [("", "any")] + [(a, a) for a in sorted(architectures)
                                              if a in keywords.ARCHITECTURES]}
@@ -90,7 +90,7 @@ def _grid_problems(ctx, values, errors):
              if name not in errors}
     try:
         submission.prepare(ctx.grid.vgrids.user_vgrids(ctx.user), jobspec.fields_to_mrsl(dict(probe, EXECUTE="true")),
-                           ctx.grid.registry.known_runtimeenvs(), ctx.grid.config.job_retries)
+                           ctx.grid.runtimeenvs_for(ctx.user), ctx.grid.config.job_retries)
     except MrslError as exc:
         return {exc.keyword or "": exc}
     return {}

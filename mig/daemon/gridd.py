@@ -40,6 +40,7 @@ class GridDaemon:
         self.executors = executors  # kind -> Executor
         self.user_vgrids = lambda owner: [DEFAULT_VGRID]  # the grid sets VGridDB.user_vgrids
         self.may_start = lambda record, unit: None  # or why not (the owner left its VGrid)
+        self.runtimeenvs_for = lambda owner: self.registry.known_runtimeenvs()
         self.expire_after = expire_after
         self.unfit_expire_after = unfit_expire_after
         self.tick_seconds = tick_seconds
@@ -121,7 +122,7 @@ class GridDaemon:
         as FAILED with its reason, so the sweep's count stays right."""
         try:
             spec = submission.prepare(self.user_vgrids(owner), text,
-                                      self.registry.known_runtimeenvs(),
+                                      self.runtimeenvs_for(owner),
                                       self.jobs.job_retries)
         except MrslError as exc:
             spec = dict(jobspec.default_spec(self.jobs.job_retries), EXECUTE=["false"])

@@ -34,7 +34,7 @@ MENU_PARENTS = {
     "downloads": ("download", "scripts", "scriptsdownload", "renewcert"),
     "people": ("saveprofile", "acceptaccount", "rejectaccount", "disableuser", "enableuser",
                "removeuser"),
-    "dashboard": ("samplejob",),
+    "dashboard": ("samplejob", "setvisibility"),
     "inbox": ("sendmsg", "delmsg"),
     "runtimeenvs": ("redb", "showre", "createre", "deletere", "hostruntimeenvs",
                     "sethostruntimeenvs", "testresupport"),

@@ -122,6 +122,8 @@ OWN = {
     "removeuser",
     # a resource's owners test a runtime environment there (test_runtimeenvs.py)
     "testresupport",
+    # who sees a job, runtime environment or resource: its owners set it (test_visibility.py)
+    "setvisibility",
 }
 # Run last, in this order: they remove what the others use.
 LAST = ("rejectvgridreq", "rmvgridmember", "rmvgridowner", "rmvgridres", "rmvgrid",

@@ -174,18 +174,14 @@ def test_each_user_sees_what_their_vgrids_reach(appliance_factory):
     """NorduGrid's per-user view: the Resources page marks the exe units this user's
     VGrids reach, with their free slots; the Dashboard lists only those; the
     monitor filters by VGrid."""
-    from conftest import grid_with_vgrid, resource_conf
+    from conftest import grid_with_vgrid, register_resource, resource_conf, table_rows
     app, u = grid_with_vgrid(appliance_factory, ("alice", "bob", "dave"), {"bob": "Lab"},
                              resource_keepalive="0")
-    conf = resource_conf("127.0.0.1", ["name=exe0", "vgrid=Lab", "slots=3"], port=9)
-    path = app.state + "/lab.conf"  # registered by the operator, owned by alice
-    with open(path, "w") as handle:
-        handle.write(conf)
-    app.cli("resource", "add", "--conf", path, "--owner", "alice")
+    register_resource(app, resource_conf("127.0.0.1", ["name=exe0", "vgrid=Lab", "slots=3"],
+                                         port=9), "alice")
 
     def resources(user):
-        objects = json.loads(app.curl(user, "URL/api/resources"))
-        rows = [o for o in objects if o.get("kind") == "resources"][0]["rows"]
+        rows, objects = table_rows(app, user, "resources", "resources")
         summary = [o["text"] for o in objects if o.get("object_type") == "text"][0]
         return {"%s_%s" % (r[0], r[1]): r[-1] for r in rows}, summary
     unit = "127.0.0.1.0_exe0"
