@@ -168,7 +168,7 @@ class Grid:
         self.jobs.add_listener(JobNotifier(self.mailer, self.inbox, self.users,
                                            lambda: self.public_url))
         self.vgrid_content = VGridContent(self.store, self.vgrids)
-        self.accounts = Accounts(self.store, self.users)
+        self.accounts = Accounts(self.store, self.users, self.vgrids, config.signup_vgrid)
         self.visibility = Visibility(self.store, self.vgrids, self._is_admin)
         self.accounting = Accounting(self.store, self._resource_owners)
         self.jobs.add_listener(self.accounting)

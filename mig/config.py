@@ -52,6 +52,7 @@ class Config:
     resource_keepalive: float = 60.0  # seconds between probes of remote resources; 0: none
     users_register_resources: bool = False  # else only admins register resources in the portal
     trigger_seconds: float = 2.0  # how often the VGrids' shared folders are checked for triggers
+    signup_vgrid: str = ""  # its owners answer account requests too; accepted people join it
     smtp_server: str = ""  # host:port of the mail server for notifications; empty: the inbox only
     smtp_from: str = ""  # the From address; empty: mig@HOSTNAME
     regex_seconds: float = 2.0  # a user's pattern (grep, VERIFYFILES) is stopped after this

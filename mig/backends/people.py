@@ -50,7 +50,7 @@ def _page(ctx, message=None):
              "value": mine.get("about", "")},
             {"name": "profile_visible", "label": "Show these to the grid's users",
              "type": "checkbox", "value": bool(mine.get("profile_visible"))}]}]
-    if admin:
+    if ctx.grid.accounts.may_answer(ctx.user):
         requests = ctx.grid.accounts.requests()
         table = O.table("accountrequests", ("User name", "Name", "E-mail", "Organization",
                                             "Why", "Asked (UTC)", "Accept", "Reject"),

@@ -32,10 +32,25 @@ def check_password_strength(password):
 
 
 class Accounts:
-    """users: the UserDB; store: the PickleStore."""
+    """users: the UserDB; store: the PickleStore; vgrids: the VGridDB; signup_vgrid:
+    a VGrid whose owners answer account requests too, and which accepted people
+    join (empty: the admins alone)."""
 
-    def __init__(self, store, users):
+    def __init__(self, store, users, vgrids=None, signup_vgrid=""):
         self.store, self.users = store, users
+        self.vgrids, self.signup_vgrid = vgrids, signup_vgrid
+
+    def may_answer(self, user):
+        """The admins, and the owners of the signup VGrid."""
+        if self.users.get(user).get("admin"):
+            return True
+        return bool(self.signup_vgrid and self.vgrids is not None and
+                    self.vgrids.exists(self.signup_vgrid) and
+                    self.vgrids.is_owner(user, self.signup_vgrid))
+
+    def answerers(self):
+        """Who is told of a new account request."""
+        return [u for u in self.users.names() if self.may_answer(u)]
 
     # -- requests ----------------------------------------------------------------------
     def request(self, name, full_name, email, organization, comment, password):
@@ -89,6 +104,10 @@ class Accounts:
         self.users.save_settings(request["name"], email=request["email"],
                                  full_name=request["full_name"],
                                  organization=request["organization"])
+        if self.signup_vgrid and self.vgrids is not None and \
+                self.vgrids.exists(self.signup_vgrid):
+            self.vgrids._change(self.signup_vgrid,
+                                lambda record: record["MEMBERS"].append(request["name"]))
         return request, made
 
     def reject(self, request_id, by_admin):
@@ -96,8 +115,13 @@ class Accounts:
         return self._take(request_id)
 
     def _admin(self, user):
+        if not self.may_answer(user):
+            raise AccessDenied("only the grid's admins%s answer account requests" % (
+                " and the owners of %s" % self.signup_vgrid if self.signup_vgrid else ""))
+
+    def _only_admins(self, user):
         if not self.users.get(user).get("admin"):
-            raise AccessDenied("only the grid's admins answer account requests")
+            raise AccessDenied("only the grid's admins remove accounts")
 
     # -- disabling and removing ---------------------------------------------------------
     def remove(self, name, by_admin, vgrids, pending_jobs, keep_root):
@@ -107,7 +131,7 @@ class Accounts:
         deleted); its certificate and tokens no longer log in."""
         if by_admin == name:
             raise ClientError("you cannot remove your own account")
-        self._admin(by_admin)
+        self._only_admins(by_admin)
         self.users.get(name)
         if pending_jobs:
             raise ClientError("%s has %d job(s) waiting or running: cancel them first"

@@ -69,7 +69,7 @@ def signup(dispatcher, req):
                                         values.get("comment"), values.get("password"))
     except MigError as exc:
         return form(values, exc.message, True, 400)
-    for admin in [u for u in grid.users.names() if grid.users.get(u).get("admin")]:
+    for admin in grid.accounts.answerers():
         grid.deliver_message(admin, "Account request: %s" % request["name"],
                              "%s (%s, %s) asks for the account %s: %s\n\nAnswer under People."
                              % (request["full_name"] or "Someone", request["email"],

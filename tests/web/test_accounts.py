@@ -141,3 +141,26 @@ def test_profiles_are_shown_only_when_their_owner_says_so(appliance_factory):
         ("full_name", "Bob B"), ("organization", "Physics"), ("about", "beams"),
         ("profile_visible", "true")])) == 0
     assert row(u["alice"], "bob")[3:6] == ["Bob B", "Physics", "beams"]
+
+
+def test_the_owners_of_the_signup_vgrid_answer_requests_too(appliance_factory):
+    """With signup_vgrid set, that VGrid's owners see and answer account requests;
+    the accepted person joins the VGrid."""
+    app, u = grid(appliance_factory, signup_vgrid="Newcomers")
+    assert exit_code(post_backend(app, u["alice"], "createvgrid",
+                                  [("vgrid_name", "Newcomers")])) == 0
+    status, _page = public_form(app, "/signup", {"name": "nina", "email": "nina@example.org",
+                                                 "password": "long enough pw"})
+    assert status == 200
+    assert "Account request: nina" in post_backend(app, u["alice"], "inbox", [])
+    rows = [o for o in json.loads(app.curl(u["alice"], "URL/api/people"))
+            if o.get("kind") == "accountrequests"][0]["rows"]
+    request_id = rows[0][6]["fields"]["request_id"]
+    assert exit_code(post_backend(app, u["bob"], "acceptaccount",
+                                  [("request_id", request_id)])) == 104  # not an owner
+    assert exit_code(post_backend(app, u["alice"], "acceptaccount",
+                                  [("request_id", request_id)])) == 0
+    assert logs_in(app, "nina", "long enough pw")
+    members = post_backend(app, u["alice"], "lsvgridmembers", [("vgrid_name", "Newcomers")])
+    assert members.split("___\n\n", 1)[1].split() == ["Member", "nina"]
+    assert exit_code(post_backend(app, u["alice"], "removeuser", [("cert_id", "bob")])) == 104
