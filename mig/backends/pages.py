@@ -11,7 +11,7 @@ from mig.backends.submitpages import refused
 from mig.backends.scripts import download_objects as script_download_objects
 from mig.core import keywords, scheduler
 from mig.core import jobs as J
-from mig.errors import ClientError, InvalidArgument
+from mig.errors import ClientError, InvalidArgument, MigError
 from mig.render import objects as O
 
 MIN_PASSWORD = 8
@@ -247,7 +247,45 @@ def monitor(ctx, args):
                                 "Jobs and time left"), rows)
     table["empty"] = "No resources."
     busy = any(unit.running for unit in ctx.grid.registry.all())
-    return O.Result([live(ctx, busy, every=5), table])
+    objects = [live(ctx, busy, every=5), table]
+    if args["vgrid_name"]:
+        objects += _vgrid_jobs(ctx, args["vgrid_name"])
+    return O.Result(objects)
+
+
+def _vgrid_jobs(ctx, name):
+    """The jobs of a VGrid (its members only): how many wait and run where; the
+    ids of those the caller may see (their own, or shared with them)."""
+    grid = ctx.grid
+    grid.vgrids.check_visible(name, ctx.user)
+
+    def ours(record):
+        return any(v == name or v.startswith(name + "/")
+                   for v in record["SPEC"].get("VGRID") or ())
+    rows = []
+    for unit in grid.registry.all():
+        for job_id in sorted(unit.running):
+            try:
+                record = grid.jobs.record(job_id)
+            except MigError:
+                continue
+            if ours(record):
+                rows.append((_shown_id(ctx, record), record["OWNER"], "running",
+                             unit.unit_id))
+    for record in grid.jobs.queued_records():
+        if ours(record):
+            rows.append((_shown_id(ctx, record), record["OWNER"], record["STATUS"].lower(),
+                         "-"))
+    table = O.table("vgridjobs", ("Job", "Owner", "State", "Where"), rows)
+    table["empty"] = "No job of %s waits or runs." % name
+    return [O.header("Jobs of %s" % name), table]
+
+
+def _shown_id(ctx, record):
+    job_id = record["JOB_ID"]
+    if ctx.grid.visibility.may_see(ctx.user, "job", job_id, [record["OWNER"]]):
+        return job_id
+    return "(a job of %s)" % record["OWNER"]
 
 
 

@@ -225,3 +225,21 @@ def test_an_invited_user_accepts_or_declines(grid):
     assert listed(app, u["alice"], "lsvgridmembers", "Lab") == ["Member", "bob"]
     assert invitation(u["bob"]) is None and invitation(u["carol"]) is None
     assert "bob joined Lab" in call(app, u["alice"], "inbox")
+
+
+def test_the_vgrid_monitor_lists_its_jobs(grid):
+    app, u = grid
+    call(app, u["alice"], "createvgrid", ("vgrid_name", "Lab"))
+    call(app, u["alice"], "addvgridmember", ("vgrid_name", "Lab"), ("cert_id", "bob"))
+    job_id = submit(app, u["bob"], "::EXECUTE::\ntrue\n\n::VGRID::\nLab\n\n"
+                                   "::ARCHITECTURE::\nSPARC\n")
+    submit(app, u["bob"], "::EXECUTE::\ntrue\n\n::ARCHITECTURE::\nSPARC\n")  # Generic only
+
+    def jobs(user):
+        objects = json.loads(app.curl(user, "URL/api/monitor?vgrid_name=Lab"))
+        found = [o for o in objects if o.get("kind") == "vgridjobs"]
+        return found[0]["rows"] if found else objects
+    assert jobs(u["bob"]) == [[job_id, "bob", "queued", "-"]]
+    assert jobs(u["alice"]) == [["(a job of bob)", "bob", "queued", "-"]]
+    reply = call(app, u["dave"], "monitor", ("vgrid_name", "Lab"))
+    assert exit_code(reply) == 104 and job_id not in reply
