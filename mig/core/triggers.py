@@ -4,7 +4,8 @@ shared folder.
 
 A rule: ``rule_id``, ``path`` (an fnmatch pattern relative to the shared
 folder, e.g. ``incoming/*.csv``), ``changes`` (``created``, ``modified``),
-``arguments`` (the job template: an mRSL file in the shared folder),
+``arguments`` (the job template: an mRSL file in the shared folder, read
+when the rule is added and kept with it),
 ``rate_limit`` (``N/s``, ``N/m``, ``N/h`` or ``N/d``: at most N jobs in that
 time, the rest logged as skipped), ``settle_time`` (seconds a file must stay
 unchanged before the rule fires) and its owner (who made it: the jobs are
@@ -21,6 +22,7 @@ import fnmatch
 import re
 import time
 
+from mig.core.beneath import open_beneath
 from mig.errors import AccessDenied, ClientError, ConflictError, InvalidArgument
 
 CHANGES = ("created", "modified")
@@ -88,6 +90,20 @@ def within_rate(rule, fired_times, now):
     return sum(1 for t in fired_times if now - t < window) < count
 
 
+def read_template(folder, rel, vgrid):
+    """A rule's job template from the shared folder (no link followed, bounded)."""
+    try:
+        with open_beneath(folder, rel) as handle:
+            data = handle.read(MAX_TEMPLATE + 1)
+    except OSError:
+        raise ClientError("the job template %s/%s is missing or not a regular file"
+                          % (vgrid, rel)) from None
+    if len(data) > MAX_TEMPLATE:
+        raise ClientError("the job template %s/%s is larger than %d KB"
+                          % (vgrid, rel, MAX_TEMPLATE // 1024))
+    return data.decode("utf-8", "replace")
+
+
 class TriggerRules:
     """Rules and log in the VGrid records of a VGridDB."""
 
@@ -101,10 +117,13 @@ class TriggerRules:
         return list(self.vgrids.get(name).get("TRIGGER_LOG", []))
 
     def add(self, name, rule, by_user):
-        """Members add their own rules (run as them); owners too."""
+        """Members add their own rules (run as them); owners too.  The template is
+        read now and kept with the rule: a file others may write in the shared
+        folder never decides what runs as the rule's owner."""
         if not self.vgrids.is_member(by_user, name):
             raise AccessDenied("only the owners and members of %s add triggers" % name)
-        rule = dict(rule, owner=by_user, created=time.time())
+        template = read_template(self.vgrids.shared_folder(name), rule["arguments"], name)
+        rule = dict(rule, owner=by_user, created=time.time(), template=template)
 
         def change(record):
             rules = record.setdefault("TRIGGERS", [])

@@ -5,8 +5,9 @@ listed (names starting with '.' are skipped: temporary files of uploads and
 of the atomic writer), and compared with the listing before: a new name is
 ``created``, a changed size or modification time is ``modified``.  A
 matching rule fires once the file has stayed unchanged for its settle time,
-within its rate limit, if its owner is still in the VGrid: the job template
-is read from the shared folder, expanded and submitted as the rule's owner.
+within its rate limit, if its owner is still in the VGrid: the rule's job
+template (read when the rule was added) is expanded and submitted as the
+rule's owner.
 Each firing, skip and failure goes to the VGrid's trigger log; a failure is
 also told to the rule's owner (inbox, and mail where set up).
 
@@ -19,8 +20,7 @@ import os
 import stat
 import time
 
-from mig.core.beneath import open_beneath
-from mig.core.triggers import MAX_TEMPLATE, expand, matches, within_rate
+from mig.core.triggers import expand, matches, within_rate
 from mig.daemon.periodic import Periodic
 from mig.errors import MigError
 
@@ -129,8 +129,8 @@ class TriggerDaemon:
             entry["result"] = "skipped: %s is no longer in %s" % (rule["owner"], name)
         else:
             try:
-                text = self._template(name, rule["arguments"])
-                entry["job_id"] = self.submit(rule["owner"], expand(text, name, path, change))
+                entry["job_id"] = self.submit(rule["owner"],
+                                              expand(rule["template"], name, path, change))
                 entry["result"] = "submitted"
                 times.append(now)
             except MigError as exc:
@@ -140,16 +140,3 @@ class TriggerDaemon:
                           % (rule["rule_id"], name, path, change, exc.message))
         self.fired[(name, rule["rule_id"])] = times
         self.rules.record(name, entry)
-
-    def _template(self, name, rel):
-        """The rule's job template, read from the shared folder (no link followed)."""
-        try:
-            with open_beneath(self.vgrids.shared_folder(name), rel) as handle:
-                data = handle.read(MAX_TEMPLATE + 1)
-        except OSError:
-            raise MigError("the job template %s/%s is missing or not a regular file"
-                           % (name, rel)) from None
-        if len(data) > MAX_TEMPLATE:
-            raise MigError("the job template %s/%s is larger than %d KB"
-                           % (name, rel, MAX_TEMPLATE // 1024))
-        return data.decode("utf-8", "replace")

@@ -60,6 +60,23 @@ def status(app, user, job_id):
                                                      [("job_id", job_id)]), re.M).group(1)
 
 
+def test_the_template_is_the_one_the_rule_was_added_with(grid):
+    """bob may write the shared folder, but changing the template after alice added
+    her rule does not change what runs as alice."""
+    app, u = grid
+    alice, bob = u["alice"], u["bob"]
+    put(app, alice, "Lab/mine.mRSL", "::EXECUTE::\necho from alice\n")
+    assert exit_code(post_backend(app, alice, "mkdir", [("path", "Lab/drop")])) == 0
+    add_rule(app, alice, ("rule_id", "mine"), ("path", "drop/*"), ("arguments", "mine.mRSL"))
+    put(app, bob, "Lab/mine.mRSL", "::EXECUTE::\necho bob runs as alice\n")
+    put(app, bob, "Lab/drop/x", "x")
+    rows = wait_for(lambda: log_rows(app, alice), 30, what="the trigger to fire")
+    job_id = rows[0][3]
+    wait_for(lambda: status(app, alice, job_id) == "FINISHED", 60, what="the job")
+    out = app.curl(alice, "URL/cert_redirect/job_output/%s/%s.stdout" % (job_id, job_id))
+    assert out == "from alice\n"
+
+
 def test_a_dropped_file_fires_a_job_that_sees_its_path(grid):
     app, u = grid
     bob = u["bob"]
@@ -94,10 +111,14 @@ def test_rate_limit_missing_template_and_rights(grid):
     for folder in ("Lab/burst", "Lab/broken"):
         assert exit_code(post_backend(app, alice, "mkdir", [("path", folder)])) == 0
     put(app, alice, "Lab/one.mRSL", "::EXECUTE::\ntrue\n")
+    put(app, alice, "Lab/refused.mRSL", "::EXECUTE::\ntrue\n\n::VGRID::\nNowhere\n")
+    reply = post_backend(app, alice, "addvgridtrigger", [
+        ("vgrid_name", "Lab"), ("rule_id", "x"), ("path", "*"), ("arguments", "missing.mRSL")])
+    assert exit_code(reply) == 100 and "missing.mRSL is missing" in reply
     add_rule(app, alice, ("rule_id", "once"), ("path", "burst/*"), ("arguments", "one.mRSL"),
              ("rate_limit", "1/h"))
     add_rule(app, alice, ("rule_id", "broken"), ("path", "broken/*"),
-             ("arguments", "missing.mRSL"))
+             ("arguments", "refused.mRSL"))
     put(app, alice, "Lab/burst/1", "1")
     wait_for(lambda: len(log_rows(app, alice)) == 1, 30, what="the first firing")
     put(app, alice, "Lab/burst/2", "2")
@@ -106,7 +127,8 @@ def test_rate_limit_missing_template_and_rights(grid):
                     what="three log entries")
     results = sorted((r[0], r[1], r[4].strip()) for r in rows)
     assert results[0][:2] == ("broken", "broken/x")
-    assert results[0][2].startswith("failed: the job template Lab/missing.mRSL is missing")
+    assert results[0][2].startswith(
+        "failed: keyword VGRID: you are not a member of the VGrid(s) Nowhere")
     assert [r[2] for r in results[1:]] == ["submitted", "skipped: over the rate limit 1/h"]
     inbox = post_backend(app, alice, "inbox", [])
     assert "Trigger broken of Lab failed" in inbox
