@@ -66,6 +66,7 @@ def sendmsg(ctx, args):
     recipients = [r for r in recipients if r != ctx.user] or recipients
     if not recipients:
         raise ClientError("nobody to send to")
+    ctx.grid.inbox.allow(ctx.user, len(recipients))
     subject = args["subject"] if args["to"] else "[%s] %s" % (args["vgrid_name"],
                                                              args["subject"])
     for user in recipients:

@@ -7,6 +7,7 @@ sender ("" for the grid), subject, text, read.
 """
 
 import secrets
+import threading
 import time
 
 from mig.errors import ClientError
@@ -14,11 +15,24 @@ from mig.errors import ClientError
 MAX_MESSAGES = 500
 MAX_TEXT = 20000
 MAX_SUBJECT = 200
+SEND_LIMIT = 200  # messages one user may send per hour (one per recipient)
 
 
 class Inbox:
-    def __init__(self, store):
-        self.store = store
+    def __init__(self, store, clock=time.time):
+        self.store, self.clock = store, clock
+        self.sent = {}  # sender -> times of their recent messages (this run)
+        self.lock = threading.Lock()
+
+    def allow(self, sender, count):
+        """Count count messages from sender, or refuse them all beyond the hourly limit."""
+        now = self.clock()
+        with self.lock:
+            recent = [t for t in self.sent.get(sender, []) if now - t < 3600]
+            if len(recent) + count > SEND_LIMIT:
+                raise ClientError("you sent %d messages in the last hour; at most %d may be "
+                                  "sent an hour: try again later" % (len(recent), SEND_LIMIT))
+            self.sent[sender] = recent + [now] * count
 
     @staticmethod
     def _path(user):

@@ -103,3 +103,19 @@ def test_messages_to_a_user_and_to_a_vgrid(appliance_factory):
     assert "Sent to alice." in reply
     assert "[Lab] meeting" in post_backend(app, u["alice"], "inbox", [])
     assert "[Lab] meeting" not in post_backend(app, u["carol"], "inbox", [])
+
+
+def test_one_user_sends_at_most_the_hourly_limit(appliance_factory):
+    from mig.core.inbox import SEND_LIMIT
+    app = appliance_factory()
+    u = {n: app.add_user(n) for n in ("alice", "bob")}
+    app.start()
+    for number in range(SEND_LIMIT):
+        reply = post_backend(app, u["alice"], "sendmsg", [("to", "bob"), ("subject", "n"),
+                                                         ("text", str(number))])
+        assert exit_code(reply) == 0, reply
+    reply = post_backend(app, u["alice"], "sendmsg", [("to", "bob"), ("subject", "n"),
+                                                     ("text", "one too many")])
+    assert exit_code(reply) == 100 and "at most %d may be sent an hour" % SEND_LIMIT in reply
+    assert exit_code(post_backend(app, u["bob"], "sendmsg", [("to", "alice"), ("subject", "s"),
+                                                            ("text", "t")])) == 0
