@@ -284,14 +284,16 @@ class Grid:
     def shared_folders(self, user):
         """{VGrid name: (its shared folder, whether user may write there)} for every
         VGrid user is in; the parents of a sub-VGrid's folder are made in the home."""
-        found = {}
-        for name in self.vgrids.user_vgrids(user)[1:]:
+        found, records = {}, self.vgrids.records()  # one snapshot for the whole answer
+        for name in sorted(records):
+            if not self.vgrids.is_member(user, name, records):
+                continue
             folder = self.vgrids.shared_folder(name)
             if not os.path.isdir(folder):
                 continue
-            setting = self.vgrids.settings(name)["write_shared_files"]
+            setting = self.vgrids.settings(name, records)["write_shared_files"]
             found[name] = (folder, setting == "MEMBERS" or (
-                setting == "OWNERS" and self.vgrids.is_owner(user, name)))
+                setting == "OWNERS" and self.vgrids.is_owner(user, name, records)))
         for name in found:
             parent = name.rpartition("/")[0]
             if parent and parent not in found:
