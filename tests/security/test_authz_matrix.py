@@ -173,6 +173,9 @@ def world(tmp_path_factory):
         ok(b, "editvgridwiki", ("vgrid_name", VG), ("page", "Home"), ("text", "SECRET-WIKI"))
         ok(b, "vgridforumaction", ("vgrid_name", VG), ("action", "post"),
            ("msg_subject", "SECRET-THREAD"), ("msg_body", "x"))
+        put = app.curl(b, "-X", "PUT", "--data-binary", "::EXECUTE::\ntrue\n",
+                       "URL/cert_redirect/Lab/Sub/t.mRSL")  # the triggers' job template
+        assert put.startswith("0"), put
         for rule in ("bobrule", "bobrule2"):
             ok(b, "addvgridtrigger", ("vgrid_name", VG), ("rule_id", rule), ("path", "*.z"),
                ("arguments", "t.mRSL"))
