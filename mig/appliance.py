@@ -233,6 +233,10 @@ class Grid:
             return [self.runtimeenvs.get(obj)["CREATOR"]]
         return self._resource_owners(obj)
 
+    def manages_resource(self, user, resource):
+        """Its owners and the admins (the appliance host's owners are the admins)."""
+        return user in self._resource_owners(resource) or self._is_admin(user)
+
     def sees(self, user, kind, obj, levels=None):
         """Whether user may see the object (core/visibility.py decides)."""
         try:
@@ -310,7 +314,7 @@ class Grid:
 
     def _is_admin(self, name):
         try:
-            return bool(self.users.get(name).get("admin"))
+            return self.users.is_admin(name)
         except MigError:
             return False
 

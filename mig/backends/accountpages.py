@@ -20,7 +20,7 @@ MAX_DAYS = 366
 def _visible(ctx, kind):
     """The names of kind the caller may see; None: all (admins)."""
     grid, user = ctx.grid, ctx.user
-    if grid.users.get(user).get("admin"):
+    if grid.users.is_admin(user):
         return None
     if kind in ("user", "owner"):
         return {user}

@@ -7,8 +7,7 @@ import os
 import time
 
 from mig.backends import Field, backend
-from mig.backends.fileshared import (ACTION_COLUMNS, ORIGINS, back_to, in_trash, store_file,
-                                     success)
+from mig.backends.fileshared import (ACTION_COLUMNS, ORIGINS, back_to, in_trash, store_file)
 from mig.backends.homepaths import each_path, join, norm, parent
 from mig.backends.portal import page_url
 from mig.core import archives as A
@@ -199,7 +198,7 @@ def _outcome(rows):
     if failed:
         return O.error("%d failed: %s" % (len(failed), "; ".join(
             "%s: %s" % (r[0], r[2]) for r in failed[:5])) + ("; done: " + text if text else ""))
-    return success(text)
+    return O.success(text)
 
 
 @backend("fileaction", title="Files", header="Files", state_changing=True,

@@ -37,10 +37,6 @@ def download_href(rel):
     return "/cert_redirect/" + urllib.parse.quote(norm(rel), safe="/")
 
 
-def success(text):
-    return {"object_type": "success", "text": str(text)}
-
-
 def links(pairs):
     return {"object_type": "links", "links": [list(p) for p in pairs]}
 

@@ -71,8 +71,7 @@ def sendmsg(ctx, args):
                                                              args["subject"])
     for user in recipients:
         ctx.grid.deliver_message(user, subject, args["text"], sender=ctx.user)
-    return _page(ctx, {"object_type": "success",
-                       "text": "Sent to %s." % ", ".join(recipients)})
+    return _page(ctx, O.success("Sent to %s." % ", ".join(recipients)))
 
 
 @backend("delmsg", title="Inbox", header="Inbox", state_changing=True,
@@ -80,4 +79,4 @@ def sendmsg(ctx, args):
 def delmsg(ctx, args):
     """Delete a message from your inbox."""
     ctx.grid.inbox.delete(ctx.user, args["msg_id"])
-    return _page(ctx, {"object_type": "success", "text": "The message was deleted."})
+    return _page(ctx, O.success("The message was deleted."))

@@ -119,7 +119,7 @@ def changepassword(ctx, args):
     if revoke:
         count = users.revoke_all_tokens(ctx.user)
         text += " %d API token%s revoked." % (count, " was" if count == 1 else "s were")
-    return O.Result(_settings_objects(ctx, {"object_type": "success", "text": text}))
+    return O.Result(_settings_objects(ctx, O.success(text)))
 
 
 @backend("newtoken", title="Settings", header="Settings", state_changing=True,
@@ -127,10 +127,9 @@ def changepassword(ctx, args):
 def newtoken(ctx, args):
     """Make a new API token; it is shown once."""
     token = ctx.grid.users.new_token(ctx.user, args["label"] or "token")
-    return O.Result(_settings_objects(ctx, {
-        "object_type": "success",
-        "text": "Your new token (shown only now): %s  Use it as 'Authorization: Bearer TOKEN'."
-                % token}) + [{"object_type": "token", "token": token}])
+    return O.Result(_settings_objects(ctx, O.success(
+        "Your new token (shown only now): %s  Use it as 'Authorization: Bearer TOKEN'."
+        % token)) + [{"object_type": "token", "token": token}])
 
 
 @backend("revoketoken", title="Settings", header="Settings", state_changing=True,
@@ -138,8 +137,7 @@ def newtoken(ctx, args):
 def revoketoken(ctx, args):
     """Revoke one of your API tokens."""
     ctx.grid.users.revoke_token(ctx.user, args["token_id"])
-    return O.Result(_settings_objects(ctx, {"object_type": "success",
-                                            "text": "The token was revoked."}))
+    return O.Result(_settings_objects(ctx, O.success("The token was revoked.")))
 
 
 @backend("savesettings", title="Settings", header="Settings", state_changing=True,
@@ -153,8 +151,7 @@ def savesettings(ctx, args):
     if args["default_job"].strip():
         with open(ctx.home.resolve(".default.mrsl"), "w", encoding="utf-8") as handle:
             handle.write(args["default_job"].replace("\r\n", "\n"))
-    return O.Result(_settings_objects(ctx, {"object_type": "success",
-                                            "text": "Your settings were saved."}))
+    return O.Result(_settings_objects(ctx, O.success("Your settings were saved.")))
 
 
 @backend("resources", title="Resources", header="Resources")
@@ -229,7 +226,7 @@ def monitor(ctx, args):
     Job ids only of your own jobs, the others counted (admins and owners see every id)."""
     import time
     now = time.time()
-    admin = bool(ctx.grid.users.get(ctx.user).get("admin"))
+    admin = ctx.grid.users.is_admin(ctx.user)
     rows, sees = [], {}
     for unit in visible_units(ctx):
         if args["vgrid_name"] and not scheduler.reaches(unit, [args["vgrid_name"]]):

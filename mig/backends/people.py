@@ -15,7 +15,7 @@ WHO = {"cert_id": Field("text", required=True, help="a user name or certificate 
 
 
 def _admin(ctx):
-    return bool(ctx.grid.users.get(ctx.user).get("admin"))
+    return ctx.grid.users.is_admin(ctx.user)
 
 
 def _page(ctx, message=None):
@@ -65,10 +65,6 @@ def _page(ctx, message=None):
     return O.Result(objects)
 
 
-def _success(text):
-    return {"object_type": "success", "text": text}
-
-
 @backend("people", title="People", header="People")
 def people(ctx, args):
     """The users of this grid, with the profile each chose to show; admins also answer
@@ -88,7 +84,7 @@ def saveprofile(ctx, args):
                                  organization=" ".join(args["organization"].split())[:100],
                                  about=args["about"][:1000],
                                  profile_visible=truthy(args["profile_visible"]))
-    return _page(ctx, _success("Your profile was saved."))
+    return _page(ctx, O.success("Your profile was saved."))
 
 
 @backend("renewcert", title="Downloads", header="Downloads", state_changing=True)
@@ -96,8 +92,8 @@ def renewcert(ctx, args):
     """A new certificate for you (same name, a new key and expiry date); download it
     and its PKCS#12 file on the Downloads page.  The old one works until it expires."""
     not_after = ctx.grid.users.renew_cert(ctx.user)
-    return O.Result([_success("Your new certificate is valid until %s UTC: download it on "
-                              "the Downloads page." % asctime(not_after)),
+    return O.Result([O.success("Your new certificate is valid until %s UTC: download it on "
+                               "the Downloads page." % asctime(not_after)),
                      O.link("/cgi-bin/downloads.py", "Downloads")])
 
 
@@ -115,7 +111,7 @@ def acceptaccount(ctx, args):
                          "Your account %s was made. Log in at %s/login with the password "
                          "you chose; your certificate is on the Downloads page."
                          % (request["name"], ctx.grid.public_url))
-    return _page(ctx, _success("Made the account %s." % request["name"]))
+    return _page(ctx, O.success("Made the account %s." % request["name"]))
 
 
 @backend("rejectaccount", title="People", header="People", state_changing=True,
@@ -126,7 +122,7 @@ def rejectaccount(ctx, args):
     ctx.grid.mailer.send(request["email"], "Your account request on %s" % ctx.grid.public_url,
                          "The admins of %s turned your request for the account %s down."
                          % (ctx.grid.public_url, request["name"]))
-    return _page(ctx, _success("Rejected the request for %s." % request["name"]))
+    return _page(ctx, O.success("Rejected the request for %s." % request["name"]))
 
 
 def _set_disabled(ctx, args, disabled):
@@ -135,8 +131,8 @@ def _set_disabled(ctx, args, disabled):
     if name == ctx.user:
         raise AccessDenied("you cannot disable your own account")
     ctx.grid.users.set_disabled(name, disabled)
-    return _page(ctx, _success("%s is %s." % (name, "disabled: it logs in no way"
-                                              if disabled else "enabled again")))
+    return _page(ctx, O.success("%s is %s." % (name, "disabled: it logs in no way"
+                                               if disabled else "enabled again")))
 
 
 @backend("disableuser", title="People", header="People", state_changing=True, fields=WHO)
@@ -162,5 +158,5 @@ def removeuser(ctx, args):
     counts = grid.jobs.state_counts(name)
     pending = sum(counts.get(s, 0) for s in J.PENDING_STATES)
     grid.accounts.remove(name, ctx.user, grid.vgrids, pending, grid.config.path("removed-users"))
-    return _page(ctx, _success("Removed the account %s; its home is in the state folder's "
-                               "removed-users." % name))
+    return _page(ctx, O.success("Removed the account %s; its home is in the state folder's "
+                                "removed-users." % name))

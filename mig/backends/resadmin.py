@@ -32,7 +32,7 @@ CHOICES = {"LRMSTYPE": LRMS_TYPES, "ARCHITECTURE": ARCHITECTURES,
 def _changed(ctx, text):
     """After a change: the running grid follows at once, not a tick later."""
     ctx.grid.resources_changed()
-    return {"object_type": "success", "text": text}
+    return O.success(text)
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -324,8 +324,8 @@ def resstatus(ctx, args):
         ctx.grid.check_resource(name)
     except MigError as exc:
         return _resource_page(ctx, name, O.error(exc.message), code=exc.exit_code)
-    return _resource_page(ctx, name, {"object_type": "success", "text": "%s: reachable (%s)"
-                                      % (name, time.strftime("%H:%M:%S UTC", time.gmtime()))})
+    return _resource_page(ctx, name, O.success("%s: reachable (%s)" % (
+        name, time.strftime("%H:%M:%S UTC", time.gmtime()))))
 
 
 @backend("resclean", title="Resources", header="Resource", state_changing=True, fields=NAME)
@@ -337,6 +337,6 @@ def resclean(ctx, args):
         kept = ctx.grid.clean_resource(name)
     except MigError as exc:
         return _resource_page(ctx, name, O.error(exc.message), code=exc.exit_code)
-    return _resource_page(ctx, name, {"object_type": "success", "text": (
+    return _resource_page(ctx, name, O.success(
         "%s: job folders removed%s" % (name, " (kept those of %d running job(s))" % len(kept)
-                                       if kept else ""))})
+                                       if kept else "")))

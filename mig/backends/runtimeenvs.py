@@ -17,10 +17,6 @@ from mig.render import objects as O
 NAME = {"re_name": Field("text", required=True, help="the runtime environment (upper-cased)")}
 
 
-def _success(text):
-    return {"object_type": "success", "text": text}
-
-
 def _list_page(ctx, message=None, code=0):
     grid = ctx.grid
     rows = []
@@ -50,7 +46,7 @@ def _list_page(ctx, message=None, code=0):
                                 "interpreter (one variable per line)"},
             {"name": "testprocedure", "label": "Test job (mRSL)", "type": "textarea",
              "rows": 4, "help": "optional: a job that checks a resource provides it"}]}]
-    if grid.users.get(ctx.user).get("admin"):
+    if grid.users.is_admin(ctx.user):
         objects.append(O.link("/cgi-bin/hostruntimeenvs.py",
                               "What the appliance host provides (admins)"))
     return O.Result(objects, code)
@@ -96,7 +92,7 @@ def createre(ctx, args):
                         {k: _lines(args[k]) for k in ("verifystdout", "verifystderr",
                                                       "verifystatus") if args[k]})
     ctx.grid.runtimeenvs.create(record, ctx.user)
-    return _show_page(ctx, record["RENAME"], _success("Created %s." % record["RENAME"]))
+    return _show_page(ctx, record["RENAME"], O.success("Created %s." % record["RENAME"]))
 
 
 def _show_page(ctx, name, message=None):
@@ -150,12 +146,12 @@ def deletere(ctx, args):
     name = grid.runtimeenvs.get(args["re_name"])["RENAME"]
     grid.follow_resources()
     grid.runtimeenvs.delete(name, ctx.user, grid.registry.providers(name),
-                            bool(grid.users.get(ctx.user).get("admin")))
-    return _list_page(ctx, _success("Deleted %s." % name))
+                            grid.users.is_admin(ctx.user))
+    return _list_page(ctx, O.success("Deleted %s." % name))
 
 
 def _host_page(ctx, message=None, text=None, code=0):
-    if not ctx.grid.users.get(ctx.user).get("admin"):
+    if not ctx.grid.users.is_admin(ctx.user):
         raise AccessDenied("only the grid's admins manage what the appliance host provides")
     current = "\n".join(provided_lines(ctx.grid.host_runtimeenvs()))
     objects = ([message] if message else []) + [
@@ -188,8 +184,8 @@ def sethostruntimeenvs(ctx, args):
         ctx.grid.set_host_runtimeenvs(text.split("\n"), ctx.user)
     except ClientError as exc:
         return _host_page(ctx, O.error(exc.message), text, exc.exit_code)
-    return _host_page(ctx, _success("Saved: the appliance host provides %s."
-                                    % (", ".join(ctx.grid.host_runtimeenvs()) or "nothing")))
+    return _host_page(ctx, O.success("Saved: the appliance host provides %s."
+                                     % (", ".join(ctx.grid.host_runtimeenvs()) or "nothing")))
 
 
 @backend("testresupport", title="Runtime Envs", header="Runtime Environment",
@@ -203,9 +199,7 @@ def testresupport(ctx, args):
     grid, resource = ctx.grid, args["unique_resource_name"]
     record = grid.runtimeenvs.get(args["re_name"])
     name = record["RENAME"]
-    if resource in grid.resources.names():
-        grid.resources.get_managed(resource, ctx.user)
-    elif not grid.users.get(ctx.user).get("admin"):  # the appliance host is the admins'
+    if not grid.manages_resource(ctx.user, resource):  # the appliance host: the admins
         raise AccessDenied("only the owners of %s test it" % resource)
     if resource not in grid.registry.providers(name):
         raise ClientError("%s does not provide %s" % (resource, name))

@@ -196,7 +196,7 @@ def submitjob(ctx, args):
 
 
 def _submitted(record):
-    return [{"object_type": "success", "text": "Job %s submitted." % record["JOB_ID"]},
+    return [O.success("Job %s submitted." % record["JOB_ID"]),
             {"object_type": "links", "links": [
                 (page_url("jobview", job_id=record["JOB_ID"]), "Open the job"),
                 (page_url("jobman"), "All jobs"), (page_url("submitjob"), "Submit another")]}]

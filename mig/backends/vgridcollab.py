@@ -21,10 +21,6 @@ def _markup(text, vgrid=None):
     return {"object_type": "markup", "text": text, "wiki": vgrid or ""}
 
 
-def _success(text):
-    return {"object_type": "success", "text": text}
-
-
 def _links(name):
     return {"object_type": "links", "links": [
         ("/cgi-bin/adminvgrid.py?vgrid_name=" + urllib.parse.quote(name), name),
@@ -42,7 +38,7 @@ def _page(ctx, name, which, message=None):
     objects = ([message] if message else []) + [_links(name), _markup(page["text"])]
     if page["author"]:
         objects.append(O.text("Saved by %s on %s UTC." % (page["author"], asctime(page["time"]))))
-    if ctx.grid.vgrids.is_owner(ctx.user, name) or ctx.grid.users.get(ctx.user).get("admin"):
+    if ctx.grid.vgrids.is_owner(ctx.user, name) or ctx.grid.users.is_admin(ctx.user):
         objects += [O.header("Edit the %s page" % which), {
             "object_type": "form", "action": "editvgridpage", "submit": "Save",
             "fields": [{"name": "vgrid_name", "type": "hidden", "value": name},
@@ -74,7 +70,7 @@ def editvgridpage(ctx, args):
     """Save a VGrid's public or private page (its owners)."""
     name, which = args["vgrid_name"], args["page"]
     ctx.grid.vgrid_content.save_page(name, which, args["text"], ctx.user)
-    return _page(ctx, name, which, _success("Saved the %s page of %s." % (which, name)))
+    return _page(ctx, name, which, O.success("Saved the %s page of %s." % (which, name)))
 
 
 # -- wiki ----------------------------------------------------------------------------------
@@ -123,7 +119,7 @@ def editvgridwiki(ctx, args):
     """Save a new revision of a wiki page (owners and members); older ones stay."""
     name = args["vgrid_name"]
     title = ctx.grid.vgrid_content.save_wiki(name, args["page"], args["text"], ctx.user)
-    return _wiki(ctx, name, title, message=_success("Saved %s." % title))
+    return _wiki(ctx, name, title, message=O.success("Saved %s." % title))
 
 
 # -- forum ---------------------------------------------------------------------------------
@@ -195,14 +191,14 @@ def vgridforumaction(ctx, args):
         for user in tell:
             ctx.grid.deliver_message(user, "[%s forum] %s" % (name, thread["subject"]),
                                      "%s wrote:\n\n%s" % (ctx.user, args["msg_body"]))
-        return _forum(ctx, name, thread["id"], _success("Posted."))
+        return _forum(ctx, name, thread["id"], O.success("Posted."))
     if action in ("subscribe", "unsubscribe", "subscribe_all", "unsubscribe_all"):
         whole = action.endswith("_all")
         content.subscribe(name, ctx.user, action.startswith("subscribe"),
                           None if whole else args["thread"])
         return _forum(ctx, name, None if whole else args["thread"],
-                      _success("You %s %s." % ("follow" if action.startswith("subscribe")
-                                               else "no longer follow",
-                                               "the forum" if whole else "this thread")))
+                      O.success("You %s %s." % ("follow" if action.startswith("subscribe")
+                                                else "no longer follow",
+                                                "the forum" if whole else "this thread")))
     raise InvalidArgument("action: post, reply, subscribe, unsubscribe, subscribe_all or "
                           "unsubscribe_all")

@@ -45,27 +45,12 @@ def _resource(ctx, name):
     return name
 
 
-def _owns_resource(ctx, name):
-    """Whether the caller manages the resource (the appliance host's: admins)."""
-    if name not in ctx.grid.resources.names():
-        return bool(ctx.grid.users.get(ctx.user).get("admin"))
-    try:
-        ctx.grid.resources.get_managed(name, ctx.user)
-        return True
-    except (ClientError, AccessDenied):
-        return False
-
-
 def _tell_owners(ctx, name, subject, text):
     """A notice to every owner of a VGrid (inbox, and mail where set up)."""
     users = ctx.grid.users
     for owner in ctx.grid.vgrids.entries(name, "OWNERS"):
         if users.exists(owner):
             ctx.grid.deliver_message(owner, subject, text)
-
-
-def _success(text):
-    return {"object_type": "success", "text": text}
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -133,7 +118,7 @@ def _member_rows(db, name, role, may_manage):
 def vgrid_page(ctx, name, message=None, code=0):
     db = ctx.grid.vgrids
     db.check_visible(name, ctx.user)
-    manages = db.is_owner(ctx.user, name) or bool(ctx.grid.users.get(ctx.user).get("admin"))
+    manages = db.is_owner(ctx.user, name) or ctx.grid.users.is_admin(ctx.user)
     settings = db.settings(name)
     objects = ([message] if message else []) + [
         O.text("%s%s. Your role: %s." % (name, ": " + settings["description"]
@@ -239,7 +224,7 @@ def createvgrid(ctx, args):
     """Create a VGrid and become its owner; NAME/SUB creates a sub-VGrid of one you own."""
     name = args["vgrid_name"]
     ctx.grid.vgrids.create(name, ctx.user)
-    return vgrid_page(ctx, name, _success("Created the VGrid %s." % name))
+    return vgrid_page(ctx, name, O.success("Created the VGrid %s." % name))
 
 
 @backend("rmvgrid", title="VGrids", header="VGrids", state_changing=True, fields=VGRID)
@@ -248,7 +233,7 @@ def rmvgrid(ctx, args):
     name = args["vgrid_name"]
     ctx.grid.vgrids.delete(name, ctx.user)
     ctx.grid.vgrids_changed()
-    return manage_page(ctx, _success("Removed the VGrid %s." % name))
+    return manage_page(ctx, O.success("Removed the VGrid %s." % name))
 
 
 def _add(ctx, args, role):
@@ -258,7 +243,7 @@ def _add(ctx, args, role):
     ctx.grid.vgrids.add(name, role, who, ctx.user, args["request_name"])
     if role == "RESOURCES":
         ctx.grid.vgrids_changed()
-    return vgrid_page(ctx, name, _success("%s is %s of %s." % (who, ROLE_WORDS[role], name)))
+    return vgrid_page(ctx, name, O.success("%s is %s of %s." % (who, ROLE_WORDS[role], name)))
 
 
 @backend("addvgridowner", title="VGrids", header="VGrid", state_changing=True, fields=WHO)
@@ -284,14 +269,14 @@ def _remove(ctx, args, role):
     if role == "RESOURCES":
         who = args["unique_resource_name"]
         ctx.grid.vgrids.remove(name, role, who, ctx.user,
-                               may_remove_resource=_owns_resource(ctx, who))
+                               may_remove_resource=ctx.grid.manages_resource(ctx.user, who))
         ctx.grid.vgrids_changed()
     else:
         who = ctx.grid.users.named(args["cert_id"])
         ctx.grid.vgrids.remove(name, role, who, ctx.user)
-    message = _success("%s is no longer %s of %s." % (who, ROLE_WORDS[role], name))
+    message = O.success("%s is no longer %s of %s." % (who, ROLE_WORDS[role], name))
     if who == ctx.user and not ctx.grid.vgrids.is_member(ctx.user, name) \
-            and not ctx.grid.users.get(ctx.user).get("admin"):
+            and not ctx.grid.users.is_admin(ctx.user):
         return manage_page(ctx, message)
     return vgrid_page(ctx, name, message)
 
@@ -361,7 +346,7 @@ def sendrequestaction(ctx, args):
     ctx.grid.vgrids.get(name)
     if kind == "vgridresource":
         who = args["unique_resource_name"]
-        if not who or not _owns_resource(ctx, _resource(ctx, who)):
+        if not who or not ctx.grid.manages_resource(ctx.user, _resource(ctx, who)):
             raise AccessDenied("only the owners of a resource ask for it to join a VGrid")
     else:
         who = ctx.user
@@ -373,8 +358,8 @@ def sendrequestaction(ctx, args):
                  "adminvgrid.py?vgrid_name=%s" % (asking, "\n\n" + request["text"]
                                                   if request["text"] else "",
                                                   ctx.grid.public_url, name))
-    return manage_page(ctx, _success("Asked the owners of %s to take %s in; they see the "
-                                      "request on the VGrid's page." % (name, who)))
+    return manage_page(ctx, O.success("Asked the owners of %s to take %s in; they see the "
+                                       "request on the VGrid's page." % (name, who)))
 
 
 @backend("rejectvgridreq", title="VGrids", header="VGrid", state_changing=True,
@@ -386,7 +371,7 @@ def rejectvgridreq(ctx, args):
     if ctx.grid.users.exists(request["who"]):
         ctx.grid.deliver_message(request["who"], "Your request to join %s" % name,
                                  "The owners of %s turned your request down." % name)
-    return vgrid_page(ctx, name, _success("Rejected the request of %s." % request["who"]))
+    return vgrid_page(ctx, name, O.success("Rejected the request of %s." % request["who"]))
 
 
 @backend("vgridsettings", title="VGrids", header="VGrid", state_changing=True,
@@ -404,4 +389,4 @@ def vgridsettings(ctx, args):
     if args["write_shared_files"]:
         values["write_shared_files"] = args["write_shared_files"].upper()
     ctx.grid.vgrids.save_settings(name, values, ctx.user)
-    return vgrid_page(ctx, name, _success("Saved the settings of %s." % name))
+    return vgrid_page(ctx, name, O.success("Saved the settings of %s." % name))

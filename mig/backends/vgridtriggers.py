@@ -17,7 +17,7 @@ def _page(ctx, name, message=None):
     grid.vgrids.check_visible(name, ctx.user)
     rules = grid.trigger_rules.rules(name)
     manages = grid.vgrids.is_owner(ctx.user, name) or \
-        bool(grid.users.get(ctx.user).get("admin"))
+        grid.users.is_admin(ctx.user)
     rows = [(r["rule_id"], r["path"], ", ".join(r["changes"]), r["arguments"],
              r["rate_limit"] or "-", "%g s" % r["settle_time"], r["owner"],
              {"post": "rmvgridtrigger", "text": "Remove",
@@ -86,8 +86,7 @@ def addvgridtrigger(ctx, args):
     rule = check_rule(args["rule_id"], args["path"], args["changes"], args["arguments"],
                       args["rate_limit"].strip(), args["settle_time"].strip())
     ctx.grid.trigger_rules.add(name, rule, ctx.user)
-    return _page(ctx, name, {"object_type": "success",
-                             "text": "Added the trigger %s." % rule["rule_id"]})
+    return _page(ctx, name, O.success("Added the trigger %s." % rule["rule_id"]))
 
 
 @backend("rmvgridtrigger", title="VGrids", header="VGrid triggers", state_changing=True,
@@ -96,5 +95,4 @@ def rmvgridtrigger(ctx, args):
     """Remove a trigger (its owner, or an owner of the VGrid)."""
     name = args["vgrid_name"]
     ctx.grid.trigger_rules.remove(name, args["rule_id"], ctx.user)
-    return _page(ctx, name, {"object_type": "success",
-                             "text": "Removed the trigger %s." % args["rule_id"]})
+    return _page(ctx, name, O.success("Removed the trigger %s." % args["rule_id"]))

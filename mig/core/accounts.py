@@ -42,7 +42,7 @@ class Accounts:
 
     def may_answer(self, user):
         """The admins, and the owners of the signup VGrid."""
-        if self.users.get(user).get("admin"):
+        if self.users.is_admin(user):
             return True
         return bool(self.signup_vgrid and self.vgrids is not None and
                     self.vgrids.exists(self.signup_vgrid) and
@@ -105,9 +105,9 @@ class Accounts:
                                  full_name=request["full_name"],
                                  organization=request["organization"])
         if self.signup_vgrid and self.vgrids is not None and \
-                self.vgrids.exists(self.signup_vgrid):
-            self.vgrids._change(self.signup_vgrid,
-                                lambda record: record["MEMBERS"].append(request["name"]))
+                self.vgrids.exists(self.signup_vgrid) and \
+                not self.vgrids.is_member(request["name"], self.signup_vgrid):
+            self.vgrids.add(self.signup_vgrid, "MEMBERS", request["name"], by_admin)
         return request, made
 
     def reject(self, request_id, by_admin):
@@ -120,7 +120,7 @@ class Accounts:
                 " and the owners of %s" % self.signup_vgrid if self.signup_vgrid else ""))
 
     def _only_admins(self, user):
-        if not self.users.get(user).get("admin"):
+        if not self.users.is_admin(user):
             raise AccessDenied("only the grid's admins remove accounts")
 
     # -- disabling and removing ---------------------------------------------------------
@@ -136,18 +136,7 @@ class Accounts:
         if pending_jobs:
             raise ClientError("%s has %d job(s) waiting or running: cancel them first"
                               % (name, pending_jobs))
-        for vgrid in vgrids.names():
-            record = vgrids.get(vgrid)
-            if record["OWNERS"] == [name] and "/" not in vgrid:
-                raise ClientError("%s is the only owner of the VGrid %s: make someone else "
-                                  "its owner first" % (name, vgrid))
-        for vgrid in vgrids.names():
-            def change(record):
-                for role in ("OWNERS", "MEMBERS"):
-                    record[role] = [e for e in record[role] if e != name]
-                record["TRIGGERS"] = [r for r in record.get("TRIGGERS", [])
-                                      if r["owner"] != name]
-            vgrids._change(vgrid, change)
+        vgrids.forget_user(name)
         home = self.users.home(name)
         self.users.remove(name)
         if os.path.isdir(home):

@@ -33,7 +33,18 @@ class Home:
 
     def __init__(self, root, shared=None):
         self.root = os.path.realpath(root)
-        self.shared = dict(shared or {})  # VGrid name -> (real shared folder, writable)
+        self.shared = shared or {}
+
+    @property
+    def shared(self):
+        """VGrid name -> (its shared folder's real path, whether writable here)."""
+        return self._shared
+
+    @shared.setter
+    def shared(self, folders):
+        # real paths once here, not at every resolve of a path below them
+        self._shared = {name: (os.path.realpath(folder), writable)
+                        for name, (folder, writable) in folders.items()}
 
     def _mount(self, parts):
         """(number of leading parts that name a shared folder, its real folder), or
@@ -41,14 +52,13 @@ class Home:
         for n in range(len(parts), 0, -1):
             found = self.shared.get("/".join(parts[:n]))
             if found is not None:
-                return n, os.path.realpath(found[0])
+                return n, found[0]
         return 0, None
 
     def shared_folder_of(self, path):
         """(VGrid name, real folder, writable) of the shared folder path lies in, or None."""
         best = None
-        for name, (folder, writable) in self.shared.items():
-            real = os.path.realpath(folder)
+        for name, (real, writable) in self.shared.items():
             if (path == real or path.startswith(real + os.sep)) and \
                     (best is None or len(real) > len(best[1])):
                 best = (name, real, writable)

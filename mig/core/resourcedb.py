@@ -93,7 +93,7 @@ class ResourceDB:
             return True
         if self.users is None or not self.users.exists(user):
             return False
-        return bool(self.users.get(user).get("admin"))
+        return self.users.is_admin(user)
 
     def may_register(self, user):
         return user is None or self.users_register or self.is_admin(user)

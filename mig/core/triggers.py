@@ -113,6 +113,11 @@ class TriggerRules:
     def rules(self, name):
         return list(self.vgrids.get(name).get("TRIGGERS", []))
 
+    def every_rule(self):
+        """{VGrid: its rules} of every VGrid, from one reading of the records."""
+        return {name: list(record.get("TRIGGERS", []))
+                for name, record in self.vgrids.records().items()}
+
     def log(self, name):
         return list(self.vgrids.get(name).get("TRIGGER_LOG", []))
 

@@ -65,6 +65,10 @@ class UserDB:
             raise ClientError("no such user: %s" % name)
         return user
 
+    def is_admin(self, name):
+        """Whether the user is one of the grid's admins (ClientError: no such user)."""
+        return bool(self.get(name).get("admin"))
+
     def exists(self, name):
         return name in self._refresh()
 

@@ -54,7 +54,7 @@ class VGridContent:
 
     def _owner(self, name, user, what):
         self.vgrids.get(name)
-        if not (self.vgrids.is_owner(user, name) or self.vgrids.users.get(user).get("admin")):
+        if not (self.vgrids.is_owner(user, name) or self.vgrids.users.is_admin(user)):
             raise AccessDenied("only the owners of %s %s" % (name, what))
 
     # -- pages -------------------------------------------------------------------------

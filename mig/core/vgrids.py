@@ -170,7 +170,7 @@ class VGridDB:
     # -- rights ----------------------------------------------------------------------
     def _may_manage(self, name, by_user):
         """Owners (also inherited ones) and admins; None is the host's operator."""
-        if by_user is None or self.users.get(by_user).get("admin"):
+        if by_user is None or self.users.is_admin(by_user):
             return
         if not self.is_owner(by_user, name):
             raise AccessDenied("only the owners of %s may do that" % name)
@@ -178,7 +178,7 @@ class VGridDB:
     def check_visible(self, name, user):
         """Members see a VGrid's lists; others are told it is not theirs."""
         self.get(name)
-        if not (self.is_member(user, name) or self.users.get(user).get("admin")):
+        if not (self.is_member(user, name) or self.users.is_admin(user)):
             raise AccessDenied("you are not a member of the VGrid %s" % name)
 
     # -- changes ---------------------------------------------------------------------
@@ -251,6 +251,25 @@ class VGridDB:
             raise ClientError("%s is the last owner of %s: add another owner first, or "
                               "remove the VGrid" % (entry, name))
         return self._change(name, lambda r: r[role].remove(entry))
+
+    def forget_user(self, user):
+        """Take a removed account out of every VGrid: its own roles and trigger
+        rules (roles through a pattern stay).  Refused, changing nothing, while
+        it is the only owner of a VGrid that has no parent."""
+        records = self.records()
+        for name, record in sorted(records.items()):
+            if record["OWNERS"] == [user] and "/" not in name:
+                raise ClientError("%s is the only owner of the VGrid %s: make someone else "
+                                  "its owner first" % (user, name))
+
+        def change(record):
+            for role in ("OWNERS", "MEMBERS"):
+                record[role] = [e for e in record[role] if e != user]
+            record["TRIGGERS"] = [r for r in record.get("TRIGGERS", []) if r["owner"] != user]
+        for name, record in sorted(records.items()):
+            if user in record["OWNERS"] + record["MEMBERS"] or \
+                    any(r["owner"] == user for r in record.get("TRIGGERS", [])):
+                self._change(name, change)
 
     def delete(self, name, by_user):
         """Remove a VGrid without sub-VGrids (its owners or an admin)."""

@@ -71,11 +71,7 @@ class TriggerDaemon:
 
     def tick(self, now=None):
         now = self.clock() if now is None else now
-        for name in self.vgrids.names():
-            try:
-                rules = self.rules.rules(name)
-            except MigError:
-                continue
+        for name, rules in sorted(self.rules.every_rule().items()):
             if not rules:
                 self.seen.pop(name, None)
                 self.checked.pop(name, None)

@@ -23,7 +23,7 @@ def error(value):
 
 
 def success(value):
-    return {"object_type": "success", "text": value}
+    return {"object_type": "success", "text": str(value)}
 
 
 def warning(value):

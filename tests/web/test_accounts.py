@@ -119,8 +119,16 @@ def test_disable_enable_remove_and_renew(appliance_factory):
     reply = post_backend(app, root, "removeuser", [("cert_id", "bob")])
     assert exit_code(reply) == 100 and "job(s) waiting or running" in reply
     post_backend(app, bob, "canceljob", [("job_id", "*")])
+    # bob's VGrid role goes with him; alice, the only owner of Lab, cannot be removed
+    assert exit_code(post_backend(app, u["alice"], "createvgrid", [("vgrid_name", "Lab")])) == 0
+    assert exit_code(post_backend(app, u["alice"], "addvgridmember", [
+        ("vgrid_name", "Lab"), ("cert_id", "bob")])) == 0
+    reply = post_backend(app, root, "removeuser", [("cert_id", "alice")])
+    assert exit_code(reply) == 100 and "only owner of the VGrid Lab" in reply
     reply = post_backend(app, root, "removeuser", [("cert_id", "bob")])
     assert exit_code(reply) == 0
+    members = post_backend(app, u["alice"], "lsvgridmembers", [("vgrid_name", "Lab")])
+    assert members.split("___\n\n", 1)[1].split() == ["Member"]
     assert not works(bob)
     kept = os.listdir(os.path.join(app.state, "removed-users"))
     assert len(kept) == 1 and kept[0].startswith("bob-")
