@@ -64,21 +64,31 @@ class Accounting:
                     counts[key] = counts.get(key, 0.0) + seconds
 
     def flush(self):
-        """Write what was counted since the last flush (one update per month touched)."""
+        """Write what was counted since the last flush (one update per month touched).
+        A month that cannot be written (a full disk, a failed sync) is kept in
+        memory for the next flush, and the error raised."""
         with self.lock:
             pending, self.pending = self.pending, {}
         by_month = {}
         for day, kinds in pending.items():
             by_month.setdefault(day[:7], {})[day] = kinds
-
-        for month, days in by_month.items():
+        failed = None
+        for month, days in sorted(by_month.items()):
             def change(old, days=days):
                 record = {d: {k: dict(v) for k, v in kinds.items()}
                           for d, kinds in (old or {}).items()}
                 for day, kinds in days.items():
                     _add(record.setdefault(day, {}), kinds)
                 return record
-            self.store.update("accounting/%s" % month, change, {})
+            try:
+                self.store.update("accounting/%s" % month, change, {})
+            except Exception as exc:  # kept for the next flush, and raised below
+                failed = failed or exc
+                with self.lock:
+                    for day, kinds in days.items():
+                        _add(self.pending.setdefault(day, {}), kinds)
+        if failed is not None:
+            raise failed
 
     # -- reading -----------------------------------------------------------------------
     def days(self, first, last):

@@ -258,3 +258,31 @@ def test_outputs_that_do_not_fit_requeue_the_job_until_there_is_room(appliance_f
         time.sleep(0.3)
     with open(os.path.join(alice["home"], "job_output", job, job + ".stdout")) as handle:
         assert handle.read() == "result-line\n"
+
+
+def test_accounting_keeps_its_figures_while_the_disk_is_full(small_disk):
+    """A flush that cannot be written keeps the figures in memory (still shown) and
+    writes them with the next flush once there is room: none lost, none twice."""
+    from mig.core import jobs as J
+    from mig.core.accounting import Accounting
+    from mig.store.pickledb import PickleStore
+    now = [1_800_000_000.0]
+    accounting = Accounting(PickleStore(os.path.join(small_disk, "db")), lambda r: ["alice"],
+                            clock=lambda: now[0])
+    day = time.strftime("%Y-%m-%d", time.gmtime(now[0]))
+    record = {"OWNER": "bob", "EXECUTING_TIMESTAMP": now[0] - 10, "UNIQUE_RESOURCE_NAME": "r.0",
+              "SPEC": {"CPUCOUNT": 2, "NODECOUNT": 1, "VGRID": ["Lab"]}}
+    accounting("job1", J.EXECUTING, J.FINISHED, record)
+    filler = fill_blocks(small_disk)
+    spare = fill_inodes(small_disk)
+    with pytest.raises(Exception):
+        accounting.flush()
+    assert accounting.days(day, day)[day]["user"] == {"bob": 20.0}
+    os.unlink(filler)
+    for name in os.listdir(spare):
+        os.unlink(os.path.join(spare, name))
+    accounting("job2", J.EXECUTING, J.FINISHED, record)
+    accounting.flush()
+    fresh = Accounting(PickleStore(os.path.join(small_disk, "db")), lambda r: [])
+    assert fresh.days(day, day)[day] == {"user": {"bob": 40.0}, "vgrid": {"Lab": 40.0},
+                                         "resource": {"r.0": 40.0}, "owner": {"alice": 40.0}}
