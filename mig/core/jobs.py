@@ -395,8 +395,13 @@ class JobService:
         self.listeners.append(listener)
 
     def _notify(self, job_id, old, new, record):
+        """Tell the listeners of a change already written; one that fails (a
+        notice on a full disk) is logged and never undoes or stops the rest."""
         for listener in list(self.listeners):
-            listener(job_id, old, new, record)
+            try:
+                listener(job_id, old, new, record)
+            except Exception:
+                log.exception("a listener failed on %s %s -> %s", job_id, old, new)
 
     # -- queries ----------------------------------------------------------------
     def get(self, owner, job_id):

@@ -675,3 +675,18 @@ def test_purged_jobs_are_gone_and_leave_the_counts(store, clock):
         service.get("alice", done)
     assert service.index.counts("alice")[J.CANCELED] == 0
     assert service.match("alice", ["*"]) == [kept]
+
+
+def test_a_failing_listener_neither_stops_a_change_nor_the_other_listeners(service):
+    """A listener that raises (a notice that cannot be written on a full disk) is
+    logged; the change stays made and the listeners after it still hear of it."""
+    heard = []
+
+    def failing(job_id, old, new, record):
+        raise OSError(28, "No space left on device")
+    service.add_listener(failing)
+    service.add_listener(lambda job_id, old, new, record: heard.append((old, new)))
+    record = submit(service)
+    service.transition(record["JOB_ID"], J.EXECUTING, "test")
+    assert service.record(record["JOB_ID"])["STATUS"] == J.EXECUTING
+    assert heard == [(None, J.QUEUED), (J.QUEUED, J.EXECUTING)]
