@@ -57,7 +57,9 @@ def open_beneath(root, relpath, owner=None):
 
 
 def destination(dst_home, dst_rel):
-    dst = dst_home.resolve(dst_rel)
+    """Where a job's output goes: confined to the home, and never into a
+    shared folder its owner may only read."""
+    dst = dst_home.check_write(dst_home.resolve(dst_rel), dst_rel)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     dst = dst_home.resolve(dst_rel)  # re-check after creating parents
     if os.path.isdir(dst):

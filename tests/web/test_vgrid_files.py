@@ -111,3 +111,21 @@ def test_a_job_reads_a_shared_file_and_a_share_link_serves_it(grid):
     got = subprocess.run(["curl", "-sS", "--cacert", app.ca, app.url + share_url],
                          capture_output=True, text=True, timeout=60).stdout
     assert got == "21\n"
+
+
+def test_a_job_cannot_write_its_outputs_into_a_read_only_shared_folder(grid):
+    app, u = grid
+    assert exit_code(post_backend(app, u["alice"], "vgridsettings", [
+        ("vgrid_name", "Lab"), ("write_shared_files", "OWNERS")])) == 0
+    job = ("::EXECUTE::\necho forged > out.txt\necho kept > mine.txt\n\n"
+           "::OUTPUTFILES::\nout.txt Lab/out.txt\nmine.txt mine.txt\n")
+    reply = post_backend(app, u["bob"], "textarea", [("mrsltextarea_0", job)])
+    assert exit_code(reply) == 0, reply
+    job_id = re.findall(r"\b\d+_\d+_\d+_\d+__\S+\.0\b", reply)[0]
+    wait_for(lambda: re.search(r"^Status: FINISHED", post_backend(
+        app, u["bob"], "jobstatus", [("job_id", job_id)]), re.M), 60, what="the job")
+    assert cat(app, u["bob"], "mine.txt").endswith("kept\n")
+    assert not os.path.exists(os.path.join(app.state, "vgrid_files", "Lab", "out.txt"))
+    io_status = app.curl(u["bob"], "URL/cert_redirect/job_output/%s/%s.io-status"
+                         % (job_id, job_id))
+    assert "output_files_missing 1\n" in io_status, io_status
