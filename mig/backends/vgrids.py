@@ -130,6 +130,9 @@ def vgrid_page(ctx, name, message=None, code=0):
             (target % urllib.parse.quote(name), label) for target, label in VGRID_LINKS]}]
     for role, title in (("OWNERS", "Owners"), ("MEMBERS", "Members"), ("RESOURCES", "Resources")):
         objects.append(O.header(title))
+        if not db.may_list(ctx.user, name, role):
+            objects.append(O.text("Shown to the owners only."))
+            continue
         table = O.table("vgrid" + role.lower(), (title[:-1], "Action"),
                         _member_rows(db, name, role, manages))
         table["empty"] = "None."
@@ -171,13 +174,26 @@ def vgrid_page(ctx, name, message=None, code=0):
                                                 ("NONE", "nobody (read only)")],
                                     "help": "the shared folder and the repository"},
                                    {"name": "hidden", "label": "Hidden from the VGrid list",
-                                    "type": "checkbox", "value": bool(settings["hidden"])}]})
+                                    "type": "checkbox", "value": bool(settings["hidden"])}]
+                        + [{"name": "visible_" + role, "label": "Who sees the " + role,
+                            "type": "select", "value": settings["visible_" + role],
+                            "options": LIST_CHOICES}
+                           for role in ("owners", "members", "resources")]
+                        + [{"name": "public_page", "label": "Public page",
+                            "type": "select", "value": settings["public_page"],
+                            "options": [("EVERYONE", "anyone, without logging in"),
+                                        ("MEMBERS", "withdrawn (owners and members only)")],
+                            "help": "at /vgrid/%s/" % name}]})
     else:
         objects.append({"object_type": "post_button", "backend": "rmvgridmember",
                         "fields": {"vgrid_name": name, "cert_id": ctx.user},
                         "text": "Leave %s" % name, "confirm": "Leave %s?" % name,
                         "style": "secondary"})
     return O.Result(objects, code)
+
+
+LIST_CHOICES = [("OWNERS", "owners only"), ("MEMBERS", "owners and members"),
+                ("EVERYONE", "every user of the grid")]
 
 
 def _request_row(name, request):
@@ -304,7 +320,7 @@ def rmvgridres(ctx, args):
 
 def _listing(ctx, args, role):
     name = args["vgrid_name"]
-    ctx.grid.vgrids.check_visible(name, ctx.user)
+    ctx.grid.vgrids.check_list(name, ctx.user, role)
     table = O.table("vgrid" + role.lower(), (role.title()[:-1],),
                     [(e,) for e in ctx.grid.vgrids.entries(name, role)])
     table["empty"] = "None."
@@ -380,13 +396,22 @@ def rejectvgridreq(ctx, args):
                                   help="hidden from the list of VGrids to join"),
                      write_shared_files=Field("word", help="who writes the shared folder and "
                                                            "pushes to the repository: MEMBERS,"
-                                                           " OWNERS or NONE (empty: as it is)")))
+                                                           " OWNERS or NONE (empty: as it is)"),
+                     visible_owners=Field("word", help="who lists the owners: OWNERS, "
+                                                       "MEMBERS or EVERYONE (empty: as it is)"),
+                     visible_members=Field("word", help="who lists the members (the same)"),
+                     visible_resources=Field("word", help="who lists the resources (the same)"),
+                     public_page=Field("word", help="EVERYONE (the public page is public) or "
+                                                    "MEMBERS (withdrawn)")))
 def vgridsettings(ctx, args):
-    """Change a VGrid's description, whether it is listed for others to join, and who
-    writes its shared files and repository."""
+    """Change a VGrid's description, whether it is listed for others to join, who
+    writes its shared files and repository, who sees its lists and whether its
+    public page is public."""
     name = args["vgrid_name"]
     values = {"description": args["description"][:500], "hidden": truthy(args["hidden"])}
-    if args["write_shared_files"]:
-        values["write_shared_files"] = args["write_shared_files"].upper()
+    for key in ("write_shared_files", "visible_owners", "visible_members",
+                "visible_resources", "public_page"):
+        if args[key]:
+            values[key] = args[key].upper()
     ctx.grid.vgrids.save_settings(name, values, ctx.user)
     return vgrid_page(ctx, name, O.success("Saved the settings of %s." % name))

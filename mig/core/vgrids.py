@@ -31,7 +31,16 @@ ROLES = ("OWNERS", "MEMBERS", "RESOURCES")
 INVITE = "vgridinvite"  # an owner's invitation, answered by the invited user
 REQUEST_TYPES = {"vgridmember": "MEMBERS", "vgridowner": "OWNERS", "vgridresource": "RESOURCES"}
 MAX_REQUESTS = 200  # waiting requests per VGrid; more are refused until owners answer
-SETTINGS = {"description": "", "write_shared_files": "MEMBERS", "hidden": False}
+SETTINGS = {"description": "", "write_shared_files": "MEMBERS", "hidden": False,
+            "visible_owners": "MEMBERS", "visible_members": "MEMBERS",
+            "visible_resources": "MEMBERS", "public_page": "EVERYONE"}
+# Who sees a list (MiG stored these and did not enforce them); every user, or
+# anyone without logging in for the public page.
+CHOICES = {"write_shared_files": ("MEMBERS", "OWNERS", "NONE"),
+           "visible_owners": ("OWNERS", "MEMBERS", "EVERYONE"),
+           "visible_members": ("OWNERS", "MEMBERS", "EVERYONE"),
+           "visible_resources": ("OWNERS", "MEMBERS", "EVERYONE"),
+           "public_page": ("MEMBERS", "EVERYONE")}
 
 
 def check_name(name):
@@ -181,6 +190,23 @@ class VGridDB:
         if not (self.is_member(user, name) or self.users.is_admin(user)):
             raise AccessDenied("you are not a member of the VGrid %s" % name)
 
+    def may_list(self, user, name, role):
+        """Whether user sees the VGrid's list of OWNERS, MEMBERS or RESOURCES, by its
+        visible_* setting (owners and admins always do)."""
+        records = self.records()
+        if self.is_owner(user, name, records) or self.users.is_admin(user):
+            return True
+        setting = self.settings(name, records)["visible_" + role.lower()]
+        return setting == "EVERYONE" or (setting == "MEMBERS" and
+                                         self.is_member(user, name, records))
+
+    def check_list(self, name, user, role):
+        self.get(name)
+        if not self.may_list(user, name, role):
+            raise AccessDenied("the %s of %s are shown to %s only" % (
+                role.lower(), name, "its owners" if self.settings(name)[
+                    "visible_" + role.lower()] == "OWNERS" else "its owners and members"))
+
     # -- changes ---------------------------------------------------------------------
     def _change(self, name, change):
         def apply(record):
@@ -291,8 +317,10 @@ class VGridDB:
         unknown = set(values) - set(SETTINGS)
         if unknown:
             raise InvalidArgument("unknown VGrid setting(s): %s" % ", ".join(sorted(unknown)))
-        if values.get("write_shared_files", "MEMBERS") not in ("MEMBERS", "OWNERS", "NONE"):
-            raise InvalidArgument("write_shared_files is MEMBERS, OWNERS or NONE")
+        for key, allowed in CHOICES.items():
+            if key in values and values[key] not in allowed:
+                raise InvalidArgument("%s is %s" % (key, ", ".join(allowed[:-1]) + " or "
+                                                     + allowed[-1]))
         return self._change(name, lambda r: r["SETTINGS"].update(values))
 
     # -- requests --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A VGrid's public page at /vgrid/NAME/ (also /public/vgrid/NAME/, as MiG):
-readable by anyone, no login.  The owners' text goes through the small
-markup (render/markup.py), and the page is sent with a policy that allows
-no script at all."""
+readable by anyone, no login, unless its owners withdraw it
+(``public_page = MEMBERS``: then it answers 404 as for no VGrid).  The
+owners' text goes through the small markup (render/markup.py), and the page
+is sent with a policy that allows no script at all."""
 
 import html
 
@@ -31,7 +32,10 @@ def serve(dispatcher, req, name):
         return Response(405, "the public page is read only\n", headers={"Allow": "GET, HEAD"})
     try:
         page = dispatcher.grid.vgrid_content.page(name, "public")
+        withdrawn = dispatcher.grid.vgrids.settings(name)["public_page"] != "EVERYONE"
     except MigError:
+        return Response(404, "no such VGrid\n")
+    if withdrawn:  # its owners keep it for the members (vgridpage)
         return Response(404, "no such VGrid\n")
     body = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -243,3 +243,43 @@ def test_the_vgrid_monitor_lists_its_jobs(grid):
     assert jobs(u["alice"]) == [["(a job of bob)", "bob", "queued", "-"]]
     reply = call(app, u["dave"], "monitor", ("vgrid_name", "Lab"))
     assert exit_code(reply) == 104 and job_id not in reply
+
+
+def test_who_sees_the_lists_and_the_public_page(grid):
+    """visible_owners/members/resources (MiG stored them, did not enforce them)
+    and public_page, each changed by an owner and tried by a member and an outsider."""
+    import subprocess
+    app, u = grid
+    assert exit_code(call(app, u["alice"], "createvgrid", ("vgrid_name", "Lab"))) == 0
+    assert exit_code(call(app, u["alice"], "addvgridmember", ("vgrid_name", "Lab"),
+                          ("cert_id", "bob"))) == 0
+    assert exit_code(call(app, u["alice"], "editvgridpage", ("vgrid_name", "Lab"),
+                          ("page", "public"), ("text", "Welcome to the lab"))) == 0
+
+    def public_page():
+        done = subprocess.run(["curl", "-sS", "--cacert", app.ca, "-o", "/dev/null",
+                               "-w", "%{http_code}", app.url + "/vgrid/Lab/"],
+                              capture_output=True, text=True, timeout=60)
+        return done.stdout
+    # The defaults: members list, outsiders do not; the public page is public.
+    assert listed(app, u["bob"], "lsvgridmembers", "Lab") == ["Member", "bob"]
+    assert exit_code(call(app, u["dave"], "lsvgridowners", ("vgrid_name", "Lab"))) == 104
+    assert public_page() == "200"
+    assert exit_code(call(app, u["alice"], "vgridsettings", ("vgrid_name", "Lab"),
+                          ("visible_members", "OWNERS"), ("visible_owners", "EVERYONE"),
+                          ("public_page", "MEMBERS"))) == 0
+    reply = call(app, u["bob"], "lsvgridmembers", ("vgrid_name", "Lab"))
+    assert exit_code(reply) == 104 and "shown to its owners only" in reply, reply
+    page = call(app, u["bob"], "adminvgrid", ("vgrid_name", "Lab"))
+    members = page.split("___MEMBERS___", 1)[1].split("___RESOURCES___", 1)[0]
+    assert members.split() == ["Shown", "to", "the", "owners", "only."], page
+    assert listed(app, u["dave"], "lsvgridowners", "Lab") == ["Owner", "alice"]
+    assert listed(app, u["alice"], "lsvgridmembers", "Lab") == ["Member", "bob"]
+    assert public_page() == "404"
+    # The members still read the withdrawn page in the portal.
+    assert "Welcome to the lab" in call(app, u["bob"], "vgridpage", ("vgrid_name", "Lab"),
+                                        ("page", "public"))
+    reply = call(app, u["alice"], "vgridsettings", ("vgrid_name", "Lab"),
+                 ("visible_resources", "SOME"))
+    assert exit_code(reply) != 0 and "visible_resources is OWNERS, MEMBERS or EVERYONE" \
+        in reply, reply
