@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 
-from mig.core import certs, saferegex, submission, vgridrepo
+from mig.core import certs, saferegex, sharedfolders, submission, vgridrepo
 from mig.core.accounting import Accounting
 from mig.core.accounts import Accounts
 from mig.core.visibility import Visibility
@@ -226,7 +226,10 @@ class Grid:
 
     def owners_of(self, kind, obj):
         """Who owns a shared object: a job's owner, a runtime environment's
-        creator, a resource's owners (the appliance host's: the admins)."""
+        creator, a resource's owners (the appliance host's: the admins), a
+        home folder's owner."""
+        if kind == "folder":
+            return [sharedfolders.split_folder_id(obj)[0]]
         if kind == "job":
             return [self.jobs.record(obj)["OWNER"]]
         if kind == "runtimeenv":
@@ -286,24 +289,10 @@ class Grid:
         return vgridrepo.open_repository(self.vgrid_repos, self.vgrids, user, name, write)
 
     def shared_folders(self, user):
-        """{VGrid name: (its shared folder, whether user may write there)} for every
-        VGrid user is in; the parents of a sub-VGrid's folder are made in the home."""
-        found, records = {}, self.vgrids.records()  # one snapshot for the whole answer
-        for name in sorted(records):
-            if not self.vgrids.is_member(user, name, records):
-                continue
-            folder = self.vgrids.shared_folder(name)
-            if not os.path.isdir(folder):
-                continue
-            setting = self.vgrids.settings(name, records)["write_shared_files"]
-            found[name] = (folder, setting == "MEMBERS" or (
-                setting == "OWNERS" and self.vgrids.is_owner(user, name, records)))
-        for name in found:
-            parent = name.rpartition("/")[0]
-            if parent and parent not in found:
-                os.makedirs(os.path.join(self.users.home(user), *parent.split("/")),
-                            exist_ok=True)
-        return found
+        """{name in user's home: (real folder, whether user may write there)} of the
+        VGrids' shared folders and the home folders opened to user."""
+        return sharedfolders.shared_folders(user, self.vgrids, self.visibility,
+                                            self.users.home)
 
     def vgrids_changed(self):
         """A VGrid's resources changed: the scheduler sees it at once."""

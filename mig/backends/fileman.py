@@ -174,6 +174,8 @@ def fileman(ctx, args):
                            "Hide hidden files" if show_all else "Show hidden files"),
                           (page_url("editor", path=join(rel, "new.txt")), "New text file"),
                           (page_url("fileman", path=H.TRASH), "Trash"),
+                          (page_url("sharedfolders", path="" if rel == "." else rel),
+                           "Open this folder to others" if rel != "." else "Shared folders"),
                           (page_url("shell"), "Shell")]))
     objects.append(_upload_form(rel))
     objects.append({"object_type": "form", "action": "mkdir", "submit": "Create folder",

@@ -10,7 +10,9 @@ setting opens to others:
 * ``runtimeenv`` (public by default): seeing it in the lists and on its
   page, and submitting jobs that ask for it;
 * ``resource`` (public by default): seeing it on the Resources page, the
-  Dashboard and the monitor.
+  Dashboard and the monitor;
+* ``folder`` (private by default; its id is ``OWNER/PATH``): reading it, in
+  one's own home under ``shared_with_me/OWNER/PATH`` (core/sharedfolders.py).
 
 Only non-default settings are stored, one record per kind.  The owners of an
 object change its setting; they may open it to a VGrid only if they are in it.
@@ -18,7 +20,8 @@ object change its setting; they may open it to a VGrid only if they are in it.
 
 from mig.errors import AccessDenied, InvalidArgument
 
-DEFAULTS = {"job": "private", "runtimeenv": "public", "resource": "public"}
+DEFAULTS = {"job": "private", "runtimeenv": "public", "resource": "public",
+            "folder": "private"}
 
 
 def describe(level):

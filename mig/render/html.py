@@ -26,7 +26,7 @@ MENU_PARENTS = {
     "fileman": ("viewfile", "editor", "editfile", "fileaction", "filemove", "cp", "mv", "upload",
                 "uploadchunked", "mkdir", "rm", "rmdir", "ls", "cat", "head", "tail", "wc",
                 "grep", "touch", "truncate", "expand", "statpath", "chksum", "sharelink",
-                "rangefileaccess", "pack", "unpack", "zip", "unzip"),
+                "rangefileaccess", "pack", "unpack", "zip", "unzip", "sharedfolders"),
     "resources": ("monitor", "resman", "resadmin", "reseditaction", "resformedit", "startexe",
                   "stopexe", "addresowner", "rmresowner", "delres", "resstatus", "resclean"),
     "settings": ("changepassword", "newtoken", "revoketoken", "savesettings"),

@@ -122,8 +122,9 @@ OWN = {
     "removeuser",
     # a resource's owners test a runtime environment there (test_runtimeenvs.py)
     "testresupport",
-    # who sees a job, runtime environment or resource: its owners set it (test_visibility.py)
-    "setvisibility",
+    # who sees a job, runtime environment, resource or folder: its owners set it
+    # (test_visibility.py)
+    "setvisibility", "sharedfolders",
 }
 # Run last, in this order: they remove what the others use.
 LAST = ("rejectvgridreq", "rmvgridmember", "rmvgridowner", "rmvgridres", "rmvgrid",
