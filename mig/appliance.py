@@ -428,5 +428,11 @@ class Grid:
     def tls_files(self):
         ca = self.config.path("ca")
         return (os.path.join(ca, "server.crt"), os.path.join(ca, "server.key"),
-                os.path.join(ca, "ca.crt"))
+                os.path.join(ca, "ca.crt"), self._extra_client_ca())
+
+    def _extra_client_ca(self):
+        extra = self.config.extra_client_ca and self.config.path(self.config.extra_client_ca)
+        if extra and not os.path.isfile(extra):
+            raise ClientError("extra_client_ca: no such file: %s" % extra)
+        return extra
 

@@ -53,6 +53,7 @@ class Config:
     users_register_resources: bool = False  # else only admins register resources in the portal
     trigger_seconds: float = 2.0  # how often the VGrids' shared folders are checked for triggers
     signup_vgrid: str = ""  # its owners answer account requests too; accepted people join it
+    extra_client_ca: str = ""  # PEM file of other CAs whose users may sign up with their certificate
     smtp_server: str = ""  # host:port of the mail server for notifications; empty: the inbox only
     smtp_from: str = ""  # the From address; empty: mig@HOSTNAME
     regex_seconds: float = 2.0  # a user's pattern (grep, VERIFYFILES) is stopped after this

@@ -53,9 +53,12 @@ def _page(ctx, message=None):
     if ctx.grid.accounts.may_answer(ctx.user):
         requests = ctx.grid.accounts.requests()
         table = O.table("accountrequests", ("User name", "Name", "E-mail", "Organization",
-                                            "Why", "Asked (UTC)", "Accept", "Reject"),
+                                            "Why", "Certificate", "Asked (UTC)", "Accept",
+                                            "Reject"),
                         [(r["name"], r["full_name"], r["email"], r["organization"],
-                          r["comment"] or "-", asctime(r["time"]),
+                          r["comment"] or "-",
+                          "%s (issued by %s)" % tuple(r["cert"]) if r.get("cert") else "-",
+                          asctime(r["time"]),
                           {"post": "acceptaccount", "text": "Accept",
                            "fields": {"request_id": r["id"]}},
                           {"post": "rejectaccount", "text": "Reject",
@@ -108,9 +111,12 @@ def acceptaccount(ctx, args):
     """(Admins) create the account someone asked for; they are told by mail where set up."""
     request, _made = ctx.grid.accounts.accept(args["request_id"], ctx.user)
     ctx.grid.mailer.send(request["email"], "Your account on %s" % ctx.grid.public_url,
-                         "Your account %s was made. Log in at %s/login with the password "
-                         "you chose; your certificate is on the Downloads page."
-                         % (request["name"], ctx.grid.public_url))
+                         "Your account %s was made. %s; a certificate of this grid is on "
+                         "the Downloads page too."
+                         % (request["name"], "Your certificate %s logs you in at %s" % (
+                             request["cert"][0], ctx.grid.public_url) if request.get("cert")
+                            else "Log in at %s/login with the password you chose"
+                            % ctx.grid.public_url))
     return _page(ctx, O.success("Made the account %s." % request["name"]))
 
 

@@ -53,23 +53,34 @@ class Accounts:
         return [u for u in self.users.names() if self.may_answer(u)]
 
     # -- requests ----------------------------------------------------------------------
-    def request(self, name, full_name, email, organization, comment, password):
+    def request(self, name, full_name, email, organization, comment, password, cert=None):
+        """A person asks for an account; cert: (DN, issuer DN) of the client
+        certificate they presented (verified by the TLS layer), which the
+        account will log in with; then a password is optional."""
         name = (name or "").strip()
         if not NAME_RE.fullmatch(name):
             raise InvalidArgument("user name: 1-32 lower-case letters, digits, '.', '_' or "
                                   "'-', starting with a letter")
         if not EMAIL.match(email or ""):
             raise InvalidArgument("email: an e-mail address, so that you hear the answer")
-        check_password_strength(password)
+        if password or not cert:
+            check_password_strength(password)
+        if cert and self.users.by_dn(cert[0]):
+            raise ConflictError("your certificate belongs to an account already: log in "
+                                "with it")
         entry = {"id": secrets.token_hex(8), "name": name, "time": time.time(),
                  "full_name": " ".join((full_name or "").split())[:100],
                  "email": email, "organization": " ".join((organization or "").split())[:100],
-                 "comment": (comment or "")[:2000], "password": auth.hash_password(password)}
+                 "comment": (comment or "")[:2000],
+                 "password": auth.hash_password(password) if password else None,
+                 "cert": tuple(cert) if cert else None}
 
         def change(requests):
             requests = list(requests or [])
             if self.users.exists(name) or any(r["name"] == name for r in requests):
                 raise ConflictError("the user name %s is taken: choose another" % name)
+            if cert and any(r.get("cert") and r["cert"][0] == cert[0] for r in requests):
+                raise ConflictError("an account request with your certificate waits already")
             if len(requests) >= MAX_REQUESTS:
                 raise ClientError("too many account requests wait: try again later")
             return requests + [entry]
@@ -100,7 +111,10 @@ class Accounts:
         self._admin(by_admin)
         request = self._take(request_id)
         made = self.users.add(request["name"])
-        self.users.set_password_hash(request["name"], request["password"])
+        if request.get("cert"):
+            self.users.set_external_cert(request["name"], *request["cert"])
+        if request["password"]:
+            self.users.set_password_hash(request["name"], request["password"])
         self.users.save_settings(request["name"], email=request["email"],
                                  full_name=request["full_name"],
                                  organization=request["organization"])

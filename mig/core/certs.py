@@ -78,13 +78,19 @@ def dn_string(subject: dict[str, str]) -> str:
     return "".join(f"/{k}={v}" for k, v in subject.items())
 
 
-def dn_from_peercert(peercert: dict) -> str:
-    """Same DN string as dn_string(), from what a TLS server sees of the client."""
+def dn_from_peercert(peercert: dict, field: str = "subject") -> str:
+    """Same DN string as dn_string(), from what a TLS server sees of the client
+    (field "issuer": the DN of the CA that signed it)."""
     parts = []
-    for rdn in peercert.get("subject", ()):
+    for rdn in peercert.get(field, ()):
         for name, value in rdn:
             parts.append(f"/{_LONG_TO_SHORT.get(name, name)}={value}")
     return "".join(parts)
+
+
+def subject_dn(crt_path: str) -> str:
+    """The DN string of a certificate file's subject (a CA's, to compare issuers)."""
+    return dn_from_peercert(_decode(crt_path))
 
 
 def cert_not_after(crt_path: str) -> float:

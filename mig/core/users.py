@@ -46,6 +46,8 @@ class UserDB:
                 users = self.store.read(USERS_RECORD, {})
                 self._users = users
                 self._by_dn = {u["dn"]: n for n, u in users.items()}
+                self._by_dn.update({u["external_dn"]: n for n, u in users.items()
+                                    if u.get("external_dn")})
                 self._by_token = {d: n for n, u in users.items() for d in u.get("tokens", {})}
                 self._version = version
         return self._users
@@ -75,6 +77,32 @@ class UserDB:
     def by_dn(self, dn):
         self._refresh()
         return self._by_dn.get(dn)
+
+    def by_cert(self, dn, issuer):
+        """The user a verified client certificate belongs to: its DN must be the
+        user's and its issuer the CA that DN is registered with (the grid's own
+        CA, or the other CA of a certificate the user signed up with), so that
+        another trusted CA cannot name a user of ours."""
+        name = self.by_dn(dn)
+        if name is None:
+            return None
+        user = self._users[name]
+        if dn == user.get("external_dn"):
+            return name if issuer == user.get("external_issuer") else None
+        return name if issuer == self.own_ca_dn() else None
+
+    def own_ca_dn(self):
+        if getattr(self, "_own_ca_dn", None) is None:
+            self._own_ca_dn = certs.subject_dn(self.config.path("ca", "ca.crt"))
+        return self._own_ca_dn
+
+    def set_external_cert(self, name, dn, issuer):
+        """Let a certificate of another CA (one of extra_client_ca) log the user in."""
+        def change(users):
+            if any(dn in (u["dn"], u.get("external_dn")) for u in users.values()):
+                raise ConflictError("the certificate %s belongs to an account already" % dn)
+            users[name]["external_dn"], users[name]["external_issuer"] = dn, issuer
+        self._change(change)
 
     def named(self, who):
         """A user's name from their name or certificate DN (MiG's cert_id)."""

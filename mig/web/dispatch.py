@@ -90,11 +90,11 @@ class Dispatcher:
         """The user name for a client certificate or a Bearer token, else raise."""
         users = self.grid.users
         if req.client_dn:
-            name = users.by_dn(req.client_dn)
+            name = users.by_cert(req.client_dn, req.client_issuer)
             if name:
                 return self._enabled(name), "cert"
-            raise AuthError("your certificate (%s) is not registered on this grid"
-                            % req.client_dn)
+            raise AuthError("your certificate (%s) is not registered on this grid; ask "
+                            "for an account with it at /signup" % req.client_dn)
         authz = req.header("Authorization")
         if authz.lower().startswith("bearer "):
             name = users.by_token(authz[7:].strip())

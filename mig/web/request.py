@@ -232,7 +232,8 @@ ANONYMOUS_FORM_BYTES = 64 * 1024  # enough to say which format the refusal shoul
 class Request:
     """What the dispatcher needs from the HTTP layer."""
 
-    def __init__(self, method, target, headers, rfile, client_dn=None, peer=""):
+    def __init__(self, method, target, headers, rfile, client_dn=None, peer="",
+                 client_issuer=None):
         self.method = method.upper()
         parsed = urllib.parse.urlsplit(target)
         self.path = urllib.parse.unquote(parsed.path)
@@ -240,6 +241,7 @@ class Request:
         self.headers = headers
         self.rfile = rfile
         self.client_dn = client_dn
+        self.client_issuer = client_issuer  # the DN of the CA that signed it
         self.peer = peer
         self.session_id = S.cookie_value(headers.get("Cookie", ""))
         self.fields = {}  # the fields read so far (see Dispatcher.read_fields)

@@ -36,12 +36,16 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 _LENGTH = re.compile(r"[0-9]{1,18}")
 
 
-def tls_context(cert, key, ca):
+def tls_context(cert, key, ca, extra_client_ca=""):
+    """extra_client_ca: CA certificates (PEM) whose client certificates are
+    verified too, so that their holders may ask for an account with them."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.load_cert_chain(cert, key)
     ctx.load_verify_locations(ca)
+    if extra_client_ca:
+        ctx.load_verify_locations(extra_client_ca)
     ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx
 
@@ -148,18 +152,22 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: no per-request line on stderr
         log.debug("%s " + fmt, self.address_string(), *args)
 
-    def _client_dn(self):
+    def _client_cert(self):
+        """(subject DN, issuer DN) of the verified client certificate, or (None, None)."""
         try:
             peer = self.connection.getpeercert()
         except (ValueError, AttributeError):
-            return None
-        return certs.dn_from_peercert(peer) if peer else None
+            return None, None
+        if not peer:
+            return None, None
+        return certs.dn_from_peercert(peer), certs.dn_from_peercert(peer, "issuer")
 
     def _dispatch(self):
         length = int(self.headers.get("Content-Length") or 0)  # checked in parse_request
         body = BodyReader(self.rfile, length)
-        req = Request(self.command, self.path, self.headers, body,
-                      client_dn=self._client_dn(), peer=self.client_address[0])
+        client_dn, client_issuer = self._client_cert()
+        req = Request(self.command, self.path, self.headers, body, client_dn=client_dn,
+                      peer=self.client_address[0], client_issuer=client_issuer)
         resp = self.server.dispatcher.handle(req)
         if body.remaining:
             # An unread body would be taken for the next request: drain a small

@@ -46,12 +46,29 @@ def _posted(dispatcher, req):
     return {k: v[-1] for k, v in fields.items()} if ok else None
 
 
+def _new_certificate(dispatcher, req):
+    """(DN, issuer DN) of a verified client certificate of another CA that no
+    account has yet (see extra_client_ca), else None."""
+    users = dispatcher.grid.users
+    if not req.client_dn or users.by_dn(req.client_dn) or \
+            req.client_issuer == users.own_ca_dn():
+        return None
+    return req.client_dn, req.client_issuer
+
+
 def signup(dispatcher, req):
+    cert = _new_certificate(dispatcher, req)
+
     def form(values, message="", error=False, status=200):
-        return _reply(dispatcher, req, "Ask for an account", "/signup",
-                      [(n, label, kind, "" if kind == "password" else values.get(n, ""), hint)
-                       for n, label, kind, hint in SIGNUP_FIELDS],
-                      message, error, status, "The grid's admins answer by e-mail.")
+        fields = [(n, label, kind, "" if kind == "password" else values.get(n, ""),
+                   "optional: your certificate logs you in" if cert and n == "password"
+                   else hint) for n, label, kind, hint in SIGNUP_FIELDS]
+        intro = "The grid's admins answer by e-mail."
+        if cert:
+            intro = ("You present the certificate %s (issued by %s): the account will log "
+                     "in with it. " % cert) + intro
+        return _reply(dispatcher, req, "Ask for an account", "/signup", fields,
+                      message, error, status, intro)
     if req.method == "GET":
         return form({})
     if req.method != "POST":
@@ -66,15 +83,17 @@ def signup(dispatcher, req):
     try:
         request = grid.accounts.request(values.get("name"), values.get("full_name"),
                                         values.get("email"), values.get("organization"),
-                                        values.get("comment"), values.get("password"))
+                                        values.get("comment"), values.get("password"),
+                                        cert)
     except MigError as exc:
         return form(values, exc.message, True, 400)
     for admin in grid.accounts.answerers():
         grid.deliver_message(admin, "Account request: %s" % request["name"],
-                             "%s (%s, %s) asks for the account %s: %s\n\nAnswer under People."
+                             "%s (%s, %s) asks for the account %s%s: %s\n\nAnswer under People."
                              % (request["full_name"] or "Someone", request["email"],
                                 request["organization"] or "no organization", request["name"],
-                                request["comment"] or "(no reason given)"))
+                                " with the certificate %s (issued by %s)" % cert if cert
+                                else "", request["comment"] or "(no reason given)"))
     return _reply(dispatcher, req, "Ask for an account", "/signup", [],
                   "Your request for %s was sent to the grid's admins; they answer by e-mail."
                   % request["name"], submit="Send another")

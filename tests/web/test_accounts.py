@@ -64,7 +64,7 @@ def test_asking_for_an_account_and_an_admin_accepting_it(appliance_factory):
     rows = [o for o in people if o.get("kind") == "accountrequests"][0]["rows"]
     assert [(r[0], r[2], r[4]) for r in rows] == [("newbie", "newbie@example.org",
                                                    "<b>please</b>")]
-    request_id = rows[0][6]["fields"]["request_id"]
+    request_id = rows[0][7]["fields"]["request_id"]
     assert exit_code(post_backend(app, u["alice"], "acceptaccount",
                                   [("request_id", request_id)])) == 104
     assert exit_code(post_backend(app, u["root"], "acceptaccount",
@@ -163,7 +163,7 @@ def test_the_owners_of_the_signup_vgrid_answer_requests_too(appliance_factory):
     assert "Account request: nina" in post_backend(app, u["alice"], "inbox", [])
     rows = [o for o in json.loads(app.curl(u["alice"], "URL/api/people"))
             if o.get("kind") == "accountrequests"][0]["rows"]
-    request_id = rows[0][6]["fields"]["request_id"]
+    request_id = rows[0][7]["fields"]["request_id"]
     assert exit_code(post_backend(app, u["bob"], "acceptaccount",
                                   [("request_id", request_id)])) == 104  # not an owner
     assert exit_code(post_backend(app, u["alice"], "acceptaccount",
@@ -172,3 +172,76 @@ def test_the_owners_of_the_signup_vgrid_answer_requests_too(appliance_factory):
     members = post_backend(app, u["alice"], "lsvgridmembers", [("vgrid_name", "Newcomers")])
     assert members.split("___\n\n", 1)[1].split() == ["Member", "nina"]
     assert exit_code(post_backend(app, u["alice"], "removeuser", [("cert_id", "bob")])) == 104
+
+
+def _other_ca(folder, subjects):
+    """Another organisation's CA (made with the openssl command, as theirs would
+    be) and client certificates it signs: {subject: (cert, key)}."""
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=120)
+    ca_key, ca_crt = os.path.join(folder, "other-ca.key"), os.path.join(folder, "other-ca.crt")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt,
+            "-days", "30", "-subj", "/C=DE/O=Other University/CN=Other University CA")
+    made = {}
+    for n, subject in enumerate(subjects):
+        key, csr, crt = (os.path.join(folder, "client%d.%s" % (n, e)) for e in ("key", "csr",
+                                                                                "crt"))
+        openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+                "-subj", subject)
+        openssl("x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+                "-CAcreateserial", "-out", crt, "-days", "30")
+        made[subject] = {"cert": crt, "key": key}
+    return ca_crt, made
+
+
+def test_signing_up_with_a_certificate_of_another_ca(appliance_factory, tmp_path):
+    erin_dn = "/C=DE/O=Other University/CN=Erin Example"
+    app = appliance_factory()
+    users = {n: app.add_user(n) for n in ("alice",)}
+    users["root"] = json.loads(app.cli("user", "add", "root", "--admin", "--json").stdout)
+    ca_crt, certs = _other_ca(str(tmp_path), [erin_dn, users["alice"]["dn"]])
+    set_config(app.state, extra_client_ca=ca_crt)
+    app.start()
+    erin, spoof = certs[erin_dn], certs[users["alice"]["dn"]]
+    # Another CA cannot name a user of ours: alice's DN signed by it is nobody.
+    reply = post_backend(app, spoof, "ls", [])
+    assert exit_code(reply) == 104 and "is not registered on this grid" in reply, reply
+    reply = post_backend(app, erin, "ls", [])
+    assert exit_code(reply) == 104 and "ask for an account with it at /signup" in reply, reply
+
+    def signup(who, fields):
+        conn = https_connection(app, who)
+        try:
+            conn.request("GET", "/signup")
+            response = conn.getresponse()
+            page = response.read().decode()
+            cookie = response.getheader("Set-Cookie").split(";", 1)[0]
+            token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+            conn.request("POST", "/signup", body=urllib.parse.urlencode(
+                dict(fields, _csrf=token)), headers={
+                "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+            response = conn.getresponse()
+            return page, response.status, response.read().decode()
+        finally:
+            conn.close()
+    form, status, page = signup(erin, {"name": "erin", "email": "erin@example.org",
+                                       "comment": "a visiting student"})
+    assert "You present the certificate %s (issued by /C=DE/O=Other University/CN=Other " \
+           "University CA)" % erin_dn in form
+    assert status == 200 and "Your request for erin was sent" in page, page
+    # Without a certificate a password is still needed.
+    _form, status, page = signup(None, {"name": "frank", "email": "frank@example.org"})
+    assert status == 400 and "password: at least 10 characters" in page
+    people = json.loads(app.curl(users["root"], "URL/api/people"))
+    rows = [o for o in people if o.get("kind") == "accountrequests"][0]["rows"]
+    assert [(r[0], r[5]) for r in rows] == [("erin", "%s (issued by /C=DE/O=Other University"
+                                                     "/CN=Other University CA)" % erin_dn)]
+    assert exit_code(post_backend(app, users["root"], "acceptaccount",
+                                  [("request_id", rows[0][7]["fields"]["request_id"])])) == 0
+    # erin's own certificate now logs her in, as erin; the spoof still fails.
+    assert exit_code(post_backend(app, erin, "touch", [("path", "hello.txt")])) == 0
+    assert os.path.isfile(os.path.join(app.state, "home", "erin", "hello.txt"))
+    assert exit_code(post_backend(app, spoof, "ls", [])) == 104
+    form, status, page = signup(erin, {"name": "erin2", "email": "erin@example.org"})
+    assert "You present the certificate" not in form
+    assert status == 400 and "password: at least 10 characters" in page
